@@ -1,0 +1,25 @@
+/**
+ * The Analyzer service: turns a batch of conversations into analysis results. Implementations:
+ * local (./local.ts, offline default) and Grok (later). Each conversation's result stands alone:
+ * one failure never fails the batch.
+ */
+import { Context, type Effect, type Either } from "effect"
+import type { Conversation, ConversationId } from "../domain/conversation.js"
+import type { AnalysisError } from "../domain/errors.js"
+import type { AnalysisResult } from "../domain/insight.js"
+
+export type BatchResults = ReadonlyMap<ConversationId, Either.Either<AnalysisResult, AnalysisError>>
+
+export interface AnalyzerShape {
+  /** e.g. `local:lexicon-v1`, `grok:grok-4-fast-non-reasoning` */
+  readonly name: string
+  /**
+   * One entry per conversation of the batch. An implementation may wait (e.g. paused on bad
+   * credentials) instead of failing; interruption then leaves the conversations untouched.
+   */
+  readonly analyzeBatch: (batch: ReadonlyArray<Conversation>) => Effect.Effect<BatchResults>
+  /** `null` when able to work, else the reason (shown by `/ready`), e.g. `grok_unauthorized`. */
+  readonly notReadyReason: Effect.Effect<string | null>
+}
+
+export class Analyzer extends Context.Tag("insightd/Analyzer")<Analyzer, AnalyzerShape>() {}

@@ -1,0 +1,220 @@
+/**
+ * Deployment configuration: config.json (every field optional, embedded defaults) overlaid by
+ * the environment variables of SPEC §9. A bad value stops start-up with one message naming it.
+ */
+import { Context, Effect, Either, Layer, ParseResult, Redacted, Schema } from "effect"
+import { existsSync, readFileSync } from "node:fs"
+import { ConfigurationError } from "./domain/errors.js"
+
+const Port = Schema.Int.pipe(Schema.between(0, 65535, { message: () => "must be an integer port 0..65535" }))
+const PositiveInt = Schema.Int.pipe(Schema.positive({ message: () => "must be a positive integer" }))
+const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative({ message: () => "must be a non-negative integer" }))
+export const AnalyzerChoice = Schema.Literal("auto", "grok", "local")
+export type AnalyzerChoice = typeof AnalyzerChoice.Type
+const LogLevelName = Schema.Literal("trace", "debug", "info", "warning", "warn", "error", "fatal", "none")
+const LogFormat = Schema.Literal("json", "pretty", "auto")
+
+const withDefault = <A, I>(schema: Schema.Schema<A, I>, value: A) =>
+  Schema.optionalWith(schema, { default: () => value, exact: true })
+
+/** A section that may be left out entirely: it then takes every default of its own fields. */
+const section = <A, I>(schema: Schema.Schema<A, I>) =>
+  Schema.optionalWith(schema, { default: () => Schema.decodeUnknownSync(schema)({}), exact: true })
+
+/** The shape of config.json. Unknown keys are rejected so typos do not pass silently. */
+export const ConfigFile = Schema.Struct({
+  http: section(
+    Schema.Struct({
+      host: withDefault(Schema.String, "127.0.0.1"),
+      port: withDefault(Port, 8080),
+      max_body_bytes: withDefault(PositiveInt, 1024 * 1024),
+      max_bulk_body_bytes: withDefault(PositiveInt, 16 * 1024 * 1024),
+      max_bulk_items: withDefault(PositiveInt, 1000),
+      rate_limit_per_second: withDefault(NonNegativeInt, 100),
+      api_keys_env: withDefault(Schema.String, "INSIGHTD_API_KEYS")
+    })
+  ),
+  database: section(Schema.Struct({ file: withDefault(Schema.String, "data/insightd.db") })),
+  analyzer: section(
+    Schema.Struct({
+      kind: withDefault(AnalyzerChoice, "auto"),
+      retry_budget: withDefault(NonNegativeInt, 3),
+      grok: section(
+        Schema.Struct({
+          base_url: withDefault(Schema.String, "https://api.x.ai/v1"),
+          model: withDefault(Schema.String, "grok-4-fast-non-reasoning"),
+          api_key_env: withDefault(Schema.String, "XAI_API_KEY"),
+          calls_per_second: withDefault(PositiveInt, 10),
+          timeout_ms: withDefault(PositiveInt, 30_000),
+          max_in_flight: withDefault(PositiveInt, 64)
+        })
+      )
+    })
+  ),
+  sentiment: section(
+    Schema.Struct({
+      negative_below: withDefault(Schema.Number.pipe(Schema.between(-1, 1)), -0.1),
+      positive_above: withDefault(Schema.Number.pipe(Schema.between(-1, 1)), 0.1)
+    })
+  ),
+  shutdown: section(Schema.Struct({ grace_period_ms: withDefault(NonNegativeInt, 10_000) })),
+  log: section(
+    Schema.Struct({ level: withDefault(LogLevelName, "info"), format: withDefault(LogFormat, "auto") })
+  ),
+  pipeline: withDefault(Schema.String, "pipelines/default.json")
+})
+export type ConfigFile = typeof ConfigFile.Type
+
+export interface Config {
+  readonly configFile: string | null
+  readonly http: {
+    readonly host: string
+    readonly port: number
+    readonly maxBodyBytes: number
+    readonly maxBulkBodyBytes: number
+    readonly maxBulkItems: number
+    readonly rateLimitPerSecond: number
+    readonly apiKeys: ReadonlyArray<Redacted.Redacted<string>>
+  }
+  readonly databaseFile: string
+  readonly analyzer: {
+    readonly choice: AnalyzerChoice
+    readonly retryBudget: number
+    readonly grok: {
+      readonly baseUrl: string
+      readonly model: string
+      readonly apiKey: Redacted.Redacted<string> | null
+      readonly callsPerSecond: number
+      readonly timeoutMs: number
+      readonly maxInFlight: number
+    }
+  }
+  readonly sentiment: { readonly negativeBelow: number; readonly positiveAbove: number }
+  readonly gracePeriodMs: number
+  readonly log: { readonly level: typeof LogLevelName.Type; readonly format: typeof LogFormat.Type }
+  readonly pipelineFile: string
+}
+
+export class AppConfig extends Context.Tag("insightd/AppConfig")<AppConfig, Config>() {}
+
+const firstIssue = (error: ParseResult.ParseError): string => {
+  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
+  const issue = issues[0]
+  if (issue === undefined) return error.message
+  const path = issue.path.join(".")
+  return path === "" ? issue.message : `${path}: ${issue.message}`
+}
+
+const envSchemas = {
+  INSIGHTD_PORT: Schema.NumberFromString.pipe(Schema.compose(Port)),
+  INSIGHTD_HOST: Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" })),
+  INSIGHTD_DB: Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" })),
+  INSIGHTD_ANALYZER: AnalyzerChoice.annotations({ message: () => "must be one of auto, grok, local" }),
+  XAI_BASE_URL: Schema.String.pipe(Schema.pattern(/^https?:\/\/\S+$/, { message: () => "must be an http(s) URL" })),
+  XAI_MODEL: Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" })),
+  INSIGHTD_GROK_CALLS_PER_SECOND: Schema.NumberFromString.pipe(Schema.compose(PositiveInt)),
+  INSIGHTD_RATE_LIMIT: Schema.NumberFromString.pipe(Schema.compose(NonNegativeInt)),
+  INSIGHTD_LOG_LEVEL: LogLevelName.annotations({ message: () => "must be one of trace, debug, info, warning, error, fatal, none" }),
+  INSIGHTD_LOG_FORMAT: LogFormat.annotations({ message: () => "must be json, pretty or auto" }),
+  INSIGHTD_GRACE_PERIOD_MS: Schema.NumberFromString.pipe(Schema.compose(NonNegativeInt)),
+  INSIGHTD_PIPELINE: Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" }))
+} as const
+
+type EnvValues = { readonly [K in keyof typeof envSchemas]?: (typeof envSchemas)[K]["Type"] }
+
+const readEnv = (env: NodeJS.ProcessEnv): Either.Either<EnvValues, ConfigurationError> => {
+  const values: Record<string, unknown> = {}
+  for (const [name, schema] of Object.entries(envSchemas)) {
+    const raw = env[name]
+    if (raw === undefined || raw === "") continue
+    const decoded = Schema.decodeUnknownEither(schema as Schema.Schema<unknown, string>)(raw.trim())
+    if (Either.isLeft(decoded)) {
+      const why = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)[0]?.message ?? "is invalid"
+      return Either.left(new ConfigurationError({ message: `environment variable ${name}: ${why} (got ${JSON.stringify(raw)})` }))
+    }
+    values[name] = decoded.right
+  }
+  return Either.right(values as EnvValues)
+}
+
+const splitKeys = (value: string | undefined): ReadonlyArray<Redacted.Redacted<string>> =>
+  (value ?? "").split(",").map((key) => key.trim()).filter((key) => key.length > 0).map((key) => Redacted.make(key))
+
+/** Loads config.json (or INSIGHTD_CONFIG) and the environment, purely from the given inputs. */
+export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Either.Either<Config, ConfigurationError> => {
+  const explicitPath = env.INSIGHTD_CONFIG !== undefined && env.INSIGHTD_CONFIG !== ""
+  const path = explicitPath ? env.INSIGHTD_CONFIG! : "config.json"
+  let fileJson: unknown = {}
+  if (existsSync(path)) {
+    try {
+      fileJson = JSON.parse(readFileSync(path, "utf8"))
+    } catch (error) {
+      return Either.left(new ConfigurationError({ message: `config file ${path}: not valid JSON (${(error as Error).message})` }))
+    }
+  } else if (explicitPath) {
+    return Either.left(new ConfigurationError({ message: `INSIGHTD_CONFIG: config file ${path} does not exist` }))
+  }
+  const decodedFile = Schema.decodeUnknownEither(ConfigFile, { onExcessProperty: "error" })(fileJson)
+  if (Either.isLeft(decodedFile)) {
+    return Either.left(new ConfigurationError({ message: `config file ${path}: ${firstIssue(decodedFile.left)}` }))
+  }
+  const file = decodedFile.right
+  return Either.flatMap(readEnv(env), (over): Either.Either<Config, ConfigurationError> => {
+    const sentiment = { negativeBelow: file.sentiment.negative_below, positiveAbove: file.sentiment.positive_above }
+    if (sentiment.negativeBelow > sentiment.positiveAbove) {
+      return Either.left(new ConfigurationError({ message: `config file ${path}: sentiment.negative_below must not exceed sentiment.positive_above` }))
+    }
+    const grokKey = env[file.analyzer.grok.api_key_env]
+    return Either.right({
+      configFile: existsSync(path) ? path : null,
+      http: {
+        host: over.INSIGHTD_HOST ?? file.http.host,
+        port: over.INSIGHTD_PORT ?? file.http.port,
+        maxBodyBytes: file.http.max_body_bytes,
+        maxBulkBodyBytes: file.http.max_bulk_body_bytes,
+        maxBulkItems: file.http.max_bulk_items,
+        rateLimitPerSecond: over.INSIGHTD_RATE_LIMIT ?? file.http.rate_limit_per_second,
+        apiKeys: splitKeys(env[file.http.api_keys_env])
+      },
+      databaseFile: over.INSIGHTD_DB ?? file.database.file,
+      analyzer: {
+        choice: over.INSIGHTD_ANALYZER ?? file.analyzer.kind,
+        retryBudget: file.analyzer.retry_budget,
+        grok: {
+          baseUrl: (over.XAI_BASE_URL ?? file.analyzer.grok.base_url).replace(/\/+$/, ""),
+          model: over.XAI_MODEL ?? file.analyzer.grok.model,
+          apiKey: grokKey !== undefined && grokKey.trim() !== "" ? Redacted.make(grokKey.trim()) : null,
+          callsPerSecond: over.INSIGHTD_GROK_CALLS_PER_SECOND ?? file.analyzer.grok.calls_per_second,
+          timeoutMs: file.analyzer.grok.timeout_ms,
+          maxInFlight: file.analyzer.grok.max_in_flight
+        }
+      },
+      sentiment,
+      gracePeriodMs: over.INSIGHTD_GRACE_PERIOD_MS ?? file.shutdown.grace_period_ms,
+      log: { level: over.INSIGHTD_LOG_LEVEL ?? file.log.level, format: over.INSIGHTD_LOG_FORMAT ?? file.log.format },
+      pipelineFile: over.INSIGHTD_PIPELINE ?? file.pipeline
+    })
+  })
+}
+
+/** The effective configuration as logged at start: secrets shown only as a count. */
+export const describeConfig = (config: Config) => ({
+  config_file: config.configFile,
+  http: { ...config.http, apiKeys: undefined, api_keys: config.http.apiKeys.length },
+  database_file: config.databaseFile,
+  analyzer: {
+    ...config.analyzer,
+    grok: { ...config.analyzer.grok, apiKey: undefined, xai_key_present: config.analyzer.grok.apiKey !== null }
+  },
+  sentiment: config.sentiment,
+  grace_period_ms: config.gracePeriodMs,
+  log: config.log,
+  pipeline_file: config.pipelineFile
+})
+
+export const AppConfigLive = (env: NodeJS.ProcessEnv = process.env): Layer.Layer<AppConfig, ConfigurationError> =>
+  Layer.effect(AppConfig, Effect.suspend(() => loadConfig(env)))
+
+/** Whether Grok is the effective analyzer for this configuration. */
+export const usesGrok = (config: Config): boolean =>
+  config.analyzer.choice === "grok" || (config.analyzer.choice === "auto" && config.analyzer.grok.apiKey !== null)

@@ -1,0 +1,65 @@
+/**
+ * `insightd serve`: merges the service layers and launches the pipeline and the HTTP server.
+ * Release order is the reverse of start-up, so on SIGTERM the drain (stop sources, finish or
+ * release in-flight work) runs while the HTTP server still answers (503 to new POSTs), and the
+ * database closes last.
+ */
+import { Effect, Layer } from "effect"
+import { analyzerLayer, effectiveAnalyzer } from "./analyzer/layer.js"
+import { AppConfig, type Config, describeConfig } from "./config.js"
+import { HttpServerLive } from "./http/server.js"
+import type { ResolvedPipeline } from "./pipeline/definition.js"
+import { startPipeline } from "./pipeline/runner.js"
+import { InboundLimiter } from "./services/InboundLimiter.js"
+import { Ingest } from "./services/Ingest.js"
+import { Lifecycle } from "./services/Lifecycle.js"
+import { WorkSignal } from "./services/WorkSignal.js"
+import { SqliteStoreLive } from "./store/sqlite.js"
+
+const PipelineLive = (config: Config, pipeline: ResolvedPipeline) =>
+  Layer.scopedDiscard(
+    Effect.gen(function* () {
+      const lifecycle = yield* Lifecycle
+      const running = yield* startPipeline(pipeline, {
+        retryBudget: config.analyzer.retryBudget,
+        thresholds: config.sentiment
+      })
+      yield* Effect.addFinalizer(() =>
+        Effect.gen(function* () {
+          yield* Effect.logInfo("shutdown: signal received, draining")
+          yield* lifecycle.startDraining
+          yield* running.drain(config.gracePeriodMs)
+          yield* Effect.logInfo("shutdown: complete")
+        })
+      )
+      yield* Effect.logInfo("insightd ready").pipe(Effect.annotateLogs({ pipeline: pipeline.name }))
+    })
+  )
+
+export const daemonLayer = (config: Config, pipeline: ResolvedPipeline) => {
+  const core = Layer.mergeAll(
+    SqliteStoreLive(config.databaseFile),
+    analyzerLayer(config, pipeline.analyze?.analyzer),
+    Lifecycle.Default,
+    WorkSignal.Default,
+    Ingest.Default,
+    InboundLimiter.Default
+  ).pipe(Layer.provideMerge(Layer.succeed(AppConfig, config)))
+  const http = pipeline.sources.has("http") ? HttpServerLive : Layer.empty
+  // `provide` builds its argument first: core, then HTTP, then the pipeline (released in reverse).
+  return PipelineLive(config, pipeline).pipe(Layer.provide(http), Layer.provide(core))
+}
+
+export const serve = (config: Config, pipeline: ResolvedPipeline) =>
+  Effect.gen(function* () {
+    yield* Effect.logInfo("insightd starting").pipe(
+      Effect.annotateLogs({
+        config: describeConfig(config),
+        pipeline: pipeline.name,
+        analyzer: pipeline.analyze === null ? "none" : effectiveAnalyzer(config, pipeline.analyze.analyzer),
+        node: process.version,
+        pid: process.pid
+      })
+    )
+    return yield* Layer.launch(daemonLayer(config, pipeline))
+  })

@@ -1,0 +1,125 @@
+/**
+ * Conversations: what clients submit (ConversationInput), what the store keeps (Conversation).
+ * SPEC §3. Input is decoded with these schemas everywhere (HTTP, stdin, stage commands).
+ */
+import { ParseResult, Schema } from "effect"
+import { monotonicFactory } from "ulid"
+
+export const MAX_TEXT_LENGTH = 20_000
+export const MAX_MESSAGES = 1_000
+
+export const ConversationId = Schema.String.pipe(
+  Schema.pattern(/^conv_[A-Za-z0-9_-]{1,64}$/, {
+    message: () => "must be 'conv_' followed by 1 to 64 characters of [A-Za-z0-9_-]"
+  }),
+  Schema.brand("ConversationId")
+).annotations({ identifier: "ConversationId", description: "conv_ + 1..64 of [A-Za-z0-9_-]" })
+export type ConversationId = typeof ConversationId.Type
+
+const nextUlid = monotonicFactory()
+/** Server-assigned ids sort by creation time (ULID), so `ORDER BY id` is roughly arrival order. */
+export const newConversationId = (): ConversationId => `conv_${nextUlid()}` as ConversationId
+
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)?)?$/
+
+/** Normalises any ISO-8601 date or date-time to a UTC ISO string; no offset means UTC. */
+export const toUtcIso = (value: string): string | undefined => {
+  if (!ISO_8601.test(value)) return undefined
+  const hasTime = value.length > 10
+  const hasOffset = /(?:Z|z|[+-]\d{2}(?::?\d{2})?)$/.test(value.slice(10))
+  const normalised = !hasTime ? `${value}T00:00:00Z` : hasOffset ? value.replace(" ", "T") : `${value.replace(" ", "T")}Z`
+  const millis = Date.parse(normalised.replace(/([+-]\d{2})(\d{2})$/, "$1:$2"))
+  return Number.isNaN(millis) ? undefined : new Date(millis).toISOString()
+}
+
+/** ISO-8601 string in, normalised UTC ISO string out (`2024-01-02T03:04:05.000Z`). */
+export const Timestamp = Schema.transformOrFail(
+  Schema.String.annotations({ description: "ISO-8601 date-time (UTC when no offset)" }),
+  Schema.String,
+  {
+    strict: true,
+    decode: (value, _, ast) => {
+      const iso = toUtcIso(value)
+      return iso === undefined
+        ? ParseResult.fail(new ParseResult.Type(ast, value, "must be an ISO-8601 date-time, e.g. 2024-05-01T12:00:00Z"))
+        : ParseResult.succeed(iso)
+    },
+    encode: ParseResult.succeed
+  }
+).annotations({ identifier: "Timestamp" })
+
+const NonBlank = (max: number, what: string) =>
+  Schema.String.pipe(
+    Schema.filter((s) => s.trim().length > 0 || `${what} must not be empty`),
+    Schema.maxLength(max, { message: () => `${what} must be at most ${max} characters` })
+  )
+
+export const Message = Schema.Struct({
+  author: NonBlank(256, "author"),
+  text: NonBlank(MAX_TEXT_LENGTH, "text"),
+  timestamp: Timestamp,
+  inbound: Schema.optionalWith(Schema.Boolean, { exact: true })
+}).annotations({ identifier: "Message" })
+export type Message = typeof Message.Type
+
+export const Metadata = Schema.Record({ key: Schema.String, value: Schema.Unknown }).annotations({
+  identifier: "Metadata",
+  description: "any JSON object"
+})
+
+/** What a client submits. Unknown top-level fields are ignored here and kept in `raw`. */
+export const ConversationInput = Schema.Struct({
+  id: Schema.optionalWith(ConversationId, { exact: true }),
+  text: Schema.optionalWith(NonBlank(MAX_TEXT_LENGTH, "text"), { exact: true }),
+  author: NonBlank(256, "author"),
+  timestamp: Timestamp,
+  messages: Schema.optionalWith(
+    Schema.Array(Message).pipe(
+      Schema.minItems(1, { message: () => "messages must not be empty" }),
+      Schema.maxItems(MAX_MESSAGES, { message: () => `messages must hold at most ${MAX_MESSAGES} items` })
+    ),
+    { exact: true }
+  ),
+  metadata: Schema.optionalWith(Metadata, { exact: true })
+}).pipe(
+  Schema.filter((input) =>
+    input.text !== undefined || input.messages !== undefined
+      ? undefined
+      : { path: ["text"], message: "text is required unless a non-empty messages thread is given" }
+  )
+).annotations({ identifier: "ConversationInput" })
+export type ConversationInput = typeof ConversationInput.Type
+
+/** A validated conversation ready to persist: id assigned, text derived, raw kept verbatim. */
+export interface NewConversation {
+  readonly id: ConversationId
+  readonly text: string
+  readonly author: string
+  readonly timestamp: string
+  readonly messages: ReadonlyArray<Message> | null
+  readonly metadata: Readonly<Record<string, unknown>> | null
+  /** The submitted JSON exactly as received (the line or array item, re-serialised only for bulk arrays). */
+  readonly raw: string
+  /** Stable digest of the submitted content, for idempotent resubmission. */
+  readonly contentHash: string
+  /** Whether the client chose the id (only then can a resubmission be recognised). */
+  readonly clientId: boolean
+}
+
+export const ConversationStatus = Schema.Literal("pending", "processing", "completed", "failed")
+export type ConversationStatus = typeof ConversationStatus.Type
+
+export interface Conversation {
+  readonly id: ConversationId
+  readonly text: string
+  readonly author: string
+  readonly timestamp: string
+  readonly messages: ReadonlyArray<Message> | null
+  readonly metadata: Readonly<Record<string, unknown>> | null
+  readonly raw: string
+  readonly status: ConversationStatus
+  readonly attempts: number
+  readonly lastError: string | null
+  readonly receivedAt: string
+  readonly updatedAt: string
+}

@@ -1,0 +1,77 @@
+/**
+ * Errors are values. Each client-facing error maps to one HTTP status and body in
+ * src/http/errors.ts; nothing here knows about HTTP.
+ */
+import { Schema } from "effect"
+
+/** One problem with one field: `field` is a dotted path (`messages.0.text`), `index` the bulk item. */
+export const FieldIssue = Schema.Struct({
+  field: Schema.String,
+  message: Schema.String,
+  index: Schema.optional(Schema.Number),
+  line: Schema.optional(Schema.Number)
+})
+export type FieldIssue = typeof FieldIssue.Type
+
+/** A submitted body did not match the conversation schema. */
+export class InvalidInput extends Schema.TaggedError<InvalidInput>()("InvalidInput", {
+  message: Schema.String,
+  details: Schema.Array(FieldIssue)
+}) {}
+
+/** A query-string or path parameter is malformed or out of range. */
+export class InvalidParameter extends Schema.TaggedError<InvalidParameter>()("InvalidParameter", {
+  message: Schema.String,
+  details: Schema.Array(FieldIssue)
+}) {}
+
+export class Unauthorized extends Schema.TaggedError<Unauthorized>()("Unauthorized", {
+  message: Schema.String
+}) {}
+
+export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
+  message: Schema.String
+}) {}
+
+/** An id was resubmitted with different content, or a state change is not allowed. */
+export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", {
+  message: Schema.String,
+  conversation_ids: Schema.Array(Schema.String)
+}) {}
+
+export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
+  message: Schema.String,
+  limit_bytes: Schema.Number
+}) {}
+
+export class UnsupportedMediaType extends Schema.TaggedError<UnsupportedMediaType>()("UnsupportedMediaType", {
+  message: Schema.String
+}) {}
+
+export class RateLimited extends Schema.TaggedError<RateLimited>()("RateLimited", {
+  message: Schema.String,
+  retry_after: Schema.Number
+}) {}
+
+/** Draining on shutdown, or the database cannot be written. */
+export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable", {
+  message: Schema.String,
+  reason: Schema.String
+}) {}
+
+/** The database failed; surfaces as 503 to clients, and is logged with its cause. */
+export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
+  message: Schema.String,
+  cause: Schema.optional(Schema.Defect)
+}) {}
+
+/** Analysis of one conversation failed; `retryable` decides whether the retry budget applies. */
+export class AnalysisError extends Schema.TaggedError<AnalysisError>()("AnalysisError", {
+  message: Schema.String,
+  retryable: Schema.Boolean
+}) {}
+
+/** Bad config.json, pipeline file or environment variable: stops start-up with one message. */
+export class ConfigurationError extends Schema.TaggedError<ConfigurationError>()("ConfigurationError", {
+  message: Schema.String
+}) {}

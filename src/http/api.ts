@@ -1,0 +1,210 @@
+/**
+ * The HTTP API definition (SPEC §4). It is the single source of the routes and of the
+ * OpenAPI 3.1 document served at /openapi.json; handlers live in ./handlers.ts.
+ */
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import { ParseResult, Schema } from "effect"
+import { ConversationInput, ConversationStatus, Message, Metadata, Timestamp } from "../domain/conversation.js"
+import { SentimentLabel } from "../domain/insight.js"
+import {
+  ConflictHttp,
+  InvalidInputHttp,
+  InvalidParameterHttp,
+  NotFoundHttp,
+  PayloadTooLargeHttp,
+  RateLimitedHttp,
+  UnauthorizedHttp,
+  UnavailableHttp,
+  UnsupportedMediaTypeHttp
+} from "./errors.js"
+
+export const Accepted = Schema.Struct({
+  status: Schema.Literal("accepted"),
+  conversation_id: Schema.String,
+  message: Schema.String
+}).annotations({ identifier: "Accepted" })
+
+export const BulkAccepted = Schema.Struct({
+  status: Schema.Literal("accepted"),
+  accepted: Schema.Number,
+  conversation_ids: Schema.Array(Schema.String)
+}).annotations({ identifier: "BulkAccepted" })
+
+export const InsightView = Schema.Struct({
+  sentiment_score: Schema.Number,
+  sentiment: SentimentLabel,
+  confidence: Schema.Number,
+  clusters: Schema.Array(Schema.String),
+  reasoning: Schema.String,
+  analyzer: Schema.String,
+  raw_response: Schema.String,
+  prompt_tokens: Schema.NullOr(Schema.Number),
+  completion_tokens: Schema.NullOr(Schema.Number),
+  cost_usd: Schema.NullOr(Schema.Number),
+  analyzed_at: Schema.String
+}).annotations({ identifier: "Insight" })
+
+export const ConversationView = Schema.Struct({
+  id: Schema.String,
+  text: Schema.String,
+  author: Schema.String,
+  timestamp: Schema.String,
+  messages: Schema.NullOr(Schema.Array(Message)),
+  metadata: Schema.NullOr(Metadata),
+  status: ConversationStatus,
+  attempts: Schema.Number,
+  last_error: Schema.NullOr(Schema.String),
+  received_at: Schema.String,
+  updated_at: Schema.String,
+  insight: Schema.NullOr(InsightView)
+}).annotations({ identifier: "Conversation" })
+
+export const InsightListItemView = Schema.Struct({
+  conversation_id: Schema.String,
+  timestamp: Schema.String,
+  author: Schema.String,
+  text: Schema.String,
+  sentiment_score: Schema.Number,
+  sentiment: SentimentLabel,
+  confidence: Schema.Number,
+  clusters: Schema.Array(Schema.String),
+  reasoning: Schema.String,
+  analyzer: Schema.String,
+  analyzed_at: Schema.String
+}).annotations({ identifier: "InsightListItem" })
+
+export const InsightsPage = Schema.Struct({
+  insights: Schema.Array(InsightListItemView),
+  metadata: Schema.Struct({
+    total_count: Schema.Number,
+    returned_count: Schema.Number,
+    start_time: Schema.NullOr(Schema.String),
+    end_time: Schema.NullOr(Schema.String),
+    next_cursor: Schema.NullOr(Schema.String)
+  })
+}).annotations({ identifier: "InsightsPage" })
+
+/** A number query parameter with a message that names it and its range. */
+const numberParam = (name: string, min: number, max: number, integer: boolean) =>
+  Schema.transformOrFail(Schema.String, Schema.Number, {
+    strict: true,
+    decode: (text, _, ast) => {
+      const value = text.trim() === "" ? Number.NaN : Number(text)
+      const kind = integer ? "an integer" : "a number"
+      if (!Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
+        return ParseResult.fail(new ParseResult.Type(ast, text, `${name} must be ${kind} between ${min} and ${max}`))
+      }
+      return ParseResult.succeed(value)
+    },
+    encode: (value) => ParseResult.succeed(String(value))
+  }).annotations({ description: `${integer ? "integer" : "number"} ${min}..${max}` })
+
+const oneOf = <L extends ReadonlyArray<string>>(name: string, ...values: L) =>
+  Schema.Literal(...values).annotations({ message: () => `${name} must be one of ${values.join(", ")}` })
+
+const timeParam = (name: string) =>
+  Timestamp.annotations({ message: () => `${name} must be an ISO-8601 date-time, e.g. 2024-05-01T12:00:00Z`, description: "ISO-8601" })
+
+const optionalParam = <A, I, R>(schema: Schema.Schema<A, I, R>) => Schema.optionalWith(schema, { exact: true })
+
+export const InsightsParams = Schema.Struct({
+  start_time: optionalParam(timeParam("start_time")),
+  end_time: optionalParam(timeParam("end_time")),
+  min_confidence: optionalParam(numberParam("min_confidence", 0, 1, false)),
+  max_confidence: optionalParam(numberParam("max_confidence", 0, 1, false)),
+  min_sentiment: optionalParam(numberParam("min_sentiment", -1, 1, false)),
+  max_sentiment: optionalParam(numberParam("max_sentiment", -1, 1, false)),
+  sentiment: optionalParam(oneOf("sentiment", "positive", "negative", "neutral")),
+  cluster: optionalParam(Schema.String),
+  author: optionalParam(Schema.String),
+  order: optionalParam(oneOf("order", "asc", "desc")),
+  limit: optionalParam(numberParam("limit", 1, 1000, true)),
+  cursor: optionalParam(Schema.String)
+})
+export type InsightsParams = typeof InsightsParams.Type
+
+export const Health = Schema.Struct({ status: Schema.Literal("ok") }).annotations({ identifier: "Health" })
+export const Readiness = Schema.Struct({
+  status: Schema.Literal("ready", "not_ready"),
+  checks: Schema.Struct({ database: Schema.String, analyzer: Schema.String, draining: Schema.Boolean }),
+  reason: Schema.optional(Schema.String)
+}).annotations({ identifier: "Readiness" })
+
+const submit = HttpApiEndpoint.post("submit", "/conversations")
+  .setPayload(ConversationInput)
+  .addSuccess(Accepted, { status: 202 })
+  .addError(InvalidInputHttp)
+  .addError(ConflictHttp)
+  .addError(PayloadTooLargeHttp)
+  .addError(UnsupportedMediaTypeHttp)
+  .addError(RateLimitedHttp)
+  .addError(UnavailableHttp)
+  .annotate(OpenApi.Summary, "Submit one conversation")
+  .annotate(OpenApi.Description, "Stored durably before the 202 is sent; analysed in the background.")
+
+const submitBulk = HttpApiEndpoint.post("submitBulk", "/conversations/bulk")
+  .setPayload(Schema.Array(ConversationInput))
+  .addSuccess(BulkAccepted, { status: 202 })
+  .addError(InvalidInputHttp)
+  .addError(ConflictHttp)
+  .addError(PayloadTooLargeHttp)
+  .addError(UnsupportedMediaTypeHttp)
+  .addError(RateLimitedHttp)
+  .addError(UnavailableHttp)
+  .annotate(OpenApi.Summary, "Submit many conversations at once (JSON array or NDJSON)")
+  .annotate(
+    OpenApi.Description,
+    "A JSON array, or NDJSON with Content-Type application/x-ndjson. All items valid: every one is stored; any invalid: none is."
+  )
+
+const getConversation = HttpApiEndpoint.get("getConversation", "/conversations/:id")
+  .setPath(Schema.Struct({ id: Schema.String }))
+  .addSuccess(ConversationView)
+  .addError(NotFoundHttp)
+  .annotate(OpenApi.Summary, "A conversation with its status and insight")
+
+const retryConversation = HttpApiEndpoint.post("retryConversation", "/conversations/:id/retry")
+  .setPath(Schema.Struct({ id: Schema.String }))
+  .addSuccess(Accepted, { status: 202 })
+  .addError(NotFoundHttp)
+  .addError(ConflictHttp)
+  .addError(UnavailableHttp)
+  .annotate(OpenApi.Summary, "Put a failed conversation back in the queue")
+
+const listInsights = HttpApiEndpoint.get("listInsights", "/insights")
+  .setUrlParams(InsightsParams)
+  .addSuccess(InsightsPage)
+  .addError(InvalidParameterHttp)
+  .annotate(OpenApi.Summary, "Insights, filtered and paged by cursor")
+
+export class ConversationsGroup extends HttpApiGroup.make("conversations")
+  .add(submit)
+  .add(submitBulk)
+  .add(getConversation)
+  .add(retryConversation)
+  .addError(UnauthorizedHttp)
+  .addError(UnavailableHttp)
+  .prefix("/api/v1") {}
+
+export class InsightsGroup extends HttpApiGroup.make("insights")
+  .add(listInsights)
+  .addError(UnauthorizedHttp)
+  .addError(UnavailableHttp)
+  .prefix("/api/v1") {}
+
+export class OpsGroup extends HttpApiGroup.make("ops")
+  .add(HttpApiEndpoint.get("health", "/health").addSuccess(Health).annotate(OpenApi.Summary, "Liveness"))
+  .add(
+    HttpApiEndpoint.get("ready", "/ready")
+      .addSuccess(Readiness)
+      .annotate(OpenApi.Summary, "Readiness: database answers and the analyzer can work")
+      .annotate(OpenApi.Description, "200 when ready; 503 with the same body and a `reason` (e.g. grok_unauthorized, draining) when not.")
+  ) {}
+
+export class InsightdApi extends HttpApi.make("insightd")
+  .add(ConversationsGroup)
+  .add(InsightsGroup)
+  .add(OpsGroup)
+  .annotate(OpenApi.Title, "insightd")
+  .annotate(OpenApi.Description, "Customer conversations in, insights out: sentiment, confidence, topic clusters, reasoning.")
+  .annotate(OpenApi.Version, "0.1.0") {}

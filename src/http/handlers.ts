@@ -1,0 +1,294 @@
+/**
+ * Thin handlers: read the request, call a service, shape the answer. Ingestion bodies are read
+ * raw (size limits, NDJSON, the exact submitted JSON kept in `raw`), then validated by the same
+ * `validate` stage every other source uses.
+ */
+import { HttpApiBuilder, HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Effect, Either, Layer, Option } from "effect"
+import { Analyzer } from "../analyzer/Analyzer.js"
+import { AppConfig } from "../config.js"
+import {
+  Conflict,
+  InvalidInput,
+  InvalidParameter,
+  NotFound,
+  PayloadTooLarge,
+  Unavailable,
+  UnsupportedMediaType
+} from "../domain/errors.js"
+import { Ingest } from "../services/Ingest.js"
+import { Lifecycle } from "../services/Lifecycle.js"
+import { WorkSignal } from "../services/WorkSignal.js"
+import { type RawItem, validateSubmission } from "../stages/validate.js"
+import { Store, type InsightCursor } from "../store/Store.js"
+import { InsightdApi, type InsightsParams } from "./api.js"
+
+const unavailable = (what: string) => () => new Unavailable({ message: `the database cannot be ${what} right now; try again shortly`, reason: "database" })
+
+type BodyKind = "json" | "ndjson"
+
+const mediaType = (request: HttpServerRequest.HttpServerRequest): string =>
+  (request.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase()
+
+const bodyKind = (request: HttpServerRequest.HttpServerRequest, allowNdjson: boolean): Either.Either<BodyKind, UnsupportedMediaType> => {
+  const type = mediaType(request)
+  // A missing Content-Type is read as JSON: the body still has to parse.
+  if (type === "" || type === "application/json" || type.endsWith("+json")) return Either.right("json")
+  if (allowNdjson && (type === "application/x-ndjson" || type === "application/ndjson" || type === "application/jsonl")) return Either.right("ndjson")
+  const accepted = allowNdjson ? "application/json or application/x-ndjson" : "application/json"
+  return Either.left(new UnsupportedMediaType({ message: `Content-Type ${type} is not supported; send ${accepted}` }))
+}
+
+/** Reads the body as text, refusing more than `limit` bytes (413) before or while reading. */
+const readBody = (request: HttpServerRequest.HttpServerRequest, limit: number) =>
+  Effect.gen(function* () {
+    const declared = Number(request.headers["content-length"] ?? "0")
+    if (declared > limit) return yield* new PayloadTooLarge({ message: `request body is ${declared} bytes; the limit is ${limit}`, limit_bytes: limit })
+    return yield* request.text.pipe(
+      HttpIncomingMessage.withMaxBodySize(Option.some(limit)),
+      Effect.mapError((error): PayloadTooLarge | InvalidInput =>
+        String((error.cause as Error | undefined)?.message ?? "").includes("maxBytes")
+          ? new PayloadTooLarge({ message: `request body exceeds the limit of ${limit} bytes`, limit_bytes: limit })
+          : new InvalidInput({ message: "the request body could not be read", details: [] })
+      )
+    )
+  })
+
+const invalidJson = (error: unknown, where?: { index: number; line: number }) =>
+  new InvalidInput({
+    message: `${where ? `line ${where.line}: ` : ""}body is not valid JSON (${(error as Error).message})`,
+    details: [{ field: "(body)", message: `not valid JSON: ${(error as Error).message}`, ...(where ?? {}) }]
+  })
+
+const parseSingle = (text: string): Either.Either<RawItem, InvalidInput> => {
+  try {
+    const json: unknown = JSON.parse(text)
+    if (Array.isArray(json)) {
+      return Either.left(new InvalidInput({ message: "expected one conversation object; send arrays to /api/v1/conversations/bulk", details: [{ field: "(body)", message: "must be a JSON object" }] }))
+    }
+    return Either.right({ json, raw: text })
+  } catch (error) {
+    return Either.left(invalidJson(error))
+  }
+}
+
+const parseBulk = (text: string, kind: BodyKind): Either.Either<ReadonlyArray<RawItem>, InvalidInput> => {
+  if (kind === "ndjson") {
+    const items: Array<RawItem> = []
+    const lines = text.split("\n")
+    for (let i = 0; i < lines.length; i++) {
+      const line = lines[i].trim()
+      if (line === "") continue
+      try {
+        items.push({ json: JSON.parse(line), raw: line })
+      } catch (error) {
+        return Either.left(invalidJson(error, { index: items.length, line: i + 1 }))
+      }
+    }
+    return Either.right(items)
+  }
+  try {
+    const json: unknown = JSON.parse(text)
+    if (!Array.isArray(json)) {
+      return Either.left(new InvalidInput({ message: "bulk body must be a JSON array of conversations (or NDJSON with Content-Type application/x-ndjson)", details: [{ field: "(body)", message: "must be a JSON array" }] }))
+    }
+    return Either.right(json.map((item) => ({ json: item, raw: JSON.stringify(item) })))
+  } catch (error) {
+    return Either.left(invalidJson(error))
+  }
+}
+
+const conflict = (ids: ReadonlyArray<string>) =>
+  new Conflict({
+    message: `conversation ${ids.slice(0, 5).join(", ")}${ids.length > 5 ? ` and ${ids.length - 5} more` : ""} already exists with different content`,
+    conversation_ids: ids
+  })
+
+const encodeCursor = (cursor: InsightCursor): string => Buffer.from(JSON.stringify([cursor.timestamp, cursor.id])).toString("base64url")
+
+const decodeCursor = (text: string): Either.Either<InsightCursor, InvalidParameter> => {
+  const invalid = new InvalidParameter({ message: "cursor is not valid: pass next_cursor from the previous page unchanged", details: [{ field: "cursor", message: "not a cursor issued by this server" }] })
+  try {
+    const value: unknown = JSON.parse(Buffer.from(text, "base64url").toString("utf8"))
+    if (Array.isArray(value) && value.length === 2 && typeof value[0] === "string" && typeof value[1] === "string") {
+      return Either.right({ timestamp: value[0], id: value[1] })
+    }
+    return Either.left(invalid)
+  } catch {
+    return Either.left(invalid)
+  }
+}
+
+export const ConversationsHandlers = HttpApiBuilder.group(InsightdApi, "conversations", (handlers) =>
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const ingest = yield* Ingest
+    const store = yield* Store
+    const signal = yield* WorkSignal
+    const accepted = (id: string) =>
+      HttpServerResponse.unsafeJson(
+        { status: "accepted", conversation_id: id, message: "Conversation queued for analysis" },
+        { status: 202, headers: { location: `/api/v1/conversations/${id}` } }
+      )
+    return handlers
+      .handleRaw("submit", ({ request }) =>
+        Effect.gen(function* () {
+          yield* bodyKind(request, false)
+          const text = yield* readBody(request, config.http.maxBodyBytes)
+          const item = yield* parseSingle(text)
+          const submission = yield* validateSubmission([item], { bulk: false })
+          const outcome = yield* ingest.submit(submission).pipe(Effect.mapError(unavailable("written")))
+          if (outcome._tag === "Conflict") return yield* conflict(outcome.conflictingIds)
+          return accepted(outcome.ids[0])
+        })
+      )
+      .handleRaw("submitBulk", ({ request }) =>
+        Effect.gen(function* () {
+          const kind = yield* bodyKind(request, true)
+          const text = yield* readBody(request, config.http.maxBulkBodyBytes)
+          const items = yield* parseBulk(text, kind)
+          if (items.length === 0) {
+            return yield* new InvalidInput({ message: "bulk body holds no conversations", details: [{ field: "(body)", message: "must hold at least one conversation" }] })
+          }
+          if (items.length > config.http.maxBulkItems) {
+            return yield* new PayloadTooLarge({ message: `bulk body holds ${items.length} conversations; at most ${config.http.maxBulkItems} are accepted per request`, limit_bytes: config.http.maxBulkBodyBytes })
+          }
+          const submission = yield* validateSubmission(items, { bulk: true })
+          const outcome = yield* ingest.submit(submission).pipe(Effect.mapError(unavailable("written")))
+          if (outcome._tag === "Conflict") return yield* conflict(outcome.conflictingIds)
+          return HttpServerResponse.unsafeJson({ status: "accepted", accepted: outcome.ids.length, conversation_ids: outcome.ids }, { status: 202 })
+        })
+      )
+      .handle("getConversation", ({ path }) =>
+        Effect.gen(function* () {
+          const found = yield* store.getConversation(path.id).pipe(Effect.mapError(unavailable("read")))
+          if (Option.isNone(found)) return yield* new NotFound({ message: `conversation ${path.id} does not exist` })
+          const { conversation: c, insight } = found.value
+          return {
+            id: c.id,
+            text: c.text,
+            author: c.author,
+            timestamp: c.timestamp,
+            messages: c.messages,
+            metadata: c.metadata,
+            status: c.status,
+            attempts: c.attempts,
+            last_error: c.lastError,
+            received_at: c.receivedAt,
+            updated_at: c.updatedAt,
+            insight:
+              insight === null
+                ? null
+                : {
+                    sentiment_score: insight.sentiment_score,
+                    sentiment: insight.sentiment,
+                    confidence: insight.confidence,
+                    clusters: insight.clusters,
+                    reasoning: insight.reasoning,
+                    analyzer: insight.analyzer,
+                    raw_response: insight.raw_response,
+                    prompt_tokens: insight.prompt_tokens,
+                    completion_tokens: insight.completion_tokens,
+                    cost_usd: insight.cost_usd,
+                    analyzed_at: insight.analyzed_at
+                  }
+          }
+        })
+      )
+      .handleRaw("retryConversation", ({ path }) =>
+        Effect.gen(function* () {
+          const result = yield* store.retry(path.id).pipe(Effect.mapError(unavailable("written")))
+          if (result === "not_found") return yield* new NotFound({ message: `conversation ${path.id} does not exist` })
+          if (result === "not_failed") {
+            return yield* new Conflict({ message: `conversation ${path.id} has not failed; only failed conversations can be retried`, conversation_ids: [path.id] })
+          }
+          yield* signal.notify
+          return HttpServerResponse.unsafeJson(
+            { status: "accepted", conversation_id: path.id, message: "Conversation queued for analysis" },
+            { status: 202, headers: { location: `/api/v1/conversations/${path.id}` } }
+          )
+        })
+      )
+  })
+)
+
+const toQuery = (params: InsightsParams) =>
+  Effect.gen(function* () {
+    const after = params.cursor === undefined ? undefined : yield* decodeCursor(params.cursor)
+    const bounds: Array<[string, number | string | undefined, number | string | undefined]> = [
+      ["confidence", params.min_confidence, params.max_confidence],
+      ["sentiment", params.min_sentiment, params.max_sentiment],
+      ["time", params.start_time, params.end_time]
+    ]
+    for (const [name, low, high] of bounds) {
+      if (low !== undefined && high !== undefined && low > high) {
+        const [lowName, highName] = name === "time" ? ["start_time", "end_time"] : [`min_${name}`, `max_${name}`]
+        return yield* new InvalidParameter({ message: `${lowName} must not be greater than ${highName}`, details: [{ field: lowName, message: `greater than ${highName}` }] })
+      }
+    }
+    return {
+      startTime: params.start_time,
+      endTime: params.end_time,
+      minConfidence: params.min_confidence,
+      maxConfidence: params.max_confidence,
+      minSentiment: params.min_sentiment,
+      maxSentiment: params.max_sentiment,
+      sentiment: params.sentiment,
+      cluster: params.cluster,
+      author: params.author,
+      order: params.order ?? "desc",
+      limit: params.limit ?? 100,
+      after
+    }
+  })
+
+export const InsightsHandlers = HttpApiBuilder.group(InsightdApi, "insights", (handlers) =>
+  Effect.gen(function* () {
+    const store = yield* Store
+    return handlers.handle("listInsights", ({ urlParams }) =>
+      Effect.gen(function* () {
+        const query = yield* toQuery(urlParams)
+        const page = yield* store.queryInsights(query).pipe(Effect.mapError(unavailable("read")))
+        return {
+          insights: page.items,
+          metadata: {
+            total_count: page.totalCount,
+            returned_count: page.items.length,
+            start_time: query.startTime ?? null,
+            end_time: query.endTime ?? null,
+            next_cursor: page.next === null ? null : encodeCursor(page.next)
+          }
+        }
+      })
+    )
+  })
+)
+
+export const OpsHandlers = HttpApiBuilder.group(InsightdApi, "ops", (handlers) =>
+  Effect.gen(function* () {
+    const store = yield* Store
+    const analyzer = yield* Analyzer
+    const lifecycle = yield* Lifecycle
+    return handlers
+      .handle("health", () => Effect.succeed({ status: "ok" as const }))
+      .handle("ready", () =>
+        Effect.gen(function* () {
+          const database = yield* store.ping.pipe(
+            Effect.as("ok"),
+            Effect.catchAll(() => Effect.succeed("unavailable"))
+          )
+          const analyzerReason = yield* analyzer.notReadyReason
+          const draining = lifecycle.isDraining()
+          const reason = draining ? "draining" : database !== "ok" ? "database_unavailable" : analyzerReason ?? undefined
+          const body = {
+            status: reason === undefined ? ("ready" as const) : ("not_ready" as const),
+            checks: { database, analyzer: analyzerReason ?? `ok (${analyzer.name})`, draining },
+            ...(reason === undefined ? {} : { reason })
+          }
+          return HttpServerResponse.unsafeJson(body, { status: reason === undefined ? 200 : 503 })
+        })
+      )
+  })
+)
+
+export const HandlersLive = Layer.mergeAll(ConversationsHandlers, InsightsHandlers, OpsHandlers)

@@ -1,0 +1,77 @@
+/**
+ * Cross-cutting HTTP rules, applied to every route before errors are encoded:
+ * bearer API keys (401), draining (503 for new submissions), the inbound rate limit (429), and
+ * HttpApi's own decode failures rewritten into the `invalid_parameter` body of SPEC §4.
+ */
+import { HttpApiBuilder, HttpApiError, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { Effect, Redacted } from "effect"
+import { timingSafeEqual } from "node:crypto"
+import { AppConfig } from "../config.js"
+import { RateLimited, Unauthorized, Unavailable } from "../domain/errors.js"
+import { InboundLimiter } from "../services/InboundLimiter.js"
+import { Lifecycle } from "../services/Lifecycle.js"
+import { describeIssues } from "../stages/validate.js"
+import { InsightdApi } from "./api.js"
+import { errorResponse } from "./errors.js"
+
+const sameSecret = (given: string, expected: string): boolean => {
+  const a = Buffer.from(given)
+  const b = Buffer.from(expected)
+  return a.length === b.length && timingSafeEqual(a, b)
+}
+
+const decodeErrorResponse = (error: HttpApiError.HttpApiDecodeError) => {
+  const details = error.issues.map((issue) => {
+    const field = issue.path.length === 0 ? "(request)" : issue.path.map(String).join(".")
+    const message = issue.message === "is missing" ? `${field} is required` : issue.message
+    return { field, message: /^Expected (string|ReadonlyArray)/.test(message) ? `${field} must be given once, as text` : message }
+  })
+  return HttpServerResponse.unsafeJson({ error: "invalid_parameter", message: describeIssues(details), details }, { status: 400 })
+}
+
+export const ApiMiddlewareLive = HttpApiBuilder.middleware(
+  InsightdApi,
+  Effect.gen(function* () {
+    const config = yield* AppConfig
+    const lifecycle = yield* Lifecycle
+    const limiter = yield* InboundLimiter
+    const keys = config.http.apiKeys.map(Redacted.value)
+    return (app) =>
+      Effect.gen(function* () {
+        const request = yield* HttpServerRequest.HttpServerRequest
+        const url = request.url
+        if (url.startsWith("/api/")) {
+          if (keys.length > 0) {
+            const header = request.headers.authorization ?? ""
+            const token = header.startsWith("Bearer ") ? header.slice(7).trim() : ""
+            if (!keys.some((key) => sameSecret(token, key))) {
+              return errorResponse(new Unauthorized({ message: "a valid Authorization: Bearer <key> header is required" }))
+            }
+          }
+          if (request.method === "POST") {
+            if (lifecycle.isDraining()) {
+              return errorResponse(new Unavailable({ message: "insightd is shutting down and accepts no new conversations", reason: "draining" }))
+            }
+            if (limiter.enabled) {
+              const admission = yield* limiter.admit
+              if (!admission.admitted) {
+                return errorResponse(
+                  new RateLimited({ message: `too many requests: the limit is ${config.http.rateLimitPerSecond} per second`, retry_after: admission.retryAfterSeconds })
+                )
+              }
+            }
+          }
+        }
+        // The router's failures are typed `never` here, yet decode errors (and the endpoints' own
+        // errors, encoded after this middleware) do arrive as failures.
+        type Routed = Effect.Effect<HttpServerResponse.HttpServerResponse, HttpApiError.HttpApiDecodeError, HttpServerRequest.HttpServerRequest>
+        return yield* (app as Routed).pipe(
+          Effect.catchIf(
+            (error): error is HttpApiError.HttpApiDecodeError => error instanceof HttpApiError.HttpApiDecodeError,
+            (error) => Effect.succeed(decodeErrorResponse(error))
+          )
+        )
+      })
+  }),
+  { withContext: true }
+)

@@ -1,0 +1,59 @@
+/**
+ * insightd command line: `insightd serve` (the daemon) and, later, the stage commands.
+ * Exit codes: 0 done (also after a SIGTERM/SIGINT drain), 1 runtime failure,
+ * 78 bad configuration (EX_CONFIG, so systemd does not restart into the same mistake).
+ */
+import { Command } from "@effect/cli"
+import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import { Cause, Effect, Exit, Option } from "effect"
+import { loadConfig } from "./config.js"
+import { serve } from "./daemon.js"
+import { ConfigurationError } from "./domain/errors.js"
+import { loggerLayer } from "./logging.js"
+import { loadPipeline } from "./pipeline/definition.js"
+
+const VERSION = "0.1.0"
+const EXIT_CONFIG = 78
+
+const serveCommand = Command.make("serve", {}, () =>
+  Effect.gen(function* () {
+    const config = yield* loadConfig(process.env)
+    const pipeline = yield* loadPipeline(config.pipelineFile)
+    return yield* serve(config, pipeline).pipe(Effect.provide(loggerLayer(config.log.format, config.log.level)))
+  })
+).pipe(Command.withDescription("Run the daemon: HTTP API + stdin JSONL → validate → persist → batch → analyze → persist-insight"))
+
+const insightd = Command.make("insightd").pipe(
+  Command.withDescription("Turn customer conversations into insights: sentiment, confidence, topic clusters, reasoning."),
+  Command.withSubcommands([serveCommand])
+)
+
+const cli = Command.run(insightd, { name: "insightd", version: VERSION })
+
+const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
+  if (Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause)) return 0
+  const failure = Cause.failureOption(exit.cause)
+  return Option.isSome(failure) && failure.value instanceof ConfigurationError ? EXIT_CONFIG : 1
+}
+
+const program = cli(process.argv).pipe(
+  // Start-up failures are reported once, as one log line naming the problem.
+  Effect.tapErrorCause((cause) => {
+    const failure = Cause.failureOption(cause)
+    if (Option.isSome(failure) && failure.value instanceof ConfigurationError) {
+      return Effect.logFatal(`configuration error: ${failure.value.message}`)
+    }
+    if (Option.isSome(failure) && typeof failure.value === "object" && failure.value !== null && "_tag" in failure.value && String(failure.value._tag).endsWith("ValidationError")) {
+      return Effect.void // @effect/cli already printed the usage problem
+    }
+    return Cause.isInterruptedOnly(cause) ? Effect.void : Effect.logFatal("insightd stopped on an error", cause)
+  }),
+  Effect.provide(loggerLayer(process.env.INSIGHTD_LOG_FORMAT === "pretty" ? "pretty" : process.env.INSIGHTD_LOG_FORMAT === "json" ? "json" : "auto", "info")),
+  Effect.provide(NodeContext.layer)
+)
+
+NodeRuntime.runMain(program, {
+  disablePrettyLogger: true,
+  disableErrorReporting: true,
+  teardown: (exit, onExit) => onExit(exitCode(exit))
+})

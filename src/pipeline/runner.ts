@@ -1,0 +1,141 @@
+/**
+ * Composes a pipeline definition into running streams:
+ *
+ *   ingest:    sources (http, stdin) → validate → persist ──► database
+ *   analysis:  database ──► pending → batch → analyze → persist-insight
+ *
+ * The database is the buffer between the halves, so ingestion never waits for analysis.
+ */
+import { Duration, Effect, Fiber, Option, Schedule, Stream } from "effect"
+import type { Analyzer } from "../analyzer/Analyzer.js"
+import type { SentimentThresholds } from "../domain/insight.js"
+import { Ingest } from "../services/Ingest.js"
+import { Lifecycle } from "../services/Lifecycle.js"
+import type { WorkSignal } from "../services/WorkSignal.js"
+import { pendingConversations } from "../sources/pending.js"
+import { stdinHasData, stdinLines } from "../sources/stdin.js"
+import { analyze } from "../stages/analyze.js"
+import { batch } from "../stages/batch.js"
+import { persist } from "../stages/persist.js"
+import { persistInsight } from "../stages/persist-insight.js"
+import { validate } from "../stages/validate.js"
+import { Store } from "../store/Store.js"
+import type { ResolvedPipeline } from "./definition.js"
+
+export interface PipelineOptions {
+  readonly retryBudget: number
+  readonly thresholds: SentimentThresholds
+  /** Read JSONL from stdin when the pipeline names it and stdin is a pipe or file. */
+  readonly readStdin?: boolean
+}
+
+export interface RunningPipeline {
+  /** Stops sources and claims, lets in-flight work finish within `graceMs`, releases the rest. */
+  readonly drain: (graceMs: number) => Effect.Effect<void>
+}
+
+/** stdin → validate → (ingest queue → persist): bad lines are logged with their number and skipped. */
+const stdinSource = Effect.gen(function* () {
+  const ingest = yield* Ingest
+  const lifecycle = yield* Lifecycle
+  yield* Effect.logInfo("source opened").pipe(Effect.annotateLogs({ source: "stdin" }))
+  let accepted = 0
+  let rejected = 0
+  yield* stdinLines.pipe(
+    Stream.interruptWhen(lifecycle.awaitDraining),
+    validate,
+    Stream.mapEffect(
+      (line) => {
+        if (line._tag === "Rejected") {
+          rejected++
+          return Effect.logWarning("stdin line rejected").pipe(Effect.annotateLogs({ source: "stdin", line: line.line, reason: line.reason }))
+        }
+        return ingest.submit({ conversations: [line.conversation] }).pipe(
+          Effect.flatMap((outcome) => {
+            if (outcome._tag === "Accepted") {
+              accepted++
+              return Effect.void
+            }
+            rejected++
+            return Effect.logWarning("stdin line rejected").pipe(
+              Effect.annotateLogs({ source: "stdin", line: line.line, reason: `conversation ${line.conversation.id} already exists with different content` })
+            )
+          }),
+          Effect.catchAll((error) =>
+            Effect.logError("stdin line not stored").pipe(Effect.annotateLogs({ source: "stdin", line: line.line, reason: error.message }))
+          )
+        )
+      },
+      // Many lines in flight at once let the persist stage commit them together.
+      { concurrency: 256 }
+    ),
+    Stream.runDrain
+  )
+  yield* Effect.logInfo("source closed").pipe(Effect.annotateLogs({ source: "stdin", accepted, rejected }))
+})
+
+export const startPipeline = (pipeline: ResolvedPipeline, options: PipelineOptions) =>
+  Effect.gen(function* () {
+    const ingest = yield* Ingest
+    const store = yield* Store
+    const fibers: { persist?: Fiber.RuntimeFiber<void>; stdin?: Fiber.RuntimeFiber<void>; analysis?: Fiber.RuntimeFiber<void> } = {}
+
+    if (pipeline.ingest) {
+      fibers.persist = yield* ingest.submissions.pipe(persist, Stream.runDrain, Effect.forkScoped)
+      if (pipeline.sources.has("stdin") && (options.readStdin ?? stdinHasData())) {
+        fibers.stdin = yield* Effect.forkScoped(stdinSource)
+      }
+    }
+
+    if (pipeline.batch !== null && pipeline.analyze !== null) {
+      const recovered = yield* store.recoverAbandoned.pipe(Effect.orDie)
+      if (recovered > 0) yield* Effect.logWarning("recovered conversations left processing by a previous run").pipe(Effect.annotateLogs({ conversations: recovered }))
+      const analyzeOptions = {
+        concurrency: pipeline.analyze.concurrency,
+        retryBudget: pipeline.analyze.retryBudget ?? options.retryBudget,
+        thresholds: options.thresholds
+      }
+      const analysis: Effect.Effect<void, unknown, Store | WorkSignal | Lifecycle | Analyzer> = pendingConversations(pipeline.batch.size).pipe(
+        batch(pipeline.batch),
+        analyze(analyzeOptions),
+        persistInsight,
+        Stream.runDrain
+      )
+      // A database failure stops the flow; release its claims and start again, backing off.
+      fibers.analysis = yield* analysis.pipe(
+        Effect.tapErrorCause((cause) =>
+          Effect.logError("analysis flow failed; restarting", cause).pipe(Effect.zipRight(Effect.ignore(store.releaseClaims)))
+        ),
+        Effect.retry(Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("30 seconds")))),
+        Effect.orDie,
+        Effect.forkScoped
+      )
+    }
+
+    const drain = (graceMs: number): Effect.Effect<void> =>
+      Effect.gen(function* () {
+        const deadline = Date.now() + graceMs
+        const remaining = () => Duration.millis(Math.max(0, deadline - Date.now()))
+        yield* Effect.logInfo("shutdown: sources stopped, draining").pipe(Effect.annotateLogs({ grace_period_ms: graceMs }))
+        if (fibers.stdin) yield* Fiber.interrupt(fibers.stdin)
+        // Requests already handed in get their commit (and their 202).
+        yield* Effect.sleep("5 millis").pipe(
+          Effect.repeat({ until: () => ingest.outstanding() === 0 || Date.now() >= deadline }),
+          Effect.when(() => ingest.outstanding() > 0)
+        )
+        if (fibers.analysis) {
+          const finished = yield* Fiber.await(fibers.analysis).pipe(Effect.timeoutOption(remaining()))
+          if (Option.isNone(finished)) {
+            yield* Effect.logWarning("shutdown: grace period over, interrupting in-flight analysis")
+            yield* Fiber.interrupt(fibers.analysis)
+          } else {
+            yield* Effect.logInfo("shutdown: in-flight analysis finished")
+          }
+          const released = yield* store.releaseClaims.pipe(Effect.catchAll((error) => Effect.logError("shutdown: releasing claims failed", error).pipe(Effect.as(0))))
+          yield* Effect.logInfo("shutdown: unfinished claims released").pipe(Effect.annotateLogs({ conversations: released }))
+        }
+        if (fibers.persist) yield* Fiber.interrupt(fibers.persist)
+      })
+
+    return { drain } satisfies RunningPipeline
+  })

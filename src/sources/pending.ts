@@ -1,0 +1,33 @@
+/**
+ * Source of the analysis half: pending conversations claimed from the Store, oldest first.
+ * It claims only when downstream pulls (so memory stays bounded whatever the backlog) and,
+ * when nothing is pending, sleeps until the persist stage signals a commit: no polling delay.
+ */
+import { Chunk, Effect, Option, Stream } from "effect"
+import type { Conversation } from "../domain/conversation.js"
+import type { StoreError } from "../domain/errors.js"
+import { Lifecycle } from "../services/Lifecycle.js"
+import { WorkSignal } from "../services/WorkSignal.js"
+import { Store } from "../store/Store.js"
+
+export const pendingConversations = (claimSize: number): Stream.Stream<Conversation, StoreError, Store | WorkSignal | Lifecycle> =>
+  Stream.unwrap(
+    Effect.gen(function* () {
+      const store = yield* Store
+      const signal = yield* WorkSignal
+      const lifecycle = yield* Lifecycle
+      const nextClaim: Effect.Effect<Chunk.Chunk<Conversation>, Option.Option<StoreError>> = Effect.suspend(() => {
+        if (lifecycle.isDraining()) return Effect.fail(Option.none())
+        return store.claim(claimSize).pipe(
+          Effect.mapError(Option.some),
+          Effect.flatMap((claimed) =>
+            claimed.length > 0
+              ? Effect.succeed(Chunk.fromIterable(claimed))
+              : // Nothing pending: sleep until a commit or shutdown, then look again.
+                Effect.raceFirst(signal.awaitWork, lifecycle.awaitDraining).pipe(Effect.zipRight(nextClaim))
+          )
+        )
+      })
+      return Stream.repeatEffectChunkOption(nextClaim)
+    })
+  )

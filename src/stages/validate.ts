@@ -1,0 +1,130 @@
+/**
+ * Stage `validate`: raw JSON in, validated conversations out (SPEC §3). The same decoding serves
+ * HTTP bodies, stdin lines and the `insightd validate` command, so every source reports the same
+ * field-naming errors.
+ */
+import { Either, Option, ParseResult, Schema, Stream } from "effect"
+import { createHash } from "node:crypto"
+import { ConversationInput, newConversationId, type NewConversation } from "../domain/conversation.js"
+import { type FieldIssue, InvalidInput } from "../domain/errors.js"
+import type { Submission } from "../store/Store.js"
+
+/** One submitted JSON value and the text it came from. */
+export interface RawItem {
+  readonly json: unknown
+  readonly raw: string
+}
+
+/** One line of JSONL input (1-based line number). */
+export interface InputLine {
+  readonly line: number
+  readonly text: string
+}
+
+export type ValidatedLine =
+  | { readonly _tag: "Valid"; readonly line: number; readonly conversation: NewConversation }
+  | { readonly _tag: "Rejected"; readonly line: number; readonly reason: string; readonly details: ReadonlyArray<FieldIssue> }
+
+const decodeInput = Schema.decodeUnknownEither(ConversationInput, { errors: "all", onExcessProperty: "ignore" })
+
+/** JSON with object keys sorted, so the same content always hashes the same. */
+const canonicalJson = (value: unknown): string => {
+  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null"
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`
+  const keys = Object.keys(value).sort()
+  return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`).join(",")}}`
+}
+
+export const contentHash = (json: unknown): string => createHash("sha256").update(canonicalJson(json)).digest("base64url")
+
+/** Turns Schema's wording into the field-naming sentences clients see. */
+const humanMessage = (field: string, message: string): string => {
+  if (message === "is missing") return `${field} is required`
+  const mismatch = /^Expected (\w+), actual (.*)$/s.exec(message)
+  if (mismatch !== null) {
+    const expected = mismatch[1] === "Boolean" ? "boolean" : mismatch[1]
+    return `${field} must be ${/^[aeiou]/.test(expected) ? "an" : "a"} ${expected} (got ${mismatch[2].slice(0, 60)})`
+  }
+  if (message.startsWith("Expected { readonly [x: string]: unknown }")) return `${field} must be a JSON object`
+  if (message.startsWith("Expected ReadonlyArray")) return `${field} must be an array`
+  return message
+}
+
+const issuesOf = (error: ParseResult.ParseError): Array<FieldIssue> =>
+  ParseResult.ArrayFormatter.formatErrorSync(error).map((issue) => {
+    const field = issue.path.length === 0 ? "(body)" : issue.path.join(".")
+    return { field, message: humanMessage(field, issue.message) }
+  })
+
+/** Human summary naming the fields, e.g. `timestamp: must be an ISO-8601 date-time`. */
+export const describeIssues = (issues: ReadonlyArray<FieldIssue>): string =>
+  issues
+    .slice(0, 5)
+    .map((issue) => {
+      const where = issue.index !== undefined ? `item ${issue.index}: ` : issue.line !== undefined ? `line ${issue.line}: ` : ""
+      return issue.message.startsWith(issue.field) ? `${where}${issue.message}` : `${where}${issue.field}: ${issue.message}`
+    })
+    .join("; ") + (issues.length > 5 ? `; and ${issues.length - 5} more` : "")
+
+/** Decodes one conversation; assigns a sortable id when the client gave none. */
+export const validateConversation = (item: RawItem): Either.Either<NewConversation, ReadonlyArray<FieldIssue>> => {
+  if (item.json === null || typeof item.json !== "object" || Array.isArray(item.json)) {
+    return Either.left([{ field: "(body)", message: "a conversation must be a JSON object" }])
+  }
+  return Either.match(decodeInput(item.json), {
+    onLeft: (error) => Either.left(issuesOf(error)),
+    onRight: (input) =>
+      Either.right({
+        id: input.id ?? newConversationId(),
+        clientId: input.id !== undefined,
+        text: input.text ?? (input.messages ?? []).map((message) => message.text).join("\n"),
+        author: input.author,
+        timestamp: input.timestamp,
+        messages: input.messages ?? null,
+        metadata: input.metadata ?? null,
+        raw: item.raw,
+        contentHash: contentHash(item.json)
+      })
+  })
+}
+
+/** Validates a whole request: every item valid, or an error naming each bad item's index and field. */
+export const validateSubmission = (
+  items: ReadonlyArray<RawItem>,
+  options: { readonly bulk: boolean }
+): Either.Either<Submission, InvalidInput> => {
+  const conversations: Array<NewConversation> = []
+  const issues: Array<FieldIssue> = []
+  items.forEach((item, index) => {
+    Either.match(validateConversation(item), {
+      onLeft: (found) => issues.push(...found.map((issue) => (options.bulk ? { ...issue, index } : issue))),
+      onRight: (conversation) => conversations.push(conversation)
+    })
+  })
+  if (issues.length === 0) return Either.right({ conversations })
+  const message = options.bulk
+    ? `${new Set(issues.map((issue) => issue.index)).size} of ${items.length} items are invalid; nothing was stored: ${describeIssues(issues)}`
+    : describeIssues(issues)
+  return Either.left(new InvalidInput({ message, details: issues }))
+}
+
+/** Parses one JSONL line and validates it. Blank lines are not conversations and yield nothing. */
+export const validateLine = (input: InputLine): ValidatedLine | undefined => {
+  const text = input.text.trim()
+  if (text === "") return undefined
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (error) {
+    const reason = `not valid JSON (${(error as Error).message})`
+    return { _tag: "Rejected", line: input.line, reason, details: [{ field: "(line)", message: reason, line: input.line }] }
+  }
+  return Either.match(validateConversation({ json, raw: text }), {
+    onLeft: (details) => ({ _tag: "Rejected", line: input.line, reason: describeIssues(details), details }),
+    onRight: (conversation) => ({ _tag: "Valid", line: input.line, conversation })
+  })
+}
+
+/** The stage: JSONL lines in, each line validated or rejected with its line number and reason. */
+export const validate = <E, R>(lines: Stream.Stream<InputLine, E, R>): Stream.Stream<ValidatedLine, E, R> =>
+  Stream.filterMap(lines, (line) => Option.fromNullable(validateLine(line)))

@@ -1,0 +1,90 @@
+/**
+ * The Store is the only thing the stages know about persistence. The SQLite implementation lives
+ * in ./sqlite.ts; a PostgreSQL one (several daemons, claims with FOR UPDATE SKIP LOCKED) can be
+ * added beside it without touching the stages.
+ */
+import { Context, type Effect, type Option } from "effect"
+import type { Conversation, ConversationId, NewConversation } from "../domain/conversation.js"
+import type { StoreError } from "../domain/errors.js"
+import type { Insight, InsightListItem, SentimentLabel } from "../domain/insight.js"
+
+/** What one client request (or one stdin line) asks to store; stored all-or-nothing. */
+export interface Submission {
+  readonly conversations: ReadonlyArray<NewConversation>
+}
+
+export type SubmissionOutcome =
+  /** Every conversation is committed (`resubmitted` of them were already there with the same content). */
+  | { readonly _tag: "Accepted"; readonly ids: ReadonlyArray<ConversationId>; readonly resubmitted: number }
+  /** Some ids exist with different content; nothing of this submission was stored. */
+  | { readonly _tag: "Conflict"; readonly conflictingIds: ReadonlyArray<ConversationId> }
+
+/** The end of one claimed conversation's analysis. */
+export type AnalysisOutcome =
+  | { readonly _tag: "Completed"; readonly insight: Insight }
+  | { readonly _tag: "Failed"; readonly id: ConversationId; readonly error: string }
+  /** Not finished (shutdown, analyzer paused): goes back to `pending` untouched. */
+  | { readonly _tag: "Released"; readonly id: ConversationId }
+
+export interface InsightCursor {
+  readonly timestamp: string
+  readonly id: string
+}
+
+export interface InsightQuery {
+  readonly startTime?: string | undefined
+  readonly endTime?: string | undefined
+  readonly minConfidence?: number | undefined
+  readonly maxConfidence?: number | undefined
+  readonly minSentiment?: number | undefined
+  readonly maxSentiment?: number | undefined
+  readonly sentiment?: SentimentLabel | undefined
+  readonly cluster?: string | undefined
+  readonly author?: string | undefined
+  readonly order: "asc" | "desc"
+  readonly limit: number
+  readonly after?: InsightCursor | undefined
+}
+
+export interface InsightPage {
+  readonly items: ReadonlyArray<InsightListItem>
+  /** Matches of the filters, regardless of paging. */
+  readonly totalCount: number
+  /** Position of the last returned item when more may follow. */
+  readonly next: InsightCursor | null
+}
+
+export interface ConversationWithInsight {
+  readonly conversation: Conversation
+  readonly insight: Insight | null
+}
+
+export type RetryResult = "retried" | "not_found" | "not_failed"
+
+export type StatusCounts = Readonly<Record<Conversation["status"], number>>
+
+export interface StoreShape {
+  /** Stores many submissions in ONE transaction (group commit); each succeeds or conflicts on its own. */
+  readonly submit: (submissions: ReadonlyArray<Submission>) => Effect.Effect<ReadonlyArray<SubmissionOutcome>, StoreError>
+  readonly getConversation: (id: string) => Effect.Effect<Option.Option<ConversationWithInsight>, StoreError>
+  /** Puts a `failed` conversation back to `pending`. */
+  readonly retry: (id: string) => Effect.Effect<RetryResult, StoreError>
+  /** Puts every `failed` conversation back to `pending`; returns how many. */
+  readonly retryAllFailed: Effect.Effect<number, StoreError>
+  /** Atomically takes up to `limit` oldest `pending` conversations and marks them `processing`. */
+  readonly claim: (limit: number) => Effect.Effect<ReadonlyArray<Conversation>, StoreError>
+  /** Records analysis outcomes in one transaction (insights upserted, statuses updated). */
+  readonly record: (outcomes: ReadonlyArray<AnalysisOutcome>) => Effect.Effect<void, StoreError>
+  /** Returns every conversation this process still holds `processing` to `pending`. */
+  readonly releaseClaims: Effect.Effect<number, StoreError>
+  /** At start: conversations left `processing` by a dead process go back to `pending`. */
+  readonly recoverAbandoned: Effect.Effect<number, StoreError>
+  readonly queryInsights: (query: InsightQuery) => Effect.Effect<InsightPage, StoreError>
+  /** Most used cluster labels, for analyzers that keep topics consistent. */
+  readonly topClusters: (limit: number) => Effect.Effect<ReadonlyArray<string>, StoreError>
+  readonly statusCounts: Effect.Effect<StatusCounts, StoreError>
+  /** Cheap round trip for readiness. */
+  readonly ping: Effect.Effect<void, StoreError>
+}
+
+export class Store extends Context.Tag("insightd/Store")<Store, StoreShape>() {}

@@ -1,0 +1,61 @@
+/**
+ * Schema migrations. The SQL sticks to what SQLite and PostgreSQL both accept (row values,
+ * ON CONFLICT, RETURNING), so a PostgreSQL Store can reuse it with only type names changed.
+ */
+import { SqlClient } from "@effect/sql"
+import { Effect } from "effect"
+
+export const migrations = {
+  "0001_create_conversations": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`CREATE TABLE conversations (
+      seq INTEGER PRIMARY KEY AUTOINCREMENT,
+      id TEXT NOT NULL UNIQUE,
+      text TEXT NOT NULL,
+      author TEXT NOT NULL,
+      timestamp TEXT NOT NULL,
+      messages TEXT,
+      metadata TEXT,
+      raw TEXT NOT NULL,
+      content_hash TEXT NOT NULL,
+      status TEXT NOT NULL DEFAULT 'pending',
+      attempts INTEGER NOT NULL DEFAULT 0,
+      last_error TEXT,
+      claimed_by TEXT,
+      claimed_at TEXT,
+      received_at TEXT NOT NULL,
+      updated_at TEXT NOT NULL
+    )`
+    // Claims take the oldest pending rows: (status, seq) serves them without a sort.
+    yield* sql`CREATE INDEX conversations_status_seq ON conversations (status, seq)`
+    yield* sql`CREATE TABLE insights (
+      conversation_id TEXT PRIMARY KEY REFERENCES conversations (id),
+      timestamp TEXT NOT NULL,
+      author TEXT NOT NULL,
+      sentiment_score REAL NOT NULL,
+      sentiment TEXT NOT NULL,
+      confidence REAL NOT NULL,
+      clusters TEXT NOT NULL,
+      reasoning TEXT NOT NULL,
+      analyzer TEXT NOT NULL,
+      raw_response TEXT NOT NULL,
+      prompt_tokens INTEGER,
+      completion_tokens INTEGER,
+      cost_usd REAL,
+      analyzed_at TEXT NOT NULL
+    )`
+    // (timestamp, conversation_id) is the cursor order; the others lead with a filter column.
+    yield* sql`CREATE INDEX insights_timestamp ON insights (timestamp, conversation_id)`
+    yield* sql`CREATE INDEX insights_author ON insights (author, timestamp, conversation_id)`
+    yield* sql`CREATE INDEX insights_sentiment ON insights (sentiment, timestamp, conversation_id)`
+    yield* sql`CREATE INDEX insights_confidence ON insights (confidence)`
+    yield* sql`CREATE INDEX insights_score ON insights (sentiment_score)`
+    yield* sql`CREATE TABLE insight_clusters (
+      conversation_id TEXT NOT NULL REFERENCES insights (conversation_id),
+      cluster TEXT NOT NULL,
+      timestamp TEXT NOT NULL,
+      PRIMARY KEY (conversation_id, cluster)
+    )`
+    yield* sql`CREATE INDEX insight_clusters_cluster ON insight_clusters (cluster, timestamp, conversation_id)`
+  })
+}

@@ -1,0 +1,356 @@
+/** The Store on SQLite (`@effect/sql-sqlite-node`, better-sqlite3): the embedded default. */
+import { SqlClient, type SqlError } from "@effect/sql"
+import * as Migrator from "@effect/sql/Migrator"
+import { SqliteClient } from "@effect/sql-sqlite-node"
+import { Clock, Effect, Layer, Option } from "effect"
+import { mkdirSync } from "node:fs"
+import { dirname } from "node:path"
+import { randomUUID } from "node:crypto"
+import type { Conversation, ConversationId, Message } from "../domain/conversation.js"
+import { StoreError } from "../domain/errors.js"
+import type { Insight, InsightListItem, SentimentLabel } from "../domain/insight.js"
+import { migrations } from "./migrations.js"
+import {
+  type ConversationWithInsight,
+  type StatusCounts,
+  Store,
+  type StoreShape,
+  type Submission,
+  type SubmissionOutcome
+} from "./Store.js"
+
+type Row = Record<string, unknown>
+
+const storeError = (what: string) => (error: SqlError.SqlError) =>
+  new StoreError({ message: `database: ${what} failed: ${String((error.cause as Error | undefined)?.message ?? error.message)}`, cause: error })
+
+const parseJson = <A>(value: unknown): A | null => (typeof value === "string" ? (JSON.parse(value) as A) : null)
+
+const toConversation = (row: Row): Conversation => ({
+  id: row.id as ConversationId,
+  text: row.text as string,
+  author: row.author as string,
+  timestamp: row.timestamp as string,
+  messages: parseJson<ReadonlyArray<Message>>(row.messages),
+  metadata: parseJson<Record<string, unknown>>(row.metadata),
+  raw: row.raw as string,
+  status: row.status as Conversation["status"],
+  attempts: Number(row.attempts),
+  lastError: (row.last_error as string | null) ?? null,
+  receivedAt: row.received_at as string,
+  updatedAt: row.updated_at as string
+})
+
+const toInsight = (row: Row): Insight => ({
+  conversation_id: row.conversation_id as ConversationId,
+  sentiment_score: Number(row.sentiment_score),
+  sentiment: row.sentiment as SentimentLabel,
+  confidence: Number(row.confidence),
+  clusters: JSON.parse(row.clusters as string) as Array<string>,
+  reasoning: row.reasoning as string,
+  analyzer: row.analyzer as string,
+  raw_response: row.raw_response as string,
+  prompt_tokens: row.prompt_tokens === null ? null : Number(row.prompt_tokens),
+  completion_tokens: row.completion_tokens === null ? null : Number(row.completion_tokens),
+  cost_usd: row.cost_usd === null ? null : Number(row.cost_usd),
+  analyzed_at: row.analyzed_at as string
+})
+
+const toListItem = (row: Row): InsightListItem => ({
+  conversation_id: row.conversation_id as string,
+  timestamp: row.timestamp as string,
+  author: row.author as string,
+  text: row.text as string,
+  sentiment_score: Number(row.sentiment_score),
+  sentiment: row.sentiment as SentimentLabel,
+  confidence: Number(row.confidence),
+  clusters: JSON.parse(row.clusters as string) as Array<string>,
+  reasoning: row.reasoning as string,
+  analyzer: row.analyzer as string,
+  analyzed_at: row.analyzed_at as string
+})
+
+const chunksOf = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray<A>> => {
+  const out: Array<ReadonlyArray<A>> = []
+  for (let i = 0; i < items.length; i += size) out.push(items.slice(i, i + size))
+  return out
+}
+
+// SQLite allows 32,766 bound parameters per statement; rows carry at most 14 columns.
+const ROWS_PER_INSERT = 500
+
+const nowIso = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis).toISOString())
+
+/** Builds the Store over whatever SqlClient is provided (one process owns the SQLite file). */
+export const makeSqlStore = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  // Identifies this process's claims, so a shared database (PostgreSQL) can tell owners apart.
+  const owner = `${process.pid}-${randomUUID().slice(0, 8)}`
+
+  const submit: StoreShape["submit"] = (submissions) =>
+    Effect.gen(function* () {
+      const now = yield* nowIso
+      const clientIds = new Set<string>()
+      for (const submission of submissions) for (const c of submission.conversations) if (c.clientId) clientIds.add(c.id)
+      const known = new Map<string, string>()
+      for (const ids of chunksOf([...clientIds], ROWS_PER_INSERT)) {
+        const rows = yield* sql<{ id: string; content_hash: string }>`SELECT id, content_hash FROM conversations WHERE ${sql.in("id", ids)}`
+        for (const row of rows) known.set(row.id, row.content_hash)
+      }
+      const outcomes: Array<SubmissionOutcome> = []
+      const rows: Array<Row> = []
+      for (const submission of submissions) {
+        const conflictingIds: Array<ConversationId> = []
+        const fresh = new Map<string, Submission["conversations"][number]>()
+        let resubmitted = 0
+        for (const conversation of submission.conversations) {
+          const previous = known.get(conversation.id) ?? fresh.get(conversation.id)?.contentHash
+          if (previous === undefined) fresh.set(conversation.id, conversation)
+          else if (previous === conversation.contentHash) resubmitted++
+          else conflictingIds.push(conversation.id)
+        }
+        if (conflictingIds.length > 0) {
+          outcomes.push({ _tag: "Conflict", conflictingIds })
+          continue
+        }
+        for (const conversation of fresh.values()) {
+          known.set(conversation.id, conversation.contentHash)
+          rows.push({
+            id: conversation.id,
+            text: conversation.text,
+            author: conversation.author,
+            timestamp: conversation.timestamp,
+            messages: conversation.messages === null ? null : JSON.stringify(conversation.messages),
+            metadata: conversation.metadata === null ? null : JSON.stringify(conversation.metadata),
+            raw: conversation.raw,
+            content_hash: conversation.contentHash,
+            status: "pending",
+            attempts: 0,
+            received_at: now,
+            updated_at: now
+          })
+        }
+        outcomes.push({ _tag: "Accepted", ids: submission.conversations.map((c) => c.id), resubmitted })
+      }
+      for (const chunk of chunksOf(rows, ROWS_PER_INSERT)) {
+        yield* sql`INSERT INTO conversations ${sql.insert(chunk as Array<Row>)}`
+      }
+      return outcomes
+    }).pipe(sql.withTransaction, Effect.mapError(storeError("storing conversations")))
+
+  const getConversation: StoreShape["getConversation"] = (id) =>
+    Effect.gen(function* () {
+      const rows = yield* sql<Row>`SELECT * FROM conversations WHERE id = ${id}`
+      if (rows.length === 0) return Option.none<ConversationWithInsight>()
+      const insights = yield* sql<Row>`SELECT * FROM insights WHERE conversation_id = ${id}`
+      return Option.some({ conversation: toConversation(rows[0]), insight: insights.length === 0 ? null : toInsight(insights[0]) })
+    }).pipe(Effect.mapError(storeError("reading a conversation")))
+
+  const retry: StoreShape["retry"] = (id) =>
+    Effect.gen(function* () {
+      const now = yield* nowIso
+      const updated = yield* sql<Row>`UPDATE conversations SET status = 'pending', attempts = 0, updated_at = ${now}
+        WHERE id = ${id} AND status = 'failed' RETURNING id`
+      if (updated.length > 0) return "retried" as const
+      const exists = yield* sql<Row>`SELECT id FROM conversations WHERE id = ${id}`
+      return exists.length === 0 ? ("not_found" as const) : ("not_failed" as const)
+    }).pipe(sql.withTransaction, Effect.mapError(storeError("retrying a conversation")))
+
+  const retryAllFailed: StoreShape["retryAllFailed"] = Effect.gen(function* () {
+    const now = yield* nowIso
+    const updated = yield* sql<Row>`UPDATE conversations SET status = 'pending', attempts = 0, updated_at = ${now}
+      WHERE status = 'failed' RETURNING id`
+    return updated.length
+  }).pipe(Effect.mapError(storeError("retrying failed conversations")))
+
+  const claim: StoreShape["claim"] = (limit) =>
+    Effect.gen(function* () {
+      const now = yield* nowIso
+      // PostgreSQL: the inner SELECT gets FOR UPDATE SKIP LOCKED so daemons never claim the same rows.
+      const rows = yield* sql<Row>`UPDATE conversations
+        SET status = 'processing', attempts = attempts + 1, claimed_by = ${owner}, claimed_at = ${now}, updated_at = ${now}
+        WHERE seq IN (SELECT seq FROM conversations WHERE status = 'pending' ORDER BY seq LIMIT ${limit})
+        RETURNING *`
+      return [...rows].sort((a, b) => Number(a.seq) - Number(b.seq)).map(toConversation)
+    }).pipe(Effect.mapError(storeError("claiming conversations")))
+
+  const record: StoreShape["record"] = (outcomes) =>
+    Effect.gen(function* () {
+      if (outcomes.length === 0) return
+      const now = yield* nowIso
+      const completed = outcomes.flatMap((o) => (o._tag === "Completed" ? [o.insight] : []))
+      for (const chunk of chunksOf(completed, ROWS_PER_INSERT)) {
+        const ids = chunk.map((insight) => insight.conversation_id)
+        const located = yield* sql<{ id: string; timestamp: string; author: string }>`SELECT id, timestamp, author FROM conversations WHERE ${sql.in("id", ids)}`
+        const byId = new Map(located.map((row) => [row.id, row]))
+        const present = chunk.filter((insight) => byId.has(insight.conversation_id))
+        if (present.length === 0) continue
+        const presentIds = present.map((insight) => insight.conversation_id)
+        yield* sql`DELETE FROM insight_clusters WHERE ${sql.in("conversation_id", presentIds)}`
+        yield* sql`INSERT INTO insights ${sql.insert(
+          present.map((insight) => ({
+            conversation_id: insight.conversation_id,
+            timestamp: byId.get(insight.conversation_id)!.timestamp,
+            author: byId.get(insight.conversation_id)!.author,
+            sentiment_score: insight.sentiment_score,
+            sentiment: insight.sentiment,
+            confidence: insight.confidence,
+            clusters: JSON.stringify(insight.clusters),
+            reasoning: insight.reasoning,
+            analyzer: insight.analyzer,
+            raw_response: insight.raw_response,
+            prompt_tokens: insight.prompt_tokens,
+            completion_tokens: insight.completion_tokens,
+            cost_usd: insight.cost_usd,
+            analyzed_at: insight.analyzed_at
+          }))
+        )} ON CONFLICT (conversation_id) DO UPDATE SET
+          sentiment_score = excluded.sentiment_score, sentiment = excluded.sentiment, confidence = excluded.confidence,
+          clusters = excluded.clusters, reasoning = excluded.reasoning, analyzer = excluded.analyzer,
+          raw_response = excluded.raw_response, prompt_tokens = excluded.prompt_tokens,
+          completion_tokens = excluded.completion_tokens, cost_usd = excluded.cost_usd, analyzed_at = excluded.analyzed_at`
+        const clusterRows = present.flatMap((insight) =>
+          [...new Set(insight.clusters)].map((cluster) => ({
+            conversation_id: insight.conversation_id,
+            cluster,
+            timestamp: byId.get(insight.conversation_id)!.timestamp
+          }))
+        )
+        for (const clusterChunk of chunksOf(clusterRows, ROWS_PER_INSERT)) {
+          yield* sql`INSERT INTO insight_clusters ${sql.insert([...clusterChunk])}`
+        }
+        yield* sql`UPDATE conversations SET status = 'completed', last_error = NULL, claimed_by = NULL, claimed_at = NULL, updated_at = ${now}
+          WHERE ${sql.in("id", presentIds)}`
+      }
+      for (const outcome of outcomes) {
+        if (outcome._tag === "Failed") {
+          yield* sql`UPDATE conversations SET status = 'failed', last_error = ${outcome.error.slice(0, 2000)}, claimed_by = NULL, claimed_at = NULL, updated_at = ${now}
+            WHERE id = ${outcome.id}`
+        }
+      }
+      const released = outcomes.flatMap((o) => (o._tag === "Released" ? [o.id] : []))
+      for (const ids of chunksOf(released, ROWS_PER_INSERT)) {
+        // A release is not an attempt: the conversation was never analysed.
+        yield* sql`UPDATE conversations SET status = 'pending', claimed_by = NULL, claimed_at = NULL, updated_at = ${now},
+          attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
+          WHERE status = 'processing' AND ${sql.in("id", ids)}`
+      }
+    }).pipe(sql.withTransaction, Effect.mapError(storeError("recording analysis results")))
+
+  const releaseClaims: StoreShape["releaseClaims"] = Effect.gen(function* () {
+    const now = yield* nowIso
+    const rows = yield* sql<Row>`UPDATE conversations SET status = 'pending', claimed_by = NULL, claimed_at = NULL, updated_at = ${now},
+      attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
+      WHERE status = 'processing' AND claimed_by = ${owner} RETURNING id`
+    return rows.length
+  }).pipe(Effect.mapError(storeError("releasing claims")))
+
+  // One daemon owns a SQLite file, so any `processing` row at start was left by a dead process.
+  // Its attempt stays counted: a conversation that crashes the analyzer cannot loop forever.
+  const recoverAbandoned: StoreShape["recoverAbandoned"] = Effect.gen(function* () {
+    const now = yield* nowIso
+    const rows = yield* sql<Row>`UPDATE conversations SET status = 'pending', claimed_by = NULL, claimed_at = NULL, updated_at = ${now}
+      WHERE status = 'processing' RETURNING id`
+    return rows.length
+  }).pipe(Effect.mapError(storeError("recovering abandoned claims")))
+
+  const queryInsights: StoreShape["queryInsights"] = (query) =>
+    Effect.gen(function* () {
+      const filters = [
+        query.startTime === undefined ? null : sql`i.timestamp >= ${query.startTime}`,
+        query.endTime === undefined ? null : sql`i.timestamp < ${query.endTime}`,
+        query.minConfidence === undefined ? null : sql`i.confidence >= ${query.minConfidence}`,
+        query.maxConfidence === undefined ? null : sql`i.confidence <= ${query.maxConfidence}`,
+        query.minSentiment === undefined ? null : sql`i.sentiment_score >= ${query.minSentiment}`,
+        query.maxSentiment === undefined ? null : sql`i.sentiment_score <= ${query.maxSentiment}`,
+        query.sentiment === undefined ? null : sql`i.sentiment = ${query.sentiment}`,
+        query.author === undefined ? null : sql`i.author = ${query.author}`,
+        query.cluster === undefined
+          ? null
+          : sql`i.conversation_id IN (SELECT conversation_id FROM insight_clusters WHERE cluster = ${query.cluster})`
+      ].filter((f) => f !== null)
+      const countRows = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM insights i WHERE ${sql.and(filters)}`
+      const after =
+        query.after === undefined
+          ? []
+          : query.order === "desc"
+            ? [sql`(i.timestamp, i.conversation_id) < (${query.after.timestamp}, ${query.after.id})`]
+            : [sql`(i.timestamp, i.conversation_id) > (${query.after.timestamp}, ${query.after.id})`]
+      const direction = sql.literal(query.order === "desc" ? "DESC" : "ASC")
+      // One extra row tells whether another page follows.
+      const rows = yield* sql<Row>`SELECT i.*, c.text FROM insights i JOIN conversations c ON c.id = i.conversation_id
+        WHERE ${sql.and([...filters, ...after])}
+        ORDER BY i.timestamp ${direction}, i.conversation_id ${direction}
+        LIMIT ${query.limit + 1}`
+      const page = rows.slice(0, query.limit).map(toListItem)
+      const last = page[page.length - 1]
+      return {
+        items: page,
+        totalCount: Number(countRows[0]?.n ?? 0),
+        next: rows.length > query.limit && last !== undefined ? { timestamp: last.timestamp, id: last.conversation_id } : null
+      }
+    }).pipe(Effect.mapError(storeError("querying insights")))
+
+  const topClusters: StoreShape["topClusters"] = (limit) =>
+    sql<{ cluster: string }>`SELECT cluster, COUNT(*) AS n FROM insight_clusters GROUP BY cluster ORDER BY n DESC, cluster ASC LIMIT ${limit}`.pipe(
+      Effect.map((rows) => rows.map((row) => row.cluster)),
+      Effect.mapError(storeError("reading cluster labels"))
+    )
+
+  const statusCounts: StoreShape["statusCounts"] = sql<{ status: string; n: number }>`SELECT status, COUNT(*) AS n FROM conversations GROUP BY status`.pipe(
+    Effect.map((rows) => {
+      const counts = { pending: 0, processing: 0, completed: 0, failed: 0 }
+      for (const row of rows) if (row.status in counts) counts[row.status as keyof typeof counts] = Number(row.n)
+      return counts as StatusCounts
+    }),
+    Effect.mapError(storeError("counting conversations"))
+  )
+
+  const ping: StoreShape["ping"] = sql`SELECT 1`.pipe(Effect.asVoid, Effect.mapError(storeError("ping")))
+
+  return {
+    submit,
+    getConversation,
+    retry,
+    retryAllFailed,
+    claim,
+    record,
+    releaseClaims,
+    recoverAbandoned,
+    queryInsights,
+    topClusters,
+    statusCounts,
+    ping
+  } satisfies StoreShape
+})
+
+const migrate = Migrator.make({})({ loader: Migrator.fromRecord(migrations) })
+
+/** SQLite connection tuned for a daemon: WAL (set by the client), full fsync on commit, FKs on. */
+export const sqliteClientLayer = (filename: string) =>
+  Layer.effectDiscard(
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      // FULL: a committed (202-acknowledged) row survives power loss too, not only kill -9;
+      // group commit makes the extra fsync cheap.
+      yield* sql.unsafe("PRAGMA synchronous = FULL")
+      yield* sql.unsafe("PRAGMA busy_timeout = 5000")
+      yield* sql.unsafe("PRAGMA foreign_keys = ON")
+      yield* migrate
+    }).pipe(Effect.mapError((error) => new StoreError({ message: `database ${filename}: ${error.message}`, cause: error })))
+  ).pipe(
+    Layer.provideMerge(
+      Layer.unwrapEffect(
+        Effect.try({
+          try: () => {
+            if (filename !== ":memory:") mkdirSync(dirname(filename), { recursive: true })
+            return SqliteClient.layer({ filename }).pipe(Layer.orDie)
+          },
+          catch: (cause) => new StoreError({ message: `database ${filename}: cannot create its directory`, cause })
+        })
+      )
+    )
+  )
+
+export const SqliteStoreLive = (filename: string): Layer.Layer<Store, StoreError> =>
+  Layer.effect(Store, makeSqlStore).pipe(Layer.provide(sqliteClientLayer(filename)))
