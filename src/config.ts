@@ -105,19 +105,34 @@ const firstIssue = (error: ParseResult.ParseError): string => {
   return path === "" ? issue.message : `${path}: ${issue.message}`
 }
 
+/** Text naming one of `values`; the message lists them all. */
+const oneOfText = <const L extends ReadonlyArray<string>>(values: L) =>
+  Schema.String.pipe(
+    Schema.filter((text): text is L[number] => values.includes(text), { message: () => `must be one of ${values.join(", ")}` })
+  )
+
+/** An integer written as text, within bounds, with a message that says so. */
+const intText = (min: number, max: number, what: string) =>
+  Schema.String.pipe(
+    Schema.filter((text) => /^-?\d+$/.test(text) && Number(text) >= min && Number(text) <= max, { message: () => `must be ${what}` }),
+    Schema.compose(Schema.NumberFromString, { strict: false })
+  )
+
+const nonEmpty = Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" }))
+
 const envSchemas = {
-  INSIGHTD_PORT: Schema.NumberFromString.pipe(Schema.compose(Port)),
-  INSIGHTD_HOST: Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" })),
-  INSIGHTD_DB: Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" })),
-  INSIGHTD_ANALYZER: AnalyzerChoice.annotations({ message: () => "must be one of auto, grok, local" }),
+  INSIGHTD_PORT: intText(0, 65535, "an integer port 0..65535"),
+  INSIGHTD_HOST: nonEmpty,
+  INSIGHTD_DB: nonEmpty,
+  INSIGHTD_ANALYZER: oneOfText(["auto", "grok", "local"]),
   XAI_BASE_URL: Schema.String.pipe(Schema.pattern(/^https?:\/\/\S+$/, { message: () => "must be an http(s) URL" })),
-  XAI_MODEL: Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" })),
-  INSIGHTD_GROK_CALLS_PER_SECOND: Schema.NumberFromString.pipe(Schema.compose(PositiveInt)),
-  INSIGHTD_RATE_LIMIT: Schema.NumberFromString.pipe(Schema.compose(NonNegativeInt)),
-  INSIGHTD_LOG_LEVEL: LogLevelName.annotations({ message: () => "must be one of trace, debug, info, warning, error, fatal, none" }),
-  INSIGHTD_LOG_FORMAT: LogFormat.annotations({ message: () => "must be json, pretty or auto" }),
-  INSIGHTD_GRACE_PERIOD_MS: Schema.NumberFromString.pipe(Schema.compose(NonNegativeInt)),
-  INSIGHTD_PIPELINE: Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" }))
+  XAI_MODEL: nonEmpty,
+  INSIGHTD_GROK_CALLS_PER_SECOND: intText(1, 10_000, "a positive integer"),
+  INSIGHTD_RATE_LIMIT: intText(0, 10_000_000, "a non-negative integer (0 turns the limit off)"),
+  INSIGHTD_LOG_LEVEL: oneOfText(["trace", "debug", "info", "warning", "warn", "error", "fatal", "none"]),
+  INSIGHTD_LOG_FORMAT: oneOfText(["json", "pretty", "auto"]),
+  INSIGHTD_GRACE_PERIOD_MS: intText(0, 3_600_000, "a non-negative integer number of milliseconds"),
+  INSIGHTD_PIPELINE: nonEmpty
 } as const
 
 type EnvValues = { readonly [K in keyof typeof envSchemas]?: (typeof envSchemas)[K]["Type"] }

@@ -1,0 +1,52 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Option, Stream } from "effect"
+import type { Insight } from "../../src/domain/insight.js"
+import { persistInsight } from "../../src/stages/persist-insight.js"
+import { Store } from "../../src/store/Store.js"
+import { CoreTest, newConversation } from "../support/layers.js"
+
+describe("stage persist-insight", () => {
+  it.scoped("records completed, failed and released outcomes in one go", () =>
+    Effect.gen(function* () {
+      const store = yield* Store
+      const [done, broken, unfinished] = [newConversation(), newConversation(), newConversation()]
+      yield* store.submit([{ conversations: [done, broken, unfinished] }])
+      const claimed = yield* store.claim(10)
+      expect(claimed.map((c) => c.id)).toEqual([done.id, broken.id, unfinished.id])
+      const insight: Insight = {
+        conversation_id: done.id,
+        sentiment_score: -0.5,
+        sentiment: "negative",
+        confidence: 0.7,
+        clusters: ["delivery_delay", "refund_request"],
+        reasoning: "late parcel",
+        analyzer: "test:scripted",
+        raw_response: "{}",
+        prompt_tokens: 12,
+        completion_tokens: 3,
+        cost_usd: 0.0001,
+        analyzed_at: "2024-05-01T12:00:00.000Z"
+      }
+      const [recorded] = yield* Stream.make({
+        outcomes: [
+          { _tag: "Completed" as const, insight },
+          { _tag: "Failed" as const, id: broken.id, error: "model refused" },
+          { _tag: "Released" as const, id: unfinished.id }
+        ],
+        durationMs: 5
+      }).pipe(persistInsight, Stream.runCollect)
+      expect([recorded.completed, recorded.failed]).toEqual([1, 1])
+      const get = (id: string) => store.getConversation(id).pipe(Effect.map(Option.getOrThrow))
+      const completed = yield* get(done.id)
+      expect(completed.conversation.status).toBe("completed")
+      expect(completed.insight).toMatchObject({ sentiment_score: -0.5, clusters: ["delivery_delay", "refund_request"], prompt_tokens: 12, cost_usd: 0.0001 })
+      const failed = yield* get(broken.id)
+      expect([failed.conversation.status, failed.conversation.lastError]).toEqual(["failed", "model refused"])
+      const released = yield* get(unfinished.id)
+      // A release is not an attempt: the counter goes back.
+      expect([released.conversation.status, released.conversation.attempts]).toEqual(["pending", 0])
+      const page = yield* store.queryInsights({ order: "desc", limit: 10, cluster: "refund_request" })
+      expect(page.items.map((i) => i.conversation_id)).toEqual([done.id])
+    }).pipe(Effect.provide(CoreTest))
+  )
+})

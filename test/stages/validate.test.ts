@@ -1,0 +1,90 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Chunk, Effect, Either, Stream } from "effect"
+import { validate, validateConversation, validateSubmission } from "../../src/stages/validate.js"
+
+const good = { author: "ana", timestamp: "2024-05-01T12:00:00+02:00", text: "My order still hasn't arrived" }
+
+describe("stage validate", () => {
+  it("accepts a conversation, normalises the timestamp to UTC and keeps the raw JSON", () => {
+    const raw = JSON.stringify({ ...good, channel: "twitter" })
+    const result = validateConversation({ json: JSON.parse(raw), raw })
+    expect(Either.isRight(result)).toBe(true)
+    const conversation = Either.getOrThrow(result)
+    expect(conversation.timestamp).toBe("2024-05-01T10:00:00.000Z")
+    expect(conversation.raw).toBe(raw)
+    expect(conversation.id).toMatch(/^conv_[A-Za-z0-9_-]{1,64}$/)
+    expect(conversation.clientId).toBe(false)
+  })
+
+  it("generates ids that sort in creation order", () => {
+    const ids = Array.from({ length: 50 }, () => Either.getOrThrow(validateConversation({ json: good, raw: "" })).id)
+    expect([...ids].sort()).toEqual(ids)
+    expect(new Set(ids).size).toBe(50)
+  })
+
+  it("derives text from a messages thread", () => {
+    const json = {
+      author: "ana",
+      timestamp: "2024-05-01T12:00:00Z",
+      messages: [
+        { author: "ana", text: "Where is my parcel?", timestamp: "2024-05-01T12:00:00Z", inbound: true },
+        { author: "shop", text: "Let me check.", timestamp: "2024-05-01T12:05:00Z" }
+      ]
+    }
+    const conversation = Either.getOrThrow(validateConversation({ json, raw: "" }))
+    expect(conversation.text).toBe("Where is my parcel?\nLet me check.")
+    expect(conversation.messages).toHaveLength(2)
+  })
+
+  it("names the field and the reason for each problem", () => {
+    const result = validateConversation({ json: { author: "", timestamp: "yesterday", id: "nope" }, raw: "" })
+    const issues = Either.getLeft(result).pipe((o) => (o._tag === "Some" ? o.value : []))
+    const fields = issues.map((issue) => issue.field)
+    expect(fields).toContain("author")
+    expect(fields).toContain("timestamp")
+    expect(fields).toContain("id")
+    expect(issues.find((i) => i.field === "timestamp")?.message).toMatch(/ISO-8601/)
+  })
+
+  it("requires text or a non-empty messages thread", () => {
+    const missing = validateConversation({ json: { author: "a", timestamp: "2024-01-01" }, raw: "" })
+    expect(Either.isLeft(missing) && missing.left[0].field).toBe("text")
+    const empty = validateConversation({ json: { author: "a", timestamp: "2024-01-01", messages: [] }, raw: "" })
+    expect(Either.isLeft(empty) && empty.left[0].field).toBe("messages")
+  })
+
+  it("rejects text over 20,000 characters", () => {
+    const result = validateConversation({ json: { ...good, text: "x".repeat(20_001) }, raw: "" })
+    expect(Either.isLeft(result) && result.left[0].message).toMatch(/20000/)
+  })
+
+  it("rejects a whole bulk submission naming each bad item's index", () => {
+    const items = [good, { ...good, author: 3 }, good, { ...good, timestamp: "soon" }].map((json) => ({ json, raw: "" }))
+    const result = validateSubmission(items, { bulk: true })
+    expect(Either.isLeft(result)).toBe(true)
+    if (Either.isLeft(result)) {
+      expect(result.left.details.map((d) => [d.index, d.field])).toEqual([
+        [1, "author"],
+        [3, "timestamp"]
+      ])
+      expect(result.left.message).toMatch(/2 of 4 items are invalid/)
+    }
+  })
+
+  it.effect("as a stream stage: numbers lines, rejects bad ones with a reason, skips blank lines", () =>
+    Effect.gen(function* () {
+      const lines = [JSON.stringify(good), "{not json", "", JSON.stringify({ text: "no author", timestamp: "2024-01-01" }), JSON.stringify(good)]
+      const out = yield* Stream.fromIterable(lines.map((text, i) => ({ line: i + 1, text }))).pipe(validate, Stream.runCollect)
+      const results = Chunk.toReadonlyArray(out)
+      expect(results.map((r) => [r._tag, r.line])).toEqual([
+        ["Valid", 1],
+        ["Rejected", 2],
+        ["Rejected", 4],
+        ["Valid", 5]
+      ])
+      const rejected = results.filter((r) => r._tag === "Rejected")
+      expect(rejected[0]._tag === "Rejected" && rejected[0].reason).toMatch(/JSON/)
+      expect(rejected[1]._tag === "Rejected" && rejected[1].reason).toMatch(/author/)
+    })
+  )
+})

@@ -1,0 +1,118 @@
+import { describe, expect, it } from "@effect/vitest"
+import { Effect, Layer } from "effect"
+import type { Insight } from "../../src/domain/insight.js"
+import { SqliteStoreLive } from "../../src/store/sqlite.js"
+import { Store } from "../../src/store/Store.js"
+import { newConversation, StoreOnTempFile, tempDbPath } from "../support/layers.js"
+
+const insightFor = (id: string, score: number): Insight => ({
+  conversation_id: id as Insight["conversation_id"],
+  sentiment_score: score,
+  sentiment: score < -0.1 ? "negative" : score > 0.1 ? "positive" : "neutral",
+  confidence: 0.5,
+  clusters: ["general_inquiry"],
+  reasoning: "",
+  analyzer: "test",
+  raw_response: "{}",
+  prompt_tokens: null,
+  completion_tokens: null,
+  cost_usd: null,
+  analyzed_at: "2024-05-01T00:00:00.000Z"
+})
+
+describe("SQLite store", () => {
+  it.scoped("claims the oldest pending conversations, each exactly once, even when claims race", () =>
+    Effect.gen(function* () {
+      const store = yield* Store
+      const conversations = Array.from({ length: 95 }, () => newConversation())
+      yield* store.submit([{ conversations }])
+      const claims = yield* Effect.all(Array.from({ length: 12 }, () => store.claim(10)), { concurrency: "unbounded" })
+      const claimed = claims.flat().map((c) => c.id)
+      expect(claimed).toHaveLength(95)
+      expect(new Set(claimed).size).toBe(95)
+      // The first claim got the ten oldest.
+      expect(claims.find((batch) => batch.length > 0)?.map((c) => c.id)).toEqual(conversations.slice(0, 10).map((c) => c.id))
+      expect((yield* store.statusCounts).processing).toBe(95)
+      expect(yield* store.claim(10)).toEqual([])
+    }).pipe(Effect.provide(StoreOnTempFile))
+  )
+
+  it.scoped("on start, conversations left processing by a dead process go back to pending", () =>
+    Effect.gen(function* () {
+      const db = tempDbPath()
+      yield* Effect.addFinalizer(() => Effect.sync(db.cleanup))
+      const firstRun = Effect.gen(function* () {
+        const store = yield* Store
+        yield* store.submit([{ conversations: [newConversation(), newConversation(), newConversation()] }])
+        yield* store.claim(2) // the process "dies" holding two claims
+      }).pipe(Effect.provide(SqliteStoreLive(db.path)))
+      yield* Effect.scoped(firstRun)
+      const secondRun = Effect.gen(function* () {
+        const store = yield* Store
+        expect(yield* store.recoverAbandoned).toBe(2)
+        const counts = yield* store.statusCounts
+        expect([counts.pending, counts.processing]).toEqual([3, 0])
+        // Attempts made before the crash stay counted (a poison conversation cannot loop forever).
+        const claimed = yield* store.claim(10)
+        expect(claimed.map((c) => c.attempts).sort()).toEqual([1, 2, 2])
+      }).pipe(Effect.provide(SqliteStoreLive(db.path)))
+      yield* Effect.scoped(secondRun)
+    })
+  )
+
+  it.scoped("releaseClaims puts this process's claims back without counting an attempt", () =>
+    Effect.gen(function* () {
+      const store = yield* Store
+      yield* store.submit([{ conversations: [newConversation(), newConversation()] }])
+      yield* store.claim(5)
+      expect(yield* store.releaseClaims).toBe(2)
+      const again = yield* store.claim(5)
+      expect(again.map((c) => c.attempts)).toEqual([1, 1])
+    }).pipe(Effect.provide(StoreOnTempFile))
+  )
+
+  it.scoped("keyset paging over insights never skips or repeats, with equal timestamps, both orders", () =>
+    Effect.gen(function* () {
+      const store = yield* Store
+      const conversations = Array.from({ length: 120 }, (_, i) =>
+        newConversation({ timestamp: `2024-05-${String(1 + (i % 7)).padStart(2, "0")}T00:00:00Z` })
+      )
+      yield* store.submit([{ conversations }])
+      const claimed = yield* store.claim(200)
+      yield* store.record(claimed.map((c, i) => ({ _tag: "Completed" as const, insight: insightFor(c.id, (i % 21) / 10 - 1) })))
+      for (const order of ["asc", "desc"] as const) {
+        const seen: Array<string> = []
+        let after: { timestamp: string; id: string } | undefined
+        for (let page = 0; page < 100; page++) {
+          const result = yield* store.queryInsights({ order, limit: 7, after })
+          expect(result.totalCount).toBe(120)
+          seen.push(...result.items.map((item) => item.conversation_id))
+          if (result.next === null) break
+          after = result.next
+        }
+        expect(seen).toHaveLength(120)
+        expect(new Set(seen).size).toBe(120)
+        const timestamps = seen.map((id) => conversations.find((c) => c.id === id)!.timestamp)
+        const sorted = [...timestamps].sort()
+        expect(timestamps).toEqual(order === "asc" ? sorted : sorted.reverse())
+      }
+      const negatives = yield* store.queryInsights({ order: "desc", limit: 1000, sentiment: "negative", minSentiment: -0.5 })
+      expect(negatives.items.every((i) => i.sentiment === "negative" && i.sentiment_score >= -0.5)).toBe(true)
+      expect(negatives.totalCount).toBe(negatives.items.length)
+    }).pipe(Effect.provide(StoreOnTempFile))
+  )
+
+  it.scoped("retry puts only failed conversations back", () =>
+    Effect.gen(function* () {
+      const store = yield* Store
+      const c = newConversation()
+      yield* store.submit([{ conversations: [c] }])
+      expect(yield* store.retry(c.id)).toBe("not_failed")
+      expect(yield* store.retry("conv_unknown")).toBe("not_found")
+      yield* store.claim(1)
+      yield* store.record([{ _tag: "Failed", id: c.id, error: "boom" }])
+      expect(yield* store.retry(c.id)).toBe("retried")
+      expect((yield* store.statusCounts).pending).toBe(1)
+    }).pipe(Effect.provide(Layer.fresh(StoreOnTempFile)))
+  )
+})

@@ -1,0 +1,57 @@
+import { Either } from "effect"
+import { mkdtempSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { describe, expect, it } from "vitest"
+import { loadConfig } from "../../src/config.js"
+import { loadPipeline } from "../../src/pipeline/definition.js"
+
+const dir = mkdtempSync(join(tmpdir(), "insightd-config-"))
+const file = (name: string, content: unknown) => {
+  const path = join(dir, name)
+  writeFileSync(path, typeof content === "string" ? content : JSON.stringify(content))
+  return path
+}
+const errorOf = <A>(result: Either.Either<A, { message: string }>) => (Either.isLeft(result) ? result.left.message : "no error")
+
+describe("configuration", () => {
+  it("has embedded defaults when no config file exists", () => {
+    const config = Either.getOrThrow(loadConfig({ INSIGHTD_CONFIG: "" }))
+    expect(config.http.port).toBe(8080)
+    expect(config.http.rateLimitPerSecond).toBe(100)
+    expect(config.analyzer.choice).toBe("auto")
+    expect(config.gracePeriodMs).toBe(10_000)
+  })
+
+  it("environment variables override the file", () => {
+    const path = file("a.json", { http: { port: 9000 }, database: { file: "x.db" } })
+    const config = Either.getOrThrow(
+      loadConfig({ INSIGHTD_CONFIG: path, INSIGHTD_PORT: "0", INSIGHTD_DB: "y.db", INSIGHTD_RATE_LIMIT: "0", INSIGHTD_API_KEYS: "k1, k2", XAI_API_KEY: "xai-secret" })
+    )
+    expect([config.http.port, config.databaseFile, config.http.rateLimitPerSecond, config.http.apiKeys.length]).toEqual([0, "y.db", 0, 2])
+    expect(String(config.analyzer.grok.apiKey)).not.toContain("xai-secret")
+  })
+
+  it("a bad environment value names the variable", () => {
+    expect(errorOf(loadConfig({ INSIGHTD_PORT: "eighty" }))).toMatch(/INSIGHTD_PORT/)
+    expect(errorOf(loadConfig({ INSIGHTD_PORT: "70000" }))).toMatch(/INSIGHTD_PORT/)
+    expect(errorOf(loadConfig({ INSIGHTD_ANALYZER: "magic" }))).toMatch(/INSIGHTD_ANALYZER: must be one of auto, grok, local/)
+    expect(errorOf(loadConfig({ INSIGHTD_RATE_LIMIT: "-1" }))).toMatch(/INSIGHTD_RATE_LIMIT/)
+  })
+
+  it("a bad or unknown field in config.json is named with its path", () => {
+    expect(errorOf(loadConfig({ INSIGHTD_CONFIG: file("b.json", { http: { port: "x" } }) }))).toMatch(/http\.port/)
+    expect(errorOf(loadConfig({ INSIGHTD_CONFIG: file("c.json", { htp: {} }) }))).toMatch(/htp/)
+    expect(errorOf(loadConfig({ INSIGHTD_CONFIG: file("d.json", "{ nope") }))).toMatch(/not valid JSON/)
+    expect(errorOf(loadConfig({ INSIGHTD_CONFIG: join(dir, "missing.json") }))).toMatch(/does not exist/)
+  })
+
+  it("pipeline files are validated and name the bad field", () => {
+    const good = loadPipeline("pipelines/default.json")
+    expect(Either.isRight(good) && good.right.batch).toEqual({ size: 10, waitMs: 200 })
+    const bad = file("p1.json", { name: "x", sources: [{ type: "http" }], stages: [{ stage: "validate" }, { stage: "persist" }, { stage: "batch", size: 0 }, { stage: "analyze" }, { stage: "persist-insight" }] })
+    expect(errorOf(loadPipeline(bad))).toMatch(/stages\.2\.size/)
+    const disordered = file("p2.json", { name: "x", sources: [{ type: "http" }], stages: [{ stage: "persist" }, { stage: "validate" }] })
+    expect(errorOf(loadPipeline(disordered))).toMatch(/order/)
+  })
+})
