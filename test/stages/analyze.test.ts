@@ -42,7 +42,7 @@ describe("stage analyze", () => {
     Effect.gen(function* () {
       const { layer } = scriptedAnalyzer((c) => (c.id === "conv_bad" ? permanentError("model refused") : Either.right(analysisOk(c))))
       const [batch] = yield* run([[conversation("conv_1"), conversation("conv_bad"), conversation("conv_2")]], layer)
-      const byId = new Map(batch.outcomes.map((o) => [o._tag === "Completed" ? o.insight.conversation_id : o.id, o]))
+      const byId = new Map<string, (typeof batch.outcomes)[number]>(batch.outcomes.map((o) => [o._tag === "Completed" ? o.insight.conversation_id : o.id, o]))
       expect(byId.get("conv_1")?._tag).toBe("Completed")
       expect(byId.get("conv_2")?._tag).toBe("Completed")
       const failed = byId.get("conv_bad")

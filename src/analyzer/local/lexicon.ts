@@ -69,7 +69,7 @@ const SCORE_ALPHA = 15
 const WINK_TO_AFINN = 4
 const NEGATION_WINDOW = 4
 /** "not good" is clearly negative, "not bad" only mildly positive. */
-const NEGATED_POSITIVE_FACTOR = -1
+const NEGATED_POSITIVE_FACTOR = -0.75
 const NEGATED_NEGATIVE_FACTOR = -0.5
 /** A negator with nothing to negate ("the food never came") is itself a weak negative cue. */
 const BARE_NEGATION_WEIGHT = -0.6
