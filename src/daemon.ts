@@ -47,7 +47,8 @@ export const daemonLayer = (config: Config, pipeline: ResolvedPipeline) => {
   ).pipe(Layer.provideMerge(Layer.succeed(AppConfig, config)))
   const http = pipeline.sources.has("http") ? HttpServerLive : Layer.empty
   // `provide` builds its argument first: core, then HTTP, then the pipeline (released in reverse).
-  return PipelineLive(config, pipeline).pipe(Layer.provide(http), Layer.provide(core))
+  // Spans are not exported anywhere yet; creating them per SQL statement and request only costs.
+  return PipelineLive(config, pipeline).pipe(Layer.provide(http), Layer.provide(core), Layer.provide(Layer.setTracerEnabled(false)))
 }
 
 export const serve = (config: Config, pipeline: ResolvedPipeline) =>

@@ -88,6 +88,7 @@ const MAX_EXCLAMATIONS = 3
 const CAPS_FACTOR = 1.5
 const SHOUTED_TEXT_FACTOR = 1.2
 const FALLBACK_MEMO_LIMIT = 100_000
+const HAS_LETTER = /[a-z]/
 const POLARITY_THRESHOLD = 0.05
 const EXACT_TIE = 1e-9
 /** Raw-score nudge on an exact tie; squashes to about ±0.003. */
@@ -139,7 +140,10 @@ const isShoutedText = (text: string): boolean => {
 }
 
 export const makeLocalAnalyzer = (): Analyzer => {
-  const nlp = winkNLP(model, ["sbd", "negation", "sentiment", "pos"])
+  // Texts need sentences, lemmas and POS only (negation and scoring are done here); a
+  // second pipeline with wink's sentiment step serves the per-word lexicon look-ups.
+  const nlp = winkNLP(model, ["sbd", "pos"])
+  const lexiconNlp = winkNLP(model, ["sentiment"])
   const its = nlp.its
   // wink's typings declare the addon-based helpers narrower than out() accepts.
   const itsLemma = its.lemma as unknown as ItsFunction<string>
@@ -206,7 +210,7 @@ export const makeLocalAnalyzer = (): Analyzer => {
 
   const winkWordValue = (word: string): number => {
     // wink's sentiment lexicon is only reachable through readDoc.
-    const value = Number(nlp.readDoc(word).out(its.sentiment)) * WINK_TO_AFINN
+    const value = Number(lexiconNlp.readDoc(word).out(its.sentiment)) * WINK_TO_AFINN
     return Number.isFinite(value) ? value : 0
   }
 
@@ -219,6 +223,7 @@ export const makeLocalAnalyzer = (): Analyzer => {
   /** Words neither AFINN nor the domain list know: wink's lexicon, then morphology. Memoized. */
   const fallbackMemo = new Map<string, number>()
   const fallbackValue = (normal: string, lemma: string): number => {
+    if (!HAS_LETTER.test(normal)) return 0 // order ids, prices, dates: not worth a look-up
     const key = `${normal} ${lemma}`
     const known = fallbackMemo.get(key)
     if (known !== undefined) return known
@@ -247,13 +252,17 @@ export const makeLocalAnalyzer = (): Analyzer => {
       const rootValue = curatedValue(root) ?? winkWordValue(root)
       value = rootValue < 0 ? rootValue : MORPHOLOGY_WEIGHT
     }
-    if (fallbackMemo.size < FALLBACK_MEMO_LIMIT) fallbackMemo.set(key, value)
+    // Bounded memory in a long-running daemon: start over rather than grow without limit.
+    if (fallbackMemo.size >= FALLBACK_MEMO_LIMIT) fallbackMemo.clear()
+    fallbackMemo.set(key, value)
     return value
   }
 
   const wordValue = (normal: string, lemma: string, pos: string): number => {
-    const posSensitive = POS_SENSITIVE_WORDS[normal]
-    if (posSensitive !== undefined) return posSensitive[pos] ?? 0
+    if (hasOwn(POS_SENSITIVE_WORDS, normal)) {
+      const byPos = POS_SENSITIVE_WORDS[normal]
+      return hasOwn(byPos, pos) ? byPos[pos] : 0
+    }
     const curated = curatedValue(normal) ?? curatedValue(lemma)
     if (curated !== undefined) return curated
     if (NEGATORS.has(normal) || hasOwn(INTENSIFIERS, normal) || hasOwn(DOWNTONERS, normal)) return 0

@@ -80,6 +80,8 @@ export const SENTIMENT_PHRASES: ReadonlyArray<WeightedPhrase> = [
   { text: "doesn't work", weight: -2.5 },
   { text: "not working", weight: -2.5 },
   { text: "stopped working", weight: -3 },
+  { text: "never works", weight: -2.5 },
+  { text: "never worked", weight: -2.5 },
   { text: "keeps crashing", weight: -3 },
   { text: "keeps dropping", weight: -2.5 },
   { text: "keeps freezing", weight: -2.5 },

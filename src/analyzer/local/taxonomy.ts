@@ -120,7 +120,7 @@ export const TOPIC_TAXONOMY: ReadonlyArray<TopicDefinition> = [
   {
     label: "wait_time",
     terms: {
-      "on hold": 3, hold: 1, wait: 2, waiting: 2, queue: 2.5, hour: 1, minute: 1, "wait time": 2, forever: 1.5,
+      "on hold": 3, hold: 1, wait: 2, waiting: 2, queue: 2.5, hour: 0.5, minute: 0.5, "wait time": 2, forever: 1.5,
       "took forever": 2, "still waiting": 1.5, slow: 1
     }
   },
