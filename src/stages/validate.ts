@@ -25,7 +25,10 @@ export type ValidatedLine =
   | { readonly _tag: "Valid"; readonly line: number; readonly conversation: NewConversation }
   | { readonly _tag: "Rejected"; readonly line: number; readonly reason: string; readonly details: ReadonlyArray<FieldIssue> }
 
-const decodeInput = Schema.decodeUnknownEither(ConversationInput, { errors: "all", onExcessProperty: "ignore" })
+// Valid input (the common case) decodes on the fast first-error path; only a rejected one is
+// decoded again collecting every issue for the error body.
+const decodeFirst = Schema.decodeUnknownEither(ConversationInput, { onExcessProperty: "ignore" })
+const decodeAll = Schema.decodeUnknownEither(ConversationInput, { errors: "all", onExcessProperty: "ignore" })
 
 /** JSON with object keys sorted, so the same content always hashes the same. */
 const canonicalJson = (value: unknown): string => {
@@ -71,8 +74,8 @@ export const validateConversation = (item: RawItem): Either.Either<NewConversati
   if (item.json === null || typeof item.json !== "object" || Array.isArray(item.json)) {
     return Either.left([{ field: "(body)", message: "a conversation must be a JSON object" }])
   }
-  return Either.match(decodeInput(item.json), {
-    onLeft: (error) => Either.left(issuesOf(error)),
+  return Either.match(decodeFirst(item.json), {
+    onLeft: (first) => Either.left(issuesOf(Either.getLeft(decodeAll(item.json)).pipe(Option.getOrElse(() => first)))),
     onRight: (input) =>
       Either.right({
         id: input.id ?? newConversationId(),
@@ -83,7 +86,8 @@ export const validateConversation = (item: RawItem): Either.Either<NewConversati
         messages: input.messages ?? null,
         metadata: input.metadata ?? null,
         raw: item.raw,
-        contentHash: contentHash(item.json)
+        // Only a client-chosen id can be resubmitted, so only then is the digest needed.
+        contentHash: input.id !== undefined ? contentHash(item.json) : ""
       })
   })
 }
