@@ -1,0 +1,197 @@
+import { readFileSync } from "node:fs"
+import { createRequire } from "node:module"
+import { dirname, join } from "node:path"
+import { describe, expect, it } from "vitest"
+import {
+  FALLBACK_TOPIC,
+  LOCAL_ANALYZER_NAME,
+  type LocalAnalysis,
+  makeLocalAnalyzer,
+  TOPIC_LABELS
+} from "../src/analyzer/local/lexicon.js"
+
+const analyzer = makeLocalAnalyzer()
+const analyze = (text: string): LocalAnalysis => analyzer.analyze(text)
+
+const SNAKE_CASE = /^[a-z]+(_[a-z]+)*$/
+const LONG_COMPLAINT =
+  "This is the worst service I have ever had. My package still hasn't arrived after three weeks, " +
+  "I was charged twice, I've been on hold for two hours and nobody answers my emails. " +
+  "Absolutely terrible and useless, I want a refund NOW!!!"
+
+describe("local analyzer: support cues users rely on", () => {
+  it("has a stable name", () => {
+    expect(LOCAL_ANALYZER_NAME).toBe("local:lexicon-v1")
+  })
+
+  it("reads a late delivery as negative delivery_delay", () => {
+    const result = analyze("My package still hasn't arrived after 3 weeks")
+    expect(result.sentimentScore).toBeLessThan(-0.3)
+    expect(result.clusters[0]).toBe("delivery_delay")
+    expect(result.evidence.some((item) => item.kind === "phrase")).toBe(true)
+  })
+
+  it("reads a double charge as negative billing_issue", () => {
+    const result = analyze("I was charged twice for my order")
+    expect(result.sentimentScore).toBeLessThan(-0.3)
+    expect(result.clusters).toContain("billing_issue")
+  })
+
+  it("reads a long hold as negative wait_time", () => {
+    const result = analyze("on hold for 2 hours")
+    expect(result.sentimentScore).toBeLessThan(0)
+    expect(result.clusters).toContain("wait_time")
+  })
+
+  it("reads thanks for a fix as positive", () => {
+    const result = analyze("Thanks so much, you fixed it!")
+    expect(result.sentimentScore).toBeGreaterThan(0.5)
+    expect(result.clusters).toContain("praise")
+  })
+
+  it("handles negation in both directions", () => {
+    expect(analyze("not bad at all").sentimentScore).toBeGreaterThan(0)
+    expect(analyze("this is not good").sentimentScore).toBeLessThan(0)
+    expect(analyze("It never works").sentimentScore).toBeLessThan(0)
+    const notGood = analyze("this is not good")
+    expect(notGood.evidence).toContainEqual(expect.objectContaining({ cue: "not good", kind: "negation" }))
+  })
+
+  it("scores emoji-only messages", () => {
+    expect(analyze("😡😡").sentimentScore).toBeLessThan(-0.5)
+    expect(analyze("😍").sentimentScore).toBeGreaterThan(0.5)
+    expect(analyze("👎").sentimentScore).toBeLessThan(0)
+    expect(analyze("👍 🙏").sentimentScore).toBeGreaterThan(0)
+    expect(analyze("😍").evidence[0]?.kind).toBe("emoji")
+  })
+
+  it("lets the clause after 'but' decide", () => {
+    expect(analyze("Great product but the delivery was terrible").sentimentScore).toBeLessThan(0)
+    expect(analyze("The delivery was slow but the product is great").sentimentScore).toBeGreaterThan(0)
+  })
+
+  it("amplifies caps, exclamation marks and intensifiers", () => {
+    expect(analyze("I LOVE it!!!").sentimentScore).toBeGreaterThan(analyze("I love it").sentimentScore)
+    expect(analyze("very good").sentimentScore).toBeGreaterThan(analyze("good").sentimentScore)
+  })
+
+  it("falls back to general_inquiry and neutral for unrelated text", () => {
+    const result = analyze("The quarterly report covers the new office layout")
+    expect(result.clusters).toEqual([FALLBACK_TOPIC])
+    expect(FALLBACK_TOPIC).toBe("general_inquiry")
+    expect(result.sentimentScore).toBe(0)
+  })
+
+  it("gives little confidence to 'ok' and much to a long consistent complaint", () => {
+    const ok = analyze("ok")
+    const complaint = analyze(LONG_COMPLAINT)
+    expect(complaint.sentimentScore).toBeLessThan(-0.8)
+    expect(ok.confidence).toBeLessThan(0.3)
+    expect(complaint.confidence).toBeGreaterThan(0.7)
+    expect(ok.confidence).toBeLessThan(complaint.confidence)
+    expect(analyze("").confidence).toBeLessThan(ok.confidence)
+  })
+
+  it("gives mixed evidence less confidence than consistent evidence of the same size", () => {
+    expect(analyze("The food was great and the staff were terrible").confidence).toBeLessThan(
+      analyze("The food was great and the staff were wonderful").confidence
+    )
+  })
+})
+
+describe("local analyzer: output contract", () => {
+  const samples = [
+    "My package still hasn't arrived after 3 weeks",
+    "I forgot my password and the reset link does not work, I can't log in to my account",
+    "The app keeps crashing and the wifi keeps dropping, please cancel my subscription and delete my data",
+    LONG_COMPLAINT,
+    "Thanks so much, you fixed it!",
+    "ok",
+    "",
+    "   ",
+    "!!!",
+    "???",
+    "\u0000\u0001",
+    "🙂",
+    "no.",
+    "not",
+    "a".repeat(5000),
+    `${LONG_COMPLAINT} `.repeat(60)
+  ]
+
+  it("returns bounded, rounded scores, 1..5 snake_case clusters and short reasoning", () => {
+    for (const text of samples) {
+      const result = analyze(text)
+      expect(result.sentimentScore).toBeGreaterThanOrEqual(-1)
+      expect(result.sentimentScore).toBeLessThanOrEqual(1)
+      expect(Math.round(result.sentimentScore * 1000) / 1000).toBe(result.sentimentScore)
+      expect(result.confidence).toBeGreaterThanOrEqual(0)
+      expect(result.confidence).toBeLessThanOrEqual(1)
+      expect(Math.round(result.confidence * 1000) / 1000).toBe(result.confidence)
+      expect(result.clusters.length).toBeGreaterThanOrEqual(1)
+      expect(result.clusters.length).toBeLessThanOrEqual(5)
+      for (const label of result.clusters) {
+        expect(label).toMatch(SNAKE_CASE)
+        expect(TOPIC_LABELS).toContain(label)
+      }
+      expect(new Set(result.clusters).size).toBe(result.clusters.length)
+      expect(result.reasoning.length).toBeGreaterThan(0)
+      expect(result.reasoning.length).toBeLessThanOrEqual(500)
+      for (const item of result.evidence) expect(["lexicon", "phrase", "emoji", "negation"]).toContain(item.kind)
+    }
+  })
+
+  it("ranks several topics, strongest first, at most five", () => {
+    const result = analyze(samples[2])
+    expect(result.clusters.length).toBeGreaterThan(1)
+    expect(result.clusters.length).toBeLessThanOrEqual(5)
+    expect(result.clusters).toEqual(expect.arrayContaining(["app_crash", "connectivity"]))
+  })
+
+  it("explains what drove the score", () => {
+    const result = analyze("My package still hasn't arrived after 3 weeks")
+    expect(result.reasoning).toMatch(/^negative: /)
+    expect(result.reasoning).toContain("still hasn't arrived")
+    expect(result.reasoning).toContain("delivery_delay")
+  })
+
+  it("is deterministic, also across analyzer instances", () => {
+    const other = makeLocalAnalyzer()
+    for (const text of samples) {
+      const first = analyze(text)
+      expect(analyze(text)).toEqual(first)
+      expect(other.analyze(text)).toEqual(first)
+    }
+  })
+
+  it("does not crash on empty-ish or non-string input", () => {
+    for (const text of ["", " ", "\n\t", "...", "🤷"]) {
+      const result = analyze(text)
+      expect(result.clusters).toEqual([FALLBACK_TOPIC])
+    }
+    expect(() => analyzer.analyze(undefined as unknown as string)).not.toThrow()
+  })
+})
+
+describe("local analyzer: accuracy on the UCI sentences shipped with `sentiment`", () => {
+  // Labelled review sentences (amazon, imdb, yelp). A score of exactly 0 counts as wrong.
+  // The analyzer was NOT tuned on these files (see bench/LOCAL_ANALYZER.md).
+  const require = createRequire(import.meta.url)
+  const fixtureDir = join(dirname(require.resolve("sentiment/package.json")), "test", "fixtures")
+
+  for (const file of ["amazon", "imdb", "yelp"]) {
+    it(`reaches at least 80 % on ${file}`, () => {
+      const items = JSON.parse(readFileSync(join(fixtureDir, `${file}.json`), "utf8")) as ReadonlyArray<{
+        readonly text: string
+        readonly class: number
+      }>
+      expect(items.length).toBeGreaterThan(900)
+      let correct = 0
+      for (const item of items) {
+        const score = analyze(item.text).sentimentScore
+        if ((score > 0 && item.class === 1) || (score < 0 && item.class === 0)) correct++
+      }
+      expect(correct / items.length).toBeGreaterThanOrEqual(0.8)
+    })
+  }
+})
