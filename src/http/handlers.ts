@@ -3,7 +3,8 @@
  * raw (size limits, NDJSON, the exact submitted JSON kept in `raw`), then validated by the same
  * `validate` stage every other source uses.
  */
-import { HttpApiBuilder, HttpIncomingMessage, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { HttpApiBuilder, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import { NodeHttpServerRequest } from "@effect/platform-node"
 import { Effect, Either, Layer, Option } from "effect"
 import { Analyzer } from "../analyzer/Analyzer.js"
 import { AppConfig } from "../config.js"
@@ -39,19 +40,46 @@ const bodyKind = (request: HttpServerRequest.HttpServerRequest, allowNdjson: boo
   return Either.left(new UnsupportedMediaType({ message: `Content-Type ${type} is not supported; send ${accepted}` }))
 }
 
-/** Reads the body as text, refusing more than `limit` bytes (413) before or while reading. */
+/**
+ * Reads the body as text, refusing more than `limit` bytes (413) before or while reading.
+ * Reads the Node request directly: measured, `HttpServerRequest.text` (a cached effect built
+ * per request, with acquire/release around the stream) halved ingest throughput.
+ */
 const readBody = (request: HttpServerRequest.HttpServerRequest, limit: number) =>
-  Effect.gen(function* () {
+  Effect.suspend(() => {
     const declared = Number(request.headers["content-length"] ?? "0")
-    if (declared > limit) return yield* new PayloadTooLarge({ message: `request body is ${declared} bytes; the limit is ${limit}`, limit_bytes: limit })
-    return yield* request.text.pipe(
-      HttpIncomingMessage.withMaxBodySize(Option.some(limit)),
-      Effect.mapError((error): PayloadTooLarge | InvalidInput =>
-        String((error.cause as Error | undefined)?.message ?? "").includes("maxBytes")
-          ? new PayloadTooLarge({ message: `request body exceeds the limit of ${limit} bytes`, limit_bytes: limit })
-          : new InvalidInput({ message: "the request body could not be read", details: [] })
-      )
-    )
+    if (declared > limit) return Effect.fail(new PayloadTooLarge({ message: `request body is ${declared} bytes; the limit is ${limit}`, limit_bytes: limit }))
+    const incoming = NodeHttpServerRequest.toIncomingMessage(request)
+    return Effect.async<string, PayloadTooLarge | InvalidInput>((resume) => {
+      const chunks: Array<Buffer> = []
+      let size = 0
+      const onData = (chunk: Buffer) => {
+        size += chunk.length
+        if (size > limit) {
+          cleanup()
+          // Stop reading; the response (413) still goes out, then the connection closes.
+          incoming.pause()
+          resume(Effect.fail(new PayloadTooLarge({ message: `request body exceeds the limit of ${limit} bytes`, limit_bytes: limit })))
+        } else chunks.push(chunk)
+      }
+      const onEnd = () => {
+        cleanup()
+        resume(Effect.succeed(chunks.length === 1 ? chunks[0].toString("utf8") : Buffer.concat(chunks).toString("utf8")))
+      }
+      const onError = () => {
+        cleanup()
+        resume(Effect.fail(new InvalidInput({ message: "the request body could not be read", details: [] })))
+      }
+      const cleanup = () => {
+        incoming.off("data", onData)
+        incoming.off("end", onEnd)
+        incoming.off("error", onError)
+      }
+      incoming.on("data", onData)
+      incoming.once("end", onEnd)
+      incoming.once("error", onError)
+      return Effect.sync(cleanup)
+    })
   })
 
 const invalidJson = (error: unknown, where?: { index: number; line: number }) =>

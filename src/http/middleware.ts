@@ -73,5 +73,6 @@ export const ApiMiddlewareLive = HttpApiBuilder.middleware(
         )
       })
   }),
-  { withContext: true }
+  // Everything the middleware needs is captured above; merging contexts per request is costly.
+  { withContext: false }
 )
