@@ -116,6 +116,9 @@ export const startPipeline = (pipeline: ResolvedPipeline, options: PipelineOptio
       Effect.gen(function* () {
         const deadline = Date.now() + graceMs
         const remaining = () => Duration.millis(Math.max(0, deadline - Date.now()))
+        if (pipeline.sources.has("http")) {
+          yield* Effect.logInfo("source closed").pipe(Effect.annotateLogs({ source: "http", note: "new submissions get 503 until exit" }))
+        }
         yield* Effect.logInfo("shutdown: sources stopped, draining").pipe(Effect.annotateLogs({ grace_period_ms: graceMs }))
         if (fibers.stdin) yield* Fiber.interrupt(fibers.stdin)
         // Requests already handed in get their commit (and their 202).
