@@ -6,16 +6,11 @@
 import { Chunk, Deferred, Effect, Queue, Stream } from "effect"
 import type { StoreError } from "../domain/errors.js"
 import type { PendingSubmission } from "../stages/persist.js"
+import { nextEventLoopTurn } from "./eventLoop.js"
 import type { Submission, SubmissionOutcome } from "../store/Store.js"
 
 /** Submissions per transaction at most: bounds a commit's latency under a flood. */
 const MAX_GROUP = 2048
-
-/** Resumes after Node has run pending I/O callbacks (setImmediate runs after the poll phase). */
-const nextEventLoopTurn = Effect.async<void>((resume) => {
-  const handle = setImmediate(() => resume(Effect.void))
-  return Effect.sync(() => clearImmediate(handle))
-})
 
 export class Ingest extends Effect.Service<Ingest>()("insightd/Ingest", {
   effect: Effect.gen(function* () {

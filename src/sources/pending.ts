@@ -10,6 +10,10 @@ import { Lifecycle } from "../services/Lifecycle.js"
 import { WorkSignal } from "../services/WorkSignal.js"
 import { Store } from "../store/Store.js"
 
+/**
+ * `claimSize` conversations are claimed per transaction; claiming several batches at once
+ * saves a commit (and its fsync) per batch. Claimed rows wait in a bounded buffer.
+ */
 export const pendingConversations = (claimSize: number): Stream.Stream<Conversation, StoreError, Store | WorkSignal | Lifecycle> =>
   Stream.unwrap(
     Effect.gen(function* () {

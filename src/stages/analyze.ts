@@ -9,6 +9,7 @@ import { Analyzer } from "../analyzer/Analyzer.js"
 import type { Conversation } from "../domain/conversation.js"
 import { AnalysisError } from "../domain/errors.js"
 import { type SentimentThresholds, sentimentLabel } from "../domain/insight.js"
+import { nextEventLoopTurn } from "../services/eventLoop.js"
 import type { AnalysisOutcome } from "../store/Store.js"
 
 export interface AnalyzeOptions {
@@ -102,4 +103,10 @@ const analyzeOne =
 export const analyze =
   (options: AnalyzeOptions) =>
   <E, R>(batches: Stream.Stream<ReadonlyArray<Conversation>, E, R>): Stream.Stream<AnalyzedBatch, E, R | Analyzer> =>
-    Stream.mapEffect(batches, analyzeOne(options), { concurrency: options.concurrency, unordered: true })
+    Stream.mapEffect(
+      batches,
+      // Between batches, let the event loop serve HTTP: a synchronous analyzer with a backlog would
+      // otherwise keep the process busy for seconds at a time (measured: /health unanswered).
+      (batch) => Effect.zipLeft(analyzeOne(options)(batch), nextEventLoopTurn),
+      { concurrency: options.concurrency, unordered: true }
+    )
