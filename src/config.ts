@@ -46,7 +46,15 @@ export const ConfigFile = Schema.Struct({
           api_key_env: withDefault(Schema.String, "XAI_API_KEY"),
           calls_per_second: withDefault(PositiveInt, 10),
           timeout_ms: withDefault(PositiveInt, 30_000),
-          max_in_flight: withDefault(PositiveInt, 64)
+          max_in_flight: withDefault(PositiveInt, 64),
+          /** While the key is rejected (401/403), one probe call per this interval. */
+          probe_interval_ms: withDefault(PositiveInt, 30_000),
+          /** Characters of conversation text per conversation in the prompt; longer threads keep their newest messages. */
+          max_conversation_chars: withDefault(PositiveInt, 6_000),
+          retry_base_delay_ms: withDefault(PositiveInt, 500),
+          retry_max_delay_ms: withDefault(PositiveInt, 30_000),
+          /** How many of the most used cluster labels the prompt offers for reuse. */
+          top_clusters: withDefault(NonNegativeInt, 30)
         })
       )
     })
@@ -87,6 +95,11 @@ export interface Config {
       readonly callsPerSecond: number
       readonly timeoutMs: number
       readonly maxInFlight: number
+      readonly probeIntervalMs: number
+      readonly maxConversationChars: number
+      readonly retryBaseDelayMs: number
+      readonly retryMaxDelayMs: number
+      readonly topClusters: number
     }
   }
   readonly sentiment: { readonly negativeBelow: number; readonly positiveAbove: number }
@@ -128,6 +141,12 @@ const envSchemas = {
   XAI_BASE_URL: Schema.String.pipe(Schema.pattern(/^https?:\/\/\S+$/, { message: () => "must be an http(s) URL" })),
   XAI_MODEL: nonEmpty,
   INSIGHTD_GROK_CALLS_PER_SECOND: intText(1, 10_000, "a positive integer"),
+  INSIGHTD_GROK_TIMEOUT_MS: intText(1, 3_600_000, "a positive integer number of milliseconds"),
+  INSIGHTD_GROK_MAX_IN_FLIGHT: intText(1, 1024, "an integer between 1 and 1024"),
+  INSIGHTD_GROK_PROBE_INTERVAL_MS: intText(1, 86_400_000, "a positive integer number of milliseconds"),
+  INSIGHTD_GROK_RETRY_BASE_MS: intText(1, 3_600_000, "a positive integer number of milliseconds"),
+  INSIGHTD_GROK_RETRY_MAX_MS: intText(1, 3_600_000, "a positive integer number of milliseconds"),
+  INSIGHTD_RETRY_BUDGET: intText(0, 100, "an integer between 0 and 100"),
   INSIGHTD_RATE_LIMIT: intText(0, 10_000_000, "a non-negative integer (0 turns the limit off)"),
   INSIGHTD_LOG_LEVEL: oneOfText(["trace", "debug", "info", "warning", "warn", "error", "fatal", "none"]),
   INSIGHTD_LOG_FORMAT: oneOfText(["json", "pretty", "auto"]),
@@ -194,14 +213,19 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Either.Either<
       databaseFile: over.INSIGHTD_DB ?? file.database.file,
       analyzer: {
         choice: over.INSIGHTD_ANALYZER ?? file.analyzer.kind,
-        retryBudget: file.analyzer.retry_budget,
+        retryBudget: over.INSIGHTD_RETRY_BUDGET ?? file.analyzer.retry_budget,
         grok: {
           baseUrl: (over.XAI_BASE_URL ?? file.analyzer.grok.base_url).replace(/\/+$/, ""),
           model: over.XAI_MODEL ?? file.analyzer.grok.model,
           apiKey: grokKey !== undefined && grokKey.trim() !== "" ? Redacted.make(grokKey.trim()) : null,
           callsPerSecond: over.INSIGHTD_GROK_CALLS_PER_SECOND ?? file.analyzer.grok.calls_per_second,
-          timeoutMs: file.analyzer.grok.timeout_ms,
-          maxInFlight: file.analyzer.grok.max_in_flight
+          timeoutMs: over.INSIGHTD_GROK_TIMEOUT_MS ?? file.analyzer.grok.timeout_ms,
+          maxInFlight: over.INSIGHTD_GROK_MAX_IN_FLIGHT ?? file.analyzer.grok.max_in_flight,
+          probeIntervalMs: over.INSIGHTD_GROK_PROBE_INTERVAL_MS ?? file.analyzer.grok.probe_interval_ms,
+          maxConversationChars: file.analyzer.grok.max_conversation_chars,
+          retryBaseDelayMs: over.INSIGHTD_GROK_RETRY_BASE_MS ?? file.analyzer.grok.retry_base_delay_ms,
+          retryMaxDelayMs: over.INSIGHTD_GROK_RETRY_MAX_MS ?? file.analyzer.grok.retry_max_delay_ms,
+          topClusters: file.analyzer.grok.top_clusters
         }
       },
       sentiment,

@@ -22,7 +22,10 @@ const PipelineLive = (config: Config, pipeline: ResolvedPipeline) =>
       const lifecycle = yield* Lifecycle
       const running = yield* startPipeline(pipeline, {
         retryBudget: config.analyzer.retryBudget,
-        thresholds: config.sentiment
+        thresholds: config.sentiment,
+        // Grok calls take seconds: enough batches in flight that the call limit is used fully.
+        analyzeConcurrency:
+          pipeline.analyze !== null && effectiveAnalyzer(config, pipeline.analyze.analyzer) === "grok" ? config.analyzer.grok.maxInFlight : undefined
       })
       yield* Effect.addFinalizer(() =>
         Effect.gen(function* () {
@@ -38,8 +41,8 @@ const PipelineLive = (config: Config, pipeline: ResolvedPipeline) =>
 
 export const daemonLayer = (config: Config, pipeline: ResolvedPipeline) => {
   const core = Layer.mergeAll(
-    SqliteStoreLive(config.databaseFile),
-    analyzerLayer(config, pipeline.analyze?.analyzer),
+    // The analyzer reads the store (the Grok prompt offers the most used cluster labels).
+    analyzerLayer(config, pipeline.analyze?.analyzer).pipe(Layer.provideMerge(SqliteStoreLive(config.databaseFile))),
     Lifecycle.Default,
     WorkSignal.Default,
     Ingest.Default,

@@ -1,8 +1,10 @@
 /** Picks the analyzer implementation for the effective configuration (SPEC §9: `auto`, `grok`, `local`). */
-import { Effect, Layer } from "effect"
+import { Layer } from "effect"
 import type { AnalyzerChoice, Config } from "../config.js"
 import { ConfigurationError } from "../domain/errors.js"
+import type { Store } from "../store/Store.js"
 import type { Analyzer } from "./Analyzer.js"
+import { GrokAnalyzerLive, type GrokSettings } from "./grok/GrokAnalyzer.js"
 import { LocalAnalyzerLive } from "./local.js"
 
 /** The pipeline file's choice wins unless it says `auto`, which defers to config.json/env. */
@@ -12,12 +14,38 @@ export const effectiveAnalyzer = (config: Config, pipelineChoice: AnalyzerChoice
   return choice
 }
 
-export const analyzerLayer = (config: Config, pipelineChoice: AnalyzerChoice | undefined): Layer.Layer<Analyzer, ConfigurationError> => {
+/** How long the prompt's list of most used cluster labels is reused before it is read again. */
+const TOP_CLUSTERS_TTL_MS = 30_000
+
+export const grokSettings = (config: Config): GrokSettings | null => {
+  const grok = config.analyzer.grok
+  if (grok.apiKey === null) return null
+  return {
+    baseUrl: grok.baseUrl,
+    model: grok.model,
+    apiKey: grok.apiKey,
+    callsPerSecond: grok.callsPerSecond,
+    timeoutMs: grok.timeoutMs,
+    retryBudget: config.analyzer.retryBudget,
+    retryBaseDelayMs: grok.retryBaseDelayMs,
+    retryMaxDelayMs: grok.retryMaxDelayMs,
+    probeIntervalMs: grok.probeIntervalMs,
+    maxConversationChars: grok.maxConversationChars,
+    topClusters: grok.topClusters,
+    topClustersTtlMs: TOP_CLUSTERS_TTL_MS
+  }
+}
+
+export const analyzerLayer = (config: Config, pipelineChoice: AnalyzerChoice | undefined): Layer.Layer<Analyzer, ConfigurationError, Store> => {
   const chosen = effectiveAnalyzer(config, pipelineChoice)
   if (chosen === "local") return LocalAnalyzerLive
-  return Layer.fail(
-    new ConfigurationError({
-      message: "analyzer grok: the Grok analyzer is not part of this build yet; set INSIGHTD_ANALYZER=local (or unset XAI_API_KEY)"
-    })
-  ).pipe(Layer.tap(() => Effect.void))
+  const settings = grokSettings(config)
+  if (settings === null) {
+    return Layer.fail(
+      new ConfigurationError({
+        message: `analyzer grok: no API key (set XAI_API_KEY or the variable named by analyzer.grok.api_key_env), or choose INSIGHTD_ANALYZER=local`
+      })
+    )
+  }
+  return GrokAnalyzerLive(settings)
 }

@@ -25,6 +25,8 @@ import type { ResolvedPipeline } from "./definition.js"
 export interface PipelineOptions {
   readonly retryBudget: number
   readonly thresholds: SentimentThresholds
+  /** Batches analysed at once, overriding the pipeline file (the Grok analyzer's max_in_flight). */
+  readonly analyzeConcurrency?: number | undefined
   /** Read JSONL from stdin when the pipeline names it and stdin is a pipe or file. */
   readonly readStdin?: boolean
 }
@@ -91,11 +93,11 @@ export const startPipeline = (pipeline: ResolvedPipeline, options: PipelineOptio
       const recovered = yield* store.recoverAbandoned.pipe(Effect.orDie)
       if (recovered > 0) yield* Effect.logWarning("recovered conversations left processing by a previous run").pipe(Effect.annotateLogs({ conversations: recovered }))
       const analyzeOptions = {
-        concurrency: pipeline.analyze.concurrency,
+        concurrency: options.analyzeConcurrency ?? pipeline.analyze.concurrency,
         retryBudget: pipeline.analyze.retryBudget ?? options.retryBudget,
         thresholds: options.thresholds
       }
-      const analysis: Effect.Effect<void, unknown, Store | WorkSignal | Lifecycle | Analyzer> = pendingConversations(pipeline.batch.size).pipe(
+      const analysis: Effect.Effect<void, unknown, Store | WorkSignal | Lifecycle | Analyzer> = pendingConversations(Math.min(100, pipeline.batch.size * analyzeOptions.concurrency)).pipe(
         batch(pipeline.batch),
         analyze(analyzeOptions),
         persistInsight,
@@ -127,7 +129,9 @@ export const startPipeline = (pipeline: ResolvedPipeline, options: PipelineOptio
           Effect.when(() => ingest.outstanding() > 0)
         )
         if (fibers.analysis) {
-          const finished = yield* Fiber.await(fibers.analysis).pipe(Effect.timeoutOption(remaining()))
+          // Finalizers run uninterruptibly, and a timeout cannot cut short an uninterruptible wait:
+          // without `interruptible` a batch that never finishes (analyzer paused) would hang shutdown.
+          const finished = yield* Effect.interruptible(Fiber.await(fibers.analysis)).pipe(Effect.timeoutOption(remaining()))
           if (Option.isNone(finished)) {
             yield* Effect.logWarning("shutdown: grace period over, interrupting in-flight analysis")
             yield* Fiber.interrupt(fibers.analysis)

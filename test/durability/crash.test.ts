@@ -90,8 +90,15 @@ describe("durability", () => {
     await waitFor(() => (countByStatus(daemon.dbPath).completed ?? 0) > 0, 20_000, "analysis to start")
     daemon.child.kill("SIGTERM")
     await waitFor(() => daemon.logs().some((l) => l.message === "shutdown: signal received, draining"), 5_000, "draining to start")
-    const during = await fetch(`${daemon.baseUrl}/api/v1/conversations`, { method: "POST", headers: { "content-type": "application/json" }, body: JSON.stringify(conversation()) }).catch(() => null)
-    expect(await daemon.exited).toBe(0)
+    const during = await fetch(`${daemon.baseUrl}/api/v1/conversations`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(conversation()),
+      signal: AbortSignal.timeout(5_000)
+    }).catch(() => null)
+    const code = await Promise.race([daemon.exited, new Promise<string>((r) => setTimeout(() => r("still running 20 s after SIGTERM"), 20_000))])
+    if (code !== 0) console.error(daemon.stderr().split("\n").filter((l) => !l.includes("batch analyzed")).slice(-30).join("\n"))
+    expect(code).toBe(0)
     if (during !== null) {
       expect(during.status).toBe(503)
       expect(((await during.json()) as { error: string }).error).toBe("unavailable")

@@ -5,7 +5,8 @@ describe("bearer API keys", () => {
   it("401 without a valid key on the API; health, ready and docs stay open; keys never leak", async () => {
     const daemon = await startDaemon({ env: { INSIGHTD_API_KEYS: "s3cret-key-one,s3cret-key-two" } })
     try {
-      for (const headers of [{}, { authorization: "Bearer wrong" }, { authorization: "s3cret-key-one" }]) {
+      const attempts: Array<Record<string, string>> = [{}, { authorization: "Bearer wrong" }, { authorization: "s3cret-key-one" }]
+      for (const headers of attempts) {
         const response = await fetch(`${daemon.baseUrl}/api/v1/insights`, { headers })
         expect(response.status).toBe(401)
         const body = (await response.json()) as { error: string; message: string }

@@ -1,0 +1,343 @@
+/**
+ * The Grok analyzer (SPEC §5–6): the production implementation of the Analyzer service.
+ *
+ * Every attempt of every call (first tries, retries and probes alike) goes through one path:
+ *
+ *   pause gate  →  Retry-After gate  →  sliding-window log  →  RateLimiter slot  →  POST /chat/completions
+ *
+ * - Rate limit: Effect's RateLimiter, fixed-window with ONE call per 0.9 · 1000/N ms (never the
+ *   token bucket's burst), spaces the starts; a log of when the last N requests actually left the
+ *   process (./wire.ts) makes sure N+1 of them never fall within WINDOW_MS (1.02 s), even when
+ *   the event loop stalls between deciding and sending. With a backlog: ~9.8 calls/s at N = 10.
+ *   Retries and probes take a slot each: `limited(call).pipe(Effect.retry(policy))`.
+ * - Retry-After: a 429/503 that says when to come back holds back EVERY call, not only its own
+ *   retry, until then (the slot is re-checked after it is taken, so a late Retry-After is seen).
+ * - Bad credentials: the first 401/403 pauses the analyzer (logged once). Calls then wait
+ *   (their conversations keep their state); every probe interval ONE real waiting call is let
+ *   through as the probe (or a tiny request when none waits). When it is accepted, analysis
+ *   resumes ("analyzer resumed").
+ */
+import { HttpClient } from "@effect/platform"
+import { Clock, Data, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Metric, Option, Queue, RateLimiter, type Redacted, type Scope } from "effect"
+import { performance } from "node:perf_hooks"
+import type { ConversationId } from "../../domain/conversation.js"
+import { AnalysisError } from "../../domain/errors.js"
+import type { AnalysisResult } from "../../domain/insight.js"
+import { Store } from "../../store/Store.js"
+import { Analyzer, type AnalyzerShape } from "../Analyzer.js"
+import { type CallReply, describeCallError, type GrokCallError, isRetryable, makeCall, retrySchedule } from "./client.js"
+import { buildRequest, type ChatCompletionRequest } from "./prompt.js"
+import { TICKS_PER_USD, toResults } from "./reply.js"
+import { type RequestWatch, watchedHttpClient } from "./wire.js"
+
+export interface GrokSettings {
+  readonly baseUrl: string
+  readonly model: string
+  readonly apiKey: Redacted.Redacted<string>
+  readonly callsPerSecond: number
+  readonly timeoutMs: number
+  readonly retryBudget: number
+  readonly retryBaseDelayMs: number
+  readonly retryMaxDelayMs: number
+  readonly probeIntervalMs: number
+  readonly maxConversationChars: number
+  /** How many of the most used cluster labels the prompt offers. */
+  readonly topClusters: number
+  readonly topClustersTtlMs: number
+}
+
+export const NOT_READY_UNAUTHORIZED = "grok_unauthorized"
+
+/** A probe proves the key only when the server answered with something other than 401/403. */
+const rejectsProbe = (error: { readonly _tag: string }): boolean =>
+  error._tag === "GrokUnauthorized" || error._tag === "GrokTransport" || error._tag === "GrokTimeout" || error._tag === "NotStarted"
+
+/**
+ * The sliding window the limit is kept in: a second plus 20 ms, a margin for the jitter between
+ * a request leaving this process and arriving at the server. With a backlog this yields
+ * N / 1.02 s, i.e. ~9.8 calls/s at N = 10.
+ */
+export const WINDOW_MS = 1020
+
+/** Least time between two starts: 90 % of 1000/N ms (see the RateLimiter in makeGrok). */
+export const startSpacingMs = (callsPerSecond: number): number => (0.9 * 1000) / callsPerSecond
+
+const calls = Metric.counter("insightd_grok_calls_total", { description: "Grok chat-completions calls started (retries and probes included)", incremental: true })
+const callFailures = Metric.counter("insightd_grok_call_failures_total", { description: "Grok calls that failed (any reason)", incremental: true })
+const promptTokens = Metric.counter("insightd_grok_prompt_tokens_total", { description: "Prompt tokens reported by Grok", incremental: true })
+const completionTokens = Metric.counter("insightd_grok_completion_tokens_total", { description: "Completion tokens reported by Grok", incremental: true })
+const costUsd = Metric.counter("insightd_grok_cost_usd_total", { description: "Cost reported by Grok (usage.cost_in_usd_ticks / 1e10)", incremental: true })
+
+/** A turn to send one real call as the probe; `result` says whether the key was accepted. */
+interface Probe {
+  claimed: boolean
+  readonly result: Deferred.Deferred<boolean>
+}
+
+/** An attempt that did not start because analysis was paused meanwhile. */
+class NotStarted extends Data.TaggedError("NotStarted")<{}> {}
+
+export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Effect<AnalyzerShape, never, HttpClient.HttpClient | Store | Scope.Scope> =>
+  Effect.gen(function* () {
+    const client = yield* HttpClient.HttpClient
+    const store = yield* Store
+    const scope = yield* Effect.scope
+    const name = `grok:${settings.model}`
+    const call = makeCall(client, { baseUrl: settings.baseUrl, apiKey: settings.apiKey, timeoutMs: settings.timeoutMs })
+
+    // ---- Outbound limit. ----
+    // 1. Effect's RateLimiter spaces starts: one per 0.9 · 1000/N ms (fixed-window with limit 1,
+    //    so never the token bucket's initial burst of up to 2N); the 10 % lets a call delayed by a
+    //    stall be made up for by the next ones, within the window below.
+    // 2. A sliding log of when the last N requests actually LEFT the process (reported by the
+    //    agent, ./wire.ts) holds the next start until the N-th last is more than WINDOW_MS ago.
+    //    That is the guarantee itself: an event-loop stall between deciding and sending can delay
+    //    one request into the next one's slot, but never puts N+1 starts within a second.
+    // One call at a time goes through this section (decide → send → sent), so the log is exact.
+    const limiter = yield* RateLimiter.make({ limit: 1, interval: Duration.millis(startSpacingMs(settings.callsPerSecond)), algorithm: "fixed-window" })
+    const sending = yield* Effect.makeSemaphore(1)
+    // Times here are performance.now() (monotonic, sub-millisecond), as the agent reports them.
+    const recentSends: Array<number> = []
+    // Retry-After: no call starts before `notBefore`.
+    let notBefore = 0
+    const earliestStart = () =>
+      Math.max(notBefore, recentSends.length < settings.callsPerSecond ? Number.NEGATIVE_INFINITY : recentSends[recentSends.length - settings.callsPerSecond] + WINDOW_MS)
+    const recordSend = (at: number) => {
+      recentSends.push(at)
+      if (recentSends.length > settings.callsPerSecond) recentSends.splice(0, recentSends.length - settings.callsPerSecond)
+    }
+    // Timers have millisecond granularity: sleep the whole milliseconds, then yield until due.
+    const waitEarliestStart = Effect.gen(function* () {
+      for (;;) {
+        const wait = earliestStart() - performance.now()
+        if (wait <= 0) return
+        if (wait >= 2) yield* Effect.sleep(Duration.millis(Math.floor(wait) - 1))
+        else yield* Effect.yieldNow()
+      }
+    })
+
+    const callObserved = (body: ChatCompletionRequest): Effect.Effect<CallReply, GrokCallError> =>
+      call(body).pipe(
+        Effect.tapError((error) =>
+          Effect.gen(function* () {
+            yield* Metric.increment(callFailures)
+            if (error._tag === "GrokHttpStatus" && error.retryAfterMs !== null && error.retryAfterMs > 0) {
+              const until = performance.now() + error.retryAfterMs
+              if (until > notBefore) {
+                notBefore = until
+                yield* Effect.logWarning("grok asked to slow down: holding every call").pipe(
+                  Effect.annotateLogs({ analyzer: name, status: error.status, retry_after_ms: error.retryAfterMs })
+                )
+              }
+            }
+          })
+        )
+      )
+
+    /**
+     * One attempt, started only within a free rate-limit slot, after any Retry-After and, unless
+     * it is the probe, only while not paused: calls queued for a slot when the pause began do not
+     * go out (→ NotStarted, they wait for their turn instead).
+     */
+    const limited = (body: ChatCompletionRequest, probe: boolean): Effect.Effect<CallReply, GrokCallError | NotStarted> =>
+      sending
+        .withPermits(1)(
+          Effect.gen(function* () {
+            for (;;) {
+              // Calls queued here when a pause began leave at once, without spending a slot.
+              if (paused && !probe) return yield* new NotStarted()
+              yield* waitEarliestStart
+              const go = yield* limiter(Effect.sync(() => performance.now() >= earliestStart() && (probe || !paused)))
+              if (go) break
+              if (paused && !probe) return yield* new NotStarted()
+            }
+            yield* Metric.increment(calls)
+            const sent = yield* Deferred.make<number>()
+            watch.arm((at) => Deferred.unsafeDone(sent, Exit.succeed(at)))
+            // The call's outcome as a value: a failed fiber joined later is not "unhandled".
+            const inFlight = yield* Effect.fork(Effect.either(callObserved(body)))
+            // Released once the request has left (or failed before leaving); the answer is awaited outside.
+            const at = yield* Effect.raceFirst(Deferred.await(sent), Effect.zipRight(Fiber.await(inFlight), Effect.sync(() => performance.now())))
+            watch.disarm()
+            recordSend(at)
+            return inFlight
+          })
+        )
+        .pipe(Effect.flatMap((inFlight) => Effect.flatten(Fiber.join(inFlight))))
+
+    // ---- Pause on bad credentials. ----
+    let paused = false
+    let waiting = 0
+    const resumed = yield* Effect.makeLatch(true)
+    const probeTickets = yield* Queue.unbounded<Probe>()
+
+    const resume = Effect.gen(function* () {
+      if (!paused) return
+      paused = false
+      yield* resumed.open
+      yield* Effect.logInfo("analyzer resumed").pipe(Effect.annotateLogs({ analyzer: name }))
+    })
+
+    /** The tiny request a probe sends when no real call is waiting. */
+    const probeBody = buildRequest([], { model: settings.model, maxConversationChars: settings.maxConversationChars, existingLabels: [] }).request
+
+    const probeLoop: Effect.Effect<void> = Effect.gen(function* () {
+      while (paused) {
+        yield* Effect.sleep(Duration.millis(settings.probeIntervalMs))
+        if (!paused) return
+        let accepted = false
+        let probed = false
+        if (waiting > 0) {
+          // Let one waiting real call through as the probe; it reports whether the key worked.
+          const ticket: Probe = { claimed: false, result: yield* Deferred.make<boolean>() }
+          yield* Queue.offer(probeTickets, ticket)
+          const answer = yield* Deferred.await(ticket.result).pipe(Effect.timeoutOption(Duration.millis(settings.probeIntervalMs)))
+          if (Option.isSome(answer)) {
+            accepted = answer.value
+            probed = true
+          } else if (ticket.claimed) {
+            // Taken, still on its way (its own timeout bounds it): one probe at a time.
+            accepted = yield* Deferred.await(ticket.result)
+            probed = true
+          } else {
+            ticket.claimed = true // nobody took it: void it
+          }
+        }
+        if (!probed) {
+          const outcome = yield* Effect.either(limited(probeBody, true))
+          accepted = Either.isRight(outcome) || !rejectsProbe(outcome.left)
+        }
+        yield* Effect.logDebug("grok probe").pipe(Effect.annotateLogs({ analyzer: name, accepted }))
+        if (accepted) yield* resume
+      }
+    })
+
+    const pause = (error: GrokCallError) =>
+      Effect.gen(function* () {
+        if (paused) return
+        paused = true
+        yield* resumed.close
+        yield* Effect.logError("analyzer paused: grok rejected the API key; conversations stay pending, probing until it is accepted").pipe(
+          Effect.annotateLogs({ analyzer: name, reason: NOT_READY_UNAUTHORIZED, detail: describeCallError(error), probe_interval_ms: settings.probeIntervalMs })
+        )
+        yield* Effect.forkIn(probeLoop, scope)
+      })
+
+    /** Waits until resumed (→ none) or until handed a probe ticket (→ some). */
+    const awaitTurn: Effect.Effect<Option.Option<Probe>> = Effect.acquireUseRelease(
+      Effect.sync(() => waiting++),
+      () =>
+        Effect.raceFirst(
+          Effect.as(resumed.await, Option.none<Probe>()),
+          Effect.gen(function* () {
+            for (;;) {
+              const ticket = yield* Queue.take(probeTickets)
+              if (!ticket.claimed) {
+                ticket.claimed = true
+                return Option.some(ticket)
+              }
+            }
+          })
+        ),
+      () => Effect.sync(() => waiting--)
+    )
+
+    /**
+     * One attempt through the pause gate. A 401/403 never escapes: it pauses analysis and the
+     * attempt waits for its turn again, so no conversation changes state while the key is bad.
+     */
+    const attempt = (body: ChatCompletionRequest): Effect.Effect<CallReply, GrokCallError> =>
+      Effect.gen(function* () {
+        for (;;) {
+          if (!paused) {
+            const outcome = yield* Effect.either(limited(body, false))
+            if (Either.isRight(outcome)) return outcome.right
+            const error = outcome.left
+            if (error._tag === "NotStarted") continue
+            if (error._tag === "GrokUnauthorized") {
+              yield* pause(error)
+              continue
+            }
+            return yield* error
+          }
+          const turn = yield* awaitTurn
+          if (Option.isNone(turn)) continue
+          // This call is the probe; its ticket is answered whatever happens (false if interrupted).
+          const ticket = turn.value.result
+          const outcome = yield* Effect.either(limited(body, true)).pipe(Effect.onInterrupt(() => Deferred.succeed(ticket, false)))
+          const rejected = Either.isLeft(outcome) && rejectsProbe(outcome.left)
+          yield* Deferred.succeed(ticket, !rejected)
+          if (Either.isRight(outcome)) {
+            yield* resume
+            return outcome.right
+          }
+          const error = outcome.left
+          if (error._tag === "NotStarted" || error._tag === "GrokUnauthorized") continue
+          if (!rejected) yield* resume
+          return yield* error
+        }
+      })
+
+    const policy = retrySchedule(
+      { budget: settings.retryBudget, baseDelayMs: settings.retryBaseDelayMs, maxDelayMs: settings.retryMaxDelayMs },
+      (error, delayMs, retry) =>
+        Effect.logWarning("retry scheduled").pipe(
+          Effect.annotateLogs({ analyzer: name, reason: describeCallError(error), delay_ms: Math.round(delayMs), retry, retry_budget: settings.retryBudget })
+        )
+    )
+
+    const topClusters = yield* Effect.cachedWithTTL(
+      store.topClusters(settings.topClusters).pipe(
+        Effect.catchAll((error) => Effect.logWarning("could not read the most used cluster labels").pipe(Effect.annotateLogs({ reason: error.message }), Effect.as([] as ReadonlyArray<string>)))
+      ),
+      Duration.millis(settings.topClustersTtlMs)
+    )
+
+    const analyzeBatch: AnalyzerShape["analyzeBatch"] = (batch) =>
+      Effect.gen(function* () {
+        const results = new Map<ConversationId, Either.Either<AnalysisResult, AnalysisError>>()
+        if (batch.length === 0) return results
+        const ids = batch.map((conversation) => conversation.id)
+        const labels = yield* topClusters
+        const prompt = buildRequest(batch, { model: settings.model, maxConversationChars: settings.maxConversationChars, existingLabels: labels })
+        const started = yield* Clock.currentTimeMillis
+        const outcome = yield* Effect.either(attempt(prompt.request).pipe(Effect.retry(policy)))
+        const durationMs = (yield* Clock.currentTimeMillis) - started
+        if (Either.isLeft(outcome)) {
+          const error = outcome.left
+          // Retryable errors reach here only once the retry budget is spent: final, as are other 4xx.
+          const message = isRetryable(error) ? `${describeCallError(error)} (gave up after ${settings.retryBudget + 1} calls)` : describeCallError(error)
+          yield* Effect.logWarning("grok call failed").pipe(Effect.annotateLogs({ analyzer: name, batch_size: batch.length, duration_ms: durationMs, reason: message }))
+          for (const id of ids) results.set(id, Either.left(new AnalysisError({ message, retryable: false })))
+          return results
+        }
+        const { envelope, rawBody } = outcome.right
+        const usage = envelope.usage
+        if (usage !== null && usage !== undefined) {
+          if (typeof usage.prompt_tokens === "number") yield* Metric.incrementBy(promptTokens, usage.prompt_tokens)
+          if (typeof usage.completion_tokens === "number") yield* Metric.incrementBy(completionTokens, usage.completion_tokens)
+          if (typeof usage.cost_in_usd_ticks === "number") yield* Metric.incrementBy(costUsd, usage.cost_in_usd_ticks / TICKS_PER_USD)
+        }
+        const { parsed, results: decoded } = toResults({ analyzer: name, rawBody, envelope, promptSizes: prompt.sizes, batchIds: ids })
+        const unusable = [...decoded.values()].filter(Either.isLeft).length
+        yield* Effect.logDebug("grok call answered").pipe(
+          Effect.annotateLogs({ analyzer: name, batch_size: batch.length, duration_ms: durationMs, usable: batch.length - unusable, unknown_ids: parsed.unknownIds.length })
+        )
+        if (unusable > 0 || parsed.unknownIds.length > 0) {
+          yield* Effect.logWarning("grok reply incomplete; those conversations are retried alone").pipe(
+            Effect.annotateLogs({ analyzer: name, batch_size: batch.length, unusable, unknown_ids: parsed.unknownIds.slice(0, 10) })
+          )
+        }
+        return decoded
+      })
+
+    return {
+      name,
+      analyzeBatch,
+      notReadyReason: Effect.sync(() => (paused ? NOT_READY_UNAUTHORIZED : null))
+    } satisfies AnalyzerShape
+  })
+
+/** The Grok analyzer with Node's HTTP client; needs the Store (for the most used cluster labels). */
+export const GrokAnalyzerLive = (settings: GrokSettings): Layer.Layer<Analyzer, never, Store> =>
+  Layer.unwrapEffect(Effect.map(watchedHttpClient, ({ layer, watch }) => Layer.scoped(Analyzer, makeGrok(settings, watch)).pipe(Layer.provide(layer))))
