@@ -153,6 +153,16 @@ export const ConversationsHandlers = HttpApiBuilder.group(InsightdApi, "conversa
     const ingest = yield* Ingest
     const store = yield* Store
     const signal = yield* WorkSignal
+    const lifecycle = yield* Lifecycle
+    // A body still arriving when draining starts is refused (503) rather than awaited.
+    const readBodyUnlessDraining = (request: HttpServerRequest.HttpServerRequest, limit: number) =>
+      Effect.raceFirst(
+        readBody(request, limit),
+        Effect.zipRight(
+          lifecycle.awaitDraining,
+          Effect.fail(new Unavailable({ message: "insightd is shutting down and accepts no new conversations", reason: "draining" }))
+        )
+      )
     const accepted = (id: string) =>
       HttpServerResponse.unsafeJson(
         { status: "accepted", conversation_id: id, message: "Conversation queued for analysis" },
@@ -162,7 +172,7 @@ export const ConversationsHandlers = HttpApiBuilder.group(InsightdApi, "conversa
       .handleRaw("submit", ({ request }) =>
         Effect.gen(function* () {
           yield* bodyKind(request, false)
-          const text = yield* readBody(request, config.http.maxBodyBytes)
+          const text = yield* readBodyUnlessDraining(request, config.http.maxBodyBytes)
           const item = yield* parseSingle(text)
           const submission = yield* validateSubmission([item], { bulk: false })
           const outcome = yield* ingest.submit(submission).pipe(Effect.mapError(unavailable("written")))
@@ -173,7 +183,7 @@ export const ConversationsHandlers = HttpApiBuilder.group(InsightdApi, "conversa
       .handleRaw("submitBulk", ({ request }) =>
         Effect.gen(function* () {
           const kind = yield* bodyKind(request, true)
-          const text = yield* readBody(request, config.http.maxBulkBodyBytes)
+          const text = yield* readBodyUnlessDraining(request, config.http.maxBulkBodyBytes)
           const items = yield* parseBulk(text, kind)
           if (items.length === 0) {
             return yield* new InvalidInput({ message: "bulk body holds no conversations", details: [{ field: "(body)", message: "must hold at least one conversation" }] })

@@ -2,7 +2,7 @@
 import { HttpApiBuilder, HttpApiScalar, HttpMiddleware, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
-import { createServer } from "node:http"
+import { createServer, type Server } from "node:http"
 import { AppConfig } from "../config.js"
 import { InsightdApi } from "./api.js"
 import { HandlersLive } from "./handlers.js"
@@ -16,16 +16,38 @@ const logAddress = Layer.effectDiscard(
   )
 )
 
+/**
+ * Released before the server itself (it is built after it): once the drain is over, idle
+ * keep-alive connections close at once and any request still open (a client stalled mid-upload)
+ * gets `CLOSE_GRACE_MS` more, so no client can keep the process alive past the grace period.
+ */
+const CLOSE_GRACE_MS = 500
+const closeConnectionsOnRelease = (server: () => Server | undefined) =>
+  Layer.scopedDiscard(
+    Effect.zipRight(
+      HttpServer.HttpServer,
+      Effect.addFinalizer(() =>
+        Effect.sync(() => {
+          const node = server()
+          if (node === undefined) return
+          node.closeIdleConnections()
+          setTimeout(() => node.closeAllConnections(), CLOSE_GRACE_MS).unref()
+        })
+      )
+    )
+  )
+
 export const HttpServerLive = Layer.unwrapEffect(
   Effect.map(AppConfig, (config) => {
-    const server = NodeHttpServer.layer(() => createServer({ keepAliveTimeout: 65_000 }), { port: config.http.port, host: config.http.host })
+    let nodeServer: Server | undefined
+    const server = NodeHttpServer.layer(() => (nodeServer = createServer({ keepAliveTimeout: 65_000 })), { port: config.http.port, host: config.http.host })
     const api = HttpApiBuilder.api(InsightdApi).pipe(Layer.provide(HandlersLive))
     return HttpApiBuilder.serve().pipe(
       Layer.provide(HttpApiScalar.layer({ path: "/docs", scalar: { withDefaultFonts: false } })),
       Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
       Layer.provide(ApiMiddlewareLive),
       Layer.provide(api),
-      Layer.provideMerge(logAddress),
+      Layer.provideMerge(Layer.merge(logAddress, closeConnectionsOnRelease(() => nodeServer))),
       Layer.provide(server),
       // No trace exporter is configured, so per-request spans (URL parsing, header redaction,
       // span objects) would be pure cost: about a quarter of a request's CPU when measured.

@@ -122,7 +122,12 @@ export const startPipeline = (pipeline: ResolvedPipeline, options: PipelineOptio
           yield* Effect.logInfo("source closed").pipe(Effect.annotateLogs({ source: "http", note: "new submissions get 503 until exit" }))
         }
         yield* Effect.logInfo("shutdown: sources stopped, draining").pipe(Effect.annotateLogs({ grace_period_ms: graceMs }))
-        if (fibers.stdin) yield* Fiber.interrupt(fibers.stdin)
+        // stdin ends by itself when draining starts (lines already read are still stored, and it
+        // logs "source closed"); interrupt it only if it does not.
+        if (fibers.stdin) {
+          const stdinDone = yield* Fiber.await(fibers.stdin).pipe(Effect.timeoutOption(remaining()))
+          if (Option.isNone(stdinDone)) yield* Fiber.interrupt(fibers.stdin)
+        }
         // Requests already handed in get their commit (and their 202).
         yield* Effect.sleep("5 millis").pipe(
           Effect.repeat({ until: () => ingest.outstanding() === 0 || Date.now() >= deadline }),
