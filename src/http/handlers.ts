@@ -175,7 +175,7 @@ export const ConversationsHandlers = HttpApiBuilder.group(InsightdApi, "conversa
           const text = yield* readBodyUnlessDraining(request, config.http.maxBodyBytes)
           const item = yield* parseSingle(text)
           const submission = yield* validateSubmission([item], { bulk: false })
-          const outcome = yield* ingest.submit(submission).pipe(Effect.mapError(unavailable("written")))
+          const outcome = yield* ingest.submit(submission).pipe(Effect.catchTag("StoreError", () => Effect.fail(unavailable("written")())))
           if (outcome._tag === "Conflict") return yield* conflict(outcome.conflictingIds)
           return accepted(outcome.ids[0])
         })
@@ -192,7 +192,7 @@ export const ConversationsHandlers = HttpApiBuilder.group(InsightdApi, "conversa
             return yield* new PayloadTooLarge({ message: `bulk body holds ${items.length} conversations; at most ${config.http.maxBulkItems} are accepted per request`, limit_bytes: config.http.maxBulkBodyBytes })
           }
           const submission = yield* validateSubmission(items, { bulk: true })
-          const outcome = yield* ingest.submit(submission).pipe(Effect.mapError(unavailable("written")))
+          const outcome = yield* ingest.submit(submission).pipe(Effect.catchTag("StoreError", () => Effect.fail(unavailable("written")())))
           if (outcome._tag === "Conflict") return yield* conflict(outcome.conflictingIds)
           return HttpServerResponse.unsafeJson({ status: "accepted", accepted: outcome.ids.length, conversation_ids: outcome.ids }, { status: 202 })
         })

@@ -146,7 +146,10 @@ export const startPipeline = (pipeline: ResolvedPipeline, options: PipelineOptio
           const released = yield* store.releaseClaims.pipe(Effect.catchAll((error) => Effect.logError("shutdown: releasing claims failed", error).pipe(Effect.as(0))))
           yield* Effect.logInfo("shutdown: unfinished claims released").pipe(Effect.annotateLogs({ conversations: released }))
         }
-        if (fibers.persist) yield* Fiber.interrupt(fibers.persist)
+        if (fibers.persist) {
+          yield* Fiber.interrupt(fibers.persist)
+          yield* ingest.close
+        }
       })
 
     return { drain } satisfies RunningPipeline

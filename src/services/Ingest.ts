@@ -4,7 +4,7 @@
  * The queue is bounded, so a flood of requests waits instead of exhausting memory.
  */
 import { Chunk, Deferred, Effect, Queue, Stream } from "effect"
-import type { StoreError } from "../domain/errors.js"
+import { type StoreError, Unavailable } from "../domain/errors.js"
 import type { PendingSubmission } from "../stages/persist.js"
 import { nextEventLoopTurn } from "./eventLoop.js"
 import type { Submission, SubmissionOutcome } from "../store/Store.js"
@@ -16,11 +16,14 @@ export class Ingest extends Effect.Service<Ingest>()("insightd/Ingest", {
   effect: Effect.gen(function* () {
     const queue = yield* Queue.bounded<PendingSubmission>(4096)
     let outstanding = 0
+    let closed = false
+    const shuttingDown = () => new Unavailable({ message: "insightd is shutting down and accepts no new conversations", reason: "draining" })
     return {
       /** Completes once the submission is committed (or refused); never before. */
-      submit: (submission: Submission): Effect.Effect<SubmissionOutcome, StoreError> =>
+      submit: (submission: Submission): Effect.Effect<SubmissionOutcome, StoreError | Unavailable> =>
         Effect.gen(function* () {
-          const reply = yield* Deferred.make<SubmissionOutcome, StoreError>()
+          if (closed) return yield* shuttingDown()
+          const reply = yield* Deferred.make<SubmissionOutcome, StoreError | Unavailable>()
           outstanding++
           yield* Queue.offer(queue, { submission, reply })
           return yield* Deferred.await(reply)
@@ -37,7 +40,16 @@ export class Ingest extends Effect.Service<Ingest>()("insightd/Ingest", {
         )
       ),
       /** Submissions handed in and not yet answered. */
-      outstanding: (): number => outstanding
+      outstanding: (): number => outstanding,
+      /**
+       * After the persist stage has stopped: new submissions and any still queued are refused
+       * (503), so no request waits on a queue nobody reads.
+       */
+      close: Effect.gen(function* () {
+        closed = true
+        const left = yield* Queue.takeAll(queue)
+        yield* Effect.forEach(left, (item) => (item.reply ? Deferred.fail(item.reply, shuttingDown()) : Effect.void), { discard: true })
+      })
     }
   })
 }) {}

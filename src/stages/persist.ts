@@ -4,14 +4,14 @@
  * request learns its own outcome only after that commit, so a 202 always means durable.
  */
 import { Chunk, Deferred, Effect, Exit, Stream } from "effect"
-import type { StoreError } from "../domain/errors.js"
+import type { StoreError, Unavailable } from "../domain/errors.js"
 import { WorkSignal } from "../services/WorkSignal.js"
 import { Store, type Submission, type SubmissionOutcome } from "../store/Store.js"
 
 /** A submission and, when someone waits for it (an HTTP request), where to send the outcome. */
 export interface PendingSubmission {
   readonly submission: Submission
-  readonly reply?: Deferred.Deferred<SubmissionOutcome, StoreError> | undefined
+  readonly reply?: Deferred.Deferred<SubmissionOutcome, StoreError | Unavailable> | undefined
 }
 
 export interface PersistedSubmission {

@@ -1,13 +1,13 @@
 import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Deferred, Effect, Option, Stream } from "effect"
-import type { StoreError } from "../../src/domain/errors.js"
+import type { StoreError, Unavailable } from "../../src/domain/errors.js"
 import { WorkSignal } from "../../src/services/WorkSignal.js"
 import { type PendingSubmission, persist } from "../../src/stages/persist.js"
 import { Store, type SubmissionOutcome } from "../../src/store/Store.js"
 import { CoreTest, newConversation } from "../support/layers.js"
 
 const pendingWithReply = (conversations: ReturnType<typeof newConversation>[]) =>
-  Effect.map(Deferred.make<SubmissionOutcome, StoreError>(), (reply): PendingSubmission => ({ submission: { conversations }, reply }))
+  Effect.map(Deferred.make<SubmissionOutcome, StoreError | Unavailable>(), (reply): PendingSubmission => ({ submission: { conversations }, reply }))
 
 describe("stage persist", () => {
   it.scoped("commits everything waiting in one group and answers each request after the commit", () =>
