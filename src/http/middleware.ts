@@ -43,7 +43,7 @@ export const ApiMiddlewareLive = HttpApiBuilder.middleware(
         if (url.startsWith("/api/")) {
           if (keys.length > 0) {
             const header = request.headers.authorization ?? ""
-            const token = header.startsWith("Bearer ") ? header.slice(7).trim() : ""
+            const token = /^bearer /i.test(header) ? header.slice(7).trim() : ""
             if (!keys.some((key) => sameSecret(token, key))) {
               return errorResponse(new Unauthorized({ message: "a valid Authorization: Bearer <key> header is required" }))
             }

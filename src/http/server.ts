@@ -1,5 +1,5 @@
 /** The HTTP server: the API, its OpenAPI document at /openapi.json and offline docs at /docs. */
-import { HttpApiBuilder, HttpApiScalar, HttpMiddleware, HttpServer } from "@effect/platform"
+import { HttpApiBuilder, HttpApiScalar, HttpMiddleware, HttpRouter, HttpServer } from "@effect/platform"
 import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { createServer, type Server } from "node:http"
@@ -49,6 +49,8 @@ export const HttpServerLive = Layer.unwrapEffect(
       Layer.provide(api),
       Layer.provideMerge(Layer.merge(logAddress, closeConnectionsOnRelease(() => nodeServer))),
       Layer.provide(server),
+      // find-my-way refuses path parameters over 100 characters with an empty 404; ids may be longer.
+      Layer.provide(HttpRouter.setRouterConfig({ maxParamLength: 1000 })),
       // No trace exporter is configured, so per-request spans (URL parsing, header redaction,
       // span objects) would be pure cost: about a quarter of a request's CPU when measured.
       HttpMiddleware.withTracerDisabledWhen(() => true)

@@ -3,8 +3,8 @@
  * waiting when the stage pulls is written in ONE transaction (group commit); each waiting
  * request learns its own outcome only after that commit, so a 202 always means durable.
  */
-import { Chunk, Deferred, Effect, Exit, Stream } from "effect"
-import type { StoreError, Unavailable } from "../domain/errors.js"
+import { Chunk, Deferred, Effect, Either, Stream } from "effect"
+import { StoreError, type Unavailable } from "../domain/errors.js"
 import { WorkSignal } from "../services/WorkSignal.js"
 import { Store, type Submission, type SubmissionOutcome } from "../store/Store.js"
 
@@ -28,14 +28,32 @@ export const persist = <E, R>(
       const store = yield* Store
       const signal = yield* WorkSignal
       const pending = Chunk.toReadonlyArray(chunk)
-      const result = yield* Effect.exit(store.submit(pending.map((item) => item.submission)))
-      if (Exit.isFailure(result)) {
-        // Every waiting request hears of the failure (503); the stream itself goes on.
-        yield* Effect.forEach(pending, (item) => (item.reply ? Deferred.failCause(item.reply, result.cause) : Effect.void), { discard: true })
-        yield* Effect.logError("storing conversations failed", result.cause)
-        return Chunk.empty<PersistedSubmission>()
+      // Any failure, a defect included, becomes a StoreError (503) for the requests it concerns.
+      const submitSafely = (items: ReadonlyArray<PendingSubmission>) =>
+        store.submit(items.map((item) => item.submission)).pipe(
+          Effect.catchAllDefect((defect) => Effect.fail(new StoreError({ message: `database: storing conversations failed: ${String(defect)}`, cause: defect }))),
+          Effect.either
+        )
+      const group = yield* submitSafely(pending)
+      if (Either.isLeft(group)) {
+        yield* Effect.logError("storing conversations failed", group.left)
+        // One bad submission must not fail the others committed with it: retry each alone.
+        const alone = pending.length === 1 ? [group] : yield* Effect.forEach(pending, (item) => submitSafely([item]))
+        const persisted: Array<PersistedSubmission> = []
+        yield* Effect.forEach(
+          pending,
+          (item, i) => {
+            const result = alone[i]
+            if (Either.isLeft(result)) return item.reply ? Deferred.fail(item.reply, result.left) : Effect.void
+            persisted.push({ submission: item.submission, outcome: result.right[0] })
+            return item.reply ? Deferred.succeed(item.reply, result.right[0]) : Effect.void
+          },
+          { discard: true }
+        )
+        if (persisted.some((p) => p.outcome._tag === "Accepted")) yield* signal.notify
+        return Chunk.fromIterable(persisted)
       }
-      const outcomes = result.value
+      const outcomes = group.right
       yield* Effect.forEach(pending, (item, i) => (item.reply ? Deferred.succeed(item.reply, outcomes[i]) : Effect.void), { discard: true })
       if (outcomes.some((outcome) => outcome._tag === "Accepted")) yield* signal.notify
       yield* Effect.logDebug("conversations committed").pipe(

@@ -69,10 +69,28 @@ export const describeIssues = (issues: ReadonlyArray<FieldIssue>): string =>
     })
     .join("; ") + (issues.length > 5 ? `; and ${issues.length - 5} more` : "")
 
+/** Deepest nesting accepted: recursive code (hashing, storing) must never overflow the stack. */
+export const MAX_JSON_DEPTH = 64
+
+/** Nesting depth of a JSON value, measured without recursion. */
+const depthExceeds = (value: unknown, limit: number): boolean => {
+  const stack: Array<[unknown, number]> = [[value, 1]]
+  while (stack.length > 0) {
+    const [current, depth] = stack.pop()!
+    if (current === null || typeof current !== "object") continue
+    if (depth > limit) return true
+    for (const child of Array.isArray(current) ? current : Object.values(current)) stack.push([child, depth + 1])
+  }
+  return false
+}
+
 /** Decodes one conversation; assigns a sortable id when the client gave none. */
 export const validateConversation = (item: RawItem): Either.Either<NewConversation, ReadonlyArray<FieldIssue>> => {
   if (item.json === null || typeof item.json !== "object" || Array.isArray(item.json)) {
     return Either.left([{ field: "(body)", message: "a conversation must be a JSON object" }])
+  }
+  if (depthExceeds(item.json, MAX_JSON_DEPTH)) {
+    return Either.left([{ field: "(body)", message: `JSON is nested more than ${MAX_JSON_DEPTH} levels deep` }])
   }
   return Either.match(decodeFirst(item.json), {
     onLeft: (first) => Either.left(issuesOf(Either.getLeft(decodeAll(item.json)).pipe(Option.getOrElse(() => first)))),

@@ -1,230 +1,576 @@
+/**
+ * SPEC §4 ingestion and conversation endpoints against the real daemon (built dist/, real
+ * SQLite file, free loopback port): POST /api/v1/conversations, POST …/bulk, GET …/{id},
+ * POST …/{id}/retry, and /health, /ready, /openapi.json, /docs. The inbound limit is off here
+ * (INSIGHTD_RATE_LIMIT=0), which is also what the 300-request burst checks.
+ */
 import Database from "better-sqlite3"
+import { request as httpRequest } from "node:http"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { conversation, type Daemon, postJson, startDaemon, waitFor } from "../support/daemon.js"
+import { conversation, type RunningDaemon, startDaemon, waitFor } from "../support/server.js"
+import { type ErrorBody, expectError, fieldsOf, makeClient } from "./helpers.js"
 
-let daemon: Daemon
-const statuses: Array<number> = []
-const post = async (path: string, body: unknown, headers: Record<string, string> = {}) => {
-  const response = await postJson(daemon.baseUrl, path, body, headers)
-  statuses.push(response.status)
-  return response
+let daemon: RunningDaemon
+const client = makeClient(() => daemon)
+const { get, post, getJson } = client
+
+const ID_PATTERN = /^conv_[A-Za-z0-9_-]{1,64}$/
+const CONVERSATION_KEYS = ["attempts", "author", "id", "insight", "last_error", "messages", "metadata", "received_at", "status", "text", "timestamp", "updated_at"]
+
+interface Accepted {
+  status: string
+  conversation_id: string
+  message: string
 }
-const get = async (path: string) => {
-  const response = await fetch(`${daemon.baseUrl}${path}`)
-  statuses.push(response.status)
-  return response
+interface BulkAccepted {
+  status: string
+  accepted: number
+  conversation_ids: Array<string>
 }
+interface ConversationView {
+  id: string
+  text: string
+  author: string
+  timestamp: string
+  messages: Array<Record<string, unknown>> | null
+  metadata: Record<string, unknown> | null
+  status: string
+  attempts: number
+  last_error: string | null
+  received_at: string
+  updated_at: string
+  insight: Record<string, unknown> | null
+}
+
+/** Read-only peek at the daemon's database (WAL lets it read while the daemon writes). */
+const readDb = <T>(query: (db: Database.Database) => T): T => {
+  const db = new Database(daemon.dbPath, { readonly: true, fileMustExist: true })
+  try {
+    return query(db)
+  } finally {
+    db.close()
+  }
+}
+const rowCount = (id: string) => (readDb((db) => db.prepare("SELECT COUNT(*) AS n FROM conversations WHERE id = ?").get(id)) as { n: number }).n
+
+const waitCompleted = async (id: string) => {
+  let view = {} as ConversationView
+  await waitFor(async () => {
+    view = await getJson<ConversationView>(`/api/v1/conversations/${id}`)
+    return view.status === "completed"
+  }, 20_000, `${id} completed`)
+  return view
+}
+
+/**
+ * Sends a body with Transfer-Encoding: chunked (no Content-Length), so the size limit has to be
+ * enforced while reading. Resolves with the status and body, or the socket error if the server
+ * cut the upload short before a response arrived.
+ */
+const postChunked = (path: string, chunks: Array<string>) =>
+  new Promise<{ status: number; body: string } | { error: string }>((resolve) => {
+    const req = httpRequest(`${daemon.baseUrl}${path}`, { method: "POST", headers: { "content-type": "application/json", "transfer-encoding": "chunked" } }, (res) => {
+      let body = ""
+      res.setEncoding("utf8")
+      res.on("data", (c: string) => (body += c))
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }))
+    })
+    req.on("error", (error) => resolve({ error: error.message }))
+    const writeNext = (i: number) => {
+      if (i >= chunks.length) return req.end()
+      const more = req.write(chunks[i])
+      if (more) setImmediate(() => writeNext(i + 1))
+      else req.once("drain", () => writeNext(i + 1))
+    }
+    writeNext(0)
+  })
 
 beforeAll(async () => {
   daemon = await startDaemon({ env: { INSIGHTD_RATE_LIMIT: "0" } })
 })
 afterAll(async () => {
+  if (daemon === undefined) return
   expect(await daemon.stop()).toBe(0)
-  // Nothing a client sent may ever produce a 500.
-  expect(statuses.filter((s) => s >= 500 && s !== 503)).toEqual([])
+  daemon.cleanup()
+  expect(client.serverErrors(), "no response may be a 500").toEqual([])
 })
 
-const expectError = async (response: Response, status: number, code: string) => {
-  expect(response.status).toBe(status)
-  const body = (await response.json()) as { error: string; message: string; details: Array<Record<string, unknown>> }
-  expect(body.error).toBe(code)
-  expect(typeof body.message).toBe("string")
-  expect(Array.isArray(body.details)).toBe(true)
-  expect(JSON.stringify(body)).not.toMatch(/\bat .*\.(js|ts):\d+/) // no stack trace
-  return body
-}
-
 describe("POST /api/v1/conversations", () => {
-  it("202 with the accepted body and a Location header; the row is committed", async () => {
+  it("202 with exactly the accepted body and a Location header; the row is committed before the 202", async () => {
     const response = await post("/api/v1/conversations", conversation())
     expect(response.status).toBe(202)
-    const body = (await response.json()) as { status: string; conversation_id: string; message: string }
-    expect(Object.keys(body).sort()).toEqual(["conversation_id", "message", "status"])
-    expect(body.status).toBe("accepted")
-    expect(body.message).toBe("Conversation queued for analysis")
-    expect(body.conversation_id).toMatch(/^conv_[A-Za-z0-9_-]{1,64}$/)
+    expect(response.headers.get("content-type")).toMatch(/^application\/json/)
+    const body = (await response.json()) as Accepted
+    expect(body).toEqual({ status: "accepted", conversation_id: body.conversation_id, message: "Conversation queued for analysis" })
+    expect(body.conversation_id).toMatch(ID_PATTERN)
     expect(response.headers.get("location")).toBe(`/api/v1/conversations/${body.conversation_id}`)
-    const db = new Database(daemon.dbPath, { readonly: true })
-    expect(db.prepare("SELECT COUNT(*) AS n FROM conversations WHERE id = ?").get(body.conversation_id)).toEqual({ n: 1 })
-    db.close()
+    expect(rowCount(body.conversation_id)).toBe(1)
+    expect((await get(response.headers.get("location")!)).status).toBe(200)
   })
 
-  it("generated ids sort in creation order", async () => {
+  it("generated ids match the id pattern and sort in creation order", async () => {
     const ids: Array<string> = []
-    for (let i = 0; i < 20; i++) ids.push(((await (await post("/api/v1/conversations", conversation())).json()) as { conversation_id: string }).conversation_id)
+    for (let i = 0; i < 25; i++) {
+      const response = await post("/api/v1/conversations", conversation({ text: `order check ${i}` }))
+      expect(response.status).toBe(202)
+      ids.push(((await response.json()) as Accepted).conversation_id)
+    }
+    for (const id of ids) expect(id).toMatch(ID_PATTERN)
+    expect(new Set(ids).size).toBe(ids.length)
     expect([...ids].sort()).toEqual(ids)
   })
 
-  it("keeps a client id, derives text from messages, keeps metadata and unknown fields in raw", async () => {
+  it("keeps the client's id (up to 64 characters after conv_)", async () => {
+    for (const id of ["conv_client-id_1", `conv_${"a".repeat(64)}`]) {
+      const response = await post("/api/v1/conversations", conversation({ id }))
+      expect(response.status).toBe(202)
+      expect(((await response.json()) as Accepted).conversation_id).toBe(id)
+      expect(response.headers.get("location")).toBe(`/api/v1/conversations/${id}`)
+      expect((await getJson<ConversationView>(`/api/v1/conversations/${id}`)).id).toBe(id)
+    }
+  })
+
+  it("accepts a messages thread without text and derives the text from it; timestamps become UTC", async () => {
     const input = {
-      id: "conv_client_thread_1",
+      id: "conv_thread_only",
       author: "@ana",
       timestamp: "2024-05-01T12:00:00+02:00",
       messages: [
-        { author: "@ana", text: "I was charged twice", timestamp: "2024-05-01T12:00:00+02:00", inbound: true },
-        { author: "@shop", text: "Refund on its way", timestamp: "2024-05-01T12:05:00+02:00" }
-      ],
-      metadata: { channel: "twitter" },
-      priority: "high"
+        { author: "@ana", text: "I was charged twice for one order", timestamp: "2024-05-01T12:00:00+02:00", inbound: true },
+        { author: "@shop", text: "Sorry, the refund is on its way", timestamp: "2024-05-01T12:05:00+02:00", inbound: false }
+      ]
     }
     expect((await post("/api/v1/conversations", input)).status).toBe(202)
-    const stored = (await (await get("/api/v1/conversations/conv_client_thread_1")).json()) as Record<string, unknown>
-    expect(Object.keys(stored).sort()).toEqual(
-      ["attempts", "author", "id", "insight", "last_error", "messages", "metadata", "received_at", "status", "text", "timestamp", "updated_at"].sort()
-    )
-    expect(stored.text).toBe("I was charged twice\nRefund on its way")
+    const stored = await getJson<ConversationView>("/api/v1/conversations/conv_thread_only")
+    expect(stored.text).toContain("I was charged twice for one order")
+    expect(stored.text).toContain("Sorry, the refund is on its way")
     expect(stored.timestamp).toBe("2024-05-01T10:00:00.000Z")
-    expect(stored.metadata).toEqual({ channel: "twitter" })
-    const db = new Database(daemon.dbPath, { readonly: true })
-    const raw = db.prepare("SELECT raw FROM conversations WHERE id = ?").get("conv_client_thread_1") as { raw: string }
-    expect(JSON.parse(raw.raw)).toEqual(input)
-    db.close()
+    expect(stored.messages).toHaveLength(2)
+    expect(stored.messages![0]).toMatchObject({ author: "@ana", text: "I was charged twice for one order", inbound: true })
   })
 
-  it("400 invalid_schema names the field, for each kind of mistake", async () => {
-    const cases: Array<[unknown, string]> = [
-      [{ timestamp: "2024-05-01T12:00:00Z", text: "x" }, "author"],
-      [conversation({ timestamp: "last tuesday" }), "timestamp"],
-      [conversation({ text: "x".repeat(20_001) }), "text"],
-      [{ author: "a", timestamp: "2024-05-01T12:00:00Z", messages: [] }, "messages"],
-      [{ author: "a", timestamp: "2024-05-01T12:00:00Z" }, "text"],
-      [conversation({ id: "not-a-conv-id" }), "id"],
-      [conversation({ author: 42 }), "author"]
+  it("accepts unknown top-level fields and keeps them in raw, exactly as submitted", async () => {
+    const body = `{"id":"conv_unknown_fields","author":"@bo","timestamp":"2024-05-01T12:00:00Z","text":"hello","priority":"high","nested":{"a":[1,2,{"b":null}]},"metadata":{"channel":"chat"}}`
+    expect((await post("/api/v1/conversations", body)).status).toBe(202)
+    const stored = await getJson<ConversationView>("/api/v1/conversations/conv_unknown_fields")
+    expect(stored.metadata).toEqual({ channel: "chat" })
+    expect(stored).not.toHaveProperty("priority")
+    const raw = readDb((db) => db.prepare("SELECT raw FROM conversations WHERE id = ?").get("conv_unknown_fields")) as { raw: string }
+    expect(raw.raw).toBe(body)
+  })
+
+  it("accepts text of exactly 20,000 characters and application/json with a charset", async () => {
+    const response = await post("/api/v1/conversations", conversation({ text: "x".repeat(20_000) }), { "content-type": "application/json; charset=utf-8" })
+    expect(response.status).toBe(202)
+  })
+
+  it("400 invalid_schema naming the field, for each kind of mistake, never with a stack trace", async () => {
+    const cases: Array<[string, unknown, string]> = [
+      ["missing author", { timestamp: "2024-05-01T12:00:00Z", text: "x" }, "author"],
+      ["author not a string", conversation({ author: 42 }), "author"],
+      ["blank author", conversation({ author: "   " }), "author"],
+      ["missing timestamp", { author: "a", text: "x" }, "timestamp"],
+      ["bad timestamp", conversation({ timestamp: "last tuesday" }), "timestamp"],
+      ["impossible date", conversation({ timestamp: "2024-02-31T25:61:00Z" }), "timestamp"],
+      ["text too long", conversation({ text: "x".repeat(20_001) }), "text"],
+      ["empty text", conversation({ text: "" }), "text"],
+      ["neither text nor messages", { author: "a", timestamp: "2024-05-01T12:00:00Z" }, "text"],
+      ["empty messages", { author: "a", timestamp: "2024-05-01T12:00:00Z", messages: [] }, "messages"],
+      ["message without author", { author: "a", timestamp: "2024-05-01T12:00:00Z", messages: [{ text: "hi", timestamp: "2024-05-01T12:00:00Z" }] }, "messages.0.author"],
+      ["bad id pattern", conversation({ id: "not-a-conv-id" }), "id"],
+      ["id with a bad character", conversation({ id: "conv_has space" }), "id"],
+      ["id too long", conversation({ id: `conv_${"a".repeat(65)}` }), "id"],
+      ["metadata not an object", conversation({ metadata: "nope" }), "metadata"]
     ]
-    for (const [body, field] of cases) {
+    for (const [what, body, field] of cases) {
       const error = await expectError(await post("/api/v1/conversations", body), 400, "invalid_schema")
-      expect(error.details.map((d) => d.field)).toContain(field)
-      expect(error.message).toContain(field)
+      expect(fieldsOf(error), what).toContain(field)
+      expect(error.message, what).toContain(field.split(".").pop()!)
     }
   })
 
-  it("400 for a body that is not JSON or not an object", async () => {
-    await expectError(await post("/api/v1/conversations", "{ not json"), 400, "invalid_schema")
-    await expectError(await post("/api/v1/conversations", [conversation()]), 400, "invalid_schema")
+  it("names every bad field at once", async () => {
+    const error = await expectError(await post("/api/v1/conversations", { author: 1, timestamp: "nope", text: "" }), 400, "invalid_schema")
+    expect(fieldsOf(error)).toEqual(expect.arrayContaining(["author", "timestamp", "text"]))
   })
 
-  it("the same id with the same content is an idempotent 202; different content is a 409", async () => {
-    const input = conversation({ id: "conv_idempotent_1" })
-    expect((await post("/api/v1/conversations", input)).status).toBe(202)
-    const again = await post("/api/v1/conversations", input)
-    expect(again.status).toBe(202)
-    expect(((await again.json()) as { conversation_id: string }).conversation_id).toBe("conv_idempotent_1")
-    const body = await expectError(await post("/api/v1/conversations", { ...input, text: "something else" }), 409, "conflict")
-    expect(body.message).toContain("conv_idempotent_1")
-    const db = new Database(daemon.dbPath, { readonly: true })
-    expect(db.prepare("SELECT COUNT(*) AS n FROM conversations WHERE id = 'conv_idempotent_1'").get()).toEqual({ n: 1 })
-    db.close()
+  it("400 for malformed JSON and for JSON that is not one object", async () => {
+    for (const body of ["{ not json", '{"author": "a", "timestamp": "2024-05-01T12:00:00Z", "text": "x"', "", "null", "42", '"text"', "[]", JSON.stringify([conversation()])]) {
+      const error = await expectError(await post("/api/v1/conversations", body), 400, "invalid_schema")
+      expect(error.details.length, body).toBeGreaterThan(0)
+    }
   })
 
-  it("413 over 1 MiB, 415 for a body that is not JSON", async () => {
-    await expectError(await post("/api/v1/conversations", conversation({ text: "y".repeat(1_100_000) })), 413, "payload_too_large")
-    await expectError(await post("/api/v1/conversations", "author=a", { "content-type": "application/x-www-form-urlencoded" }), 415, "unsupported_media_type")
-    await expectError(await post("/api/v1/conversations", JSON.stringify(conversation()), { "content-type": "text/plain" }), 415, "unsupported_media_type")
+  it("same id and same content is an idempotent 202 (keys in any order), never a duplicate row", async () => {
+    const id = "conv_idempotent_1"
+    const input = { id, author: "@idem", timestamp: "2024-05-01T12:00:00Z", text: "charged twice", metadata: { a: 1, b: 2 } }
+    const reordered = { metadata: { b: 2, a: 1 }, text: "charged twice", timestamp: "2024-05-01T12:00:00Z", author: "@idem", id }
+    for (const body of [input, input, reordered]) {
+      const response = await post("/api/v1/conversations", body)
+      expect(response.status).toBe(202)
+      expect(((await response.json()) as Accepted).conversation_id).toBe(id)
+    }
+    expect(rowCount(id)).toBe(1)
+    await waitCompleted(id)
+    // Still one conversation and one insight for that author.
+    const page = await getJson<{ metadata: { total_count: number } }>("/api/v1/insights?author=%40idem")
+    expect(page.metadata.total_count).toBe(1)
+  })
+
+  it("409 conflict for the same id with different content; the stored conversation is unchanged", async () => {
+    const id = "conv_conflict_1"
+    expect((await post("/api/v1/conversations", conversation({ id, text: "original text" }))).status).toBe(202)
+    const error = await expectError(await post("/api/v1/conversations", conversation({ id, text: "different text" })), 409, "conflict")
+    expect(error.message).toContain(id)
+    expect(error.details).toEqual([{ conversation_id: id }])
+    await expectError(await post("/api/v1/conversations", conversation({ id, text: "original text", extra: true })), 409, "conflict")
+    expect((await getJson<ConversationView>(`/api/v1/conversations/${id}`)).text).toBe("original text")
+    expect(rowCount(id)).toBe(1)
+  })
+
+  it("413 payload_too_large for a body over 1 MiB, declared or chunked", async () => {
+    const big = conversation({ text: "y".repeat(1_100_000) })
+    const error = await expectError(await post("/api/v1/conversations", big), 413, "payload_too_large")
+    expect(error.details).toEqual([{ limit_bytes: 1_048_576 }])
+
+    const piece = "z".repeat(64 * 1024)
+    const chunks = ['{"author":"a","timestamp":"2024-05-01T12:00:00Z","text":"', ...Array.from({ length: 20 }, () => piece), '"}']
+    const chunked = await postChunked("/api/v1/conversations", chunks)
+    if ("error" in chunked) {
+      // Only acceptable if the server answered and closed while we were still uploading.
+      throw new Error(`chunked oversize upload got no response: ${chunked.error}`)
+    }
+    expect(chunked.status).toBe(413)
+    expect(JSON.parse(chunked.body)).toMatchObject({ error: "payload_too_large" })
+    // The server still answers afterwards.
+    expect((await get("/health")).status).toBe(200)
+  })
+
+  it("415 for a body that is not JSON", async () => {
+    for (const [type, body] of [
+      ["text/plain", JSON.stringify(conversation())],
+      ["application/x-www-form-urlencoded", "author=a&timestamp=2024-05-01&text=hi"],
+      ["application/xml", "<conversation/>"],
+      ["application/x-ndjson", JSON.stringify(conversation())]
+    ]) {
+      const error = await expectError(await post("/api/v1/conversations", body, { "content-type": type }), 415, "unsupported_media_type")
+      expect(error.message, type).toContain(type)
+    }
+  })
+
+  it("with the inbound limit off (INSIGHTD_RATE_LIMIT=0) a burst of 300 is all accepted", async () => {
+    const responses = await Promise.all(Array.from({ length: 300 }, (_, i) => post("/api/v1/conversations", conversation({ text: `burst ${i}` }))))
+    const statuses = responses.map((r) => r.status)
+    expect(statuses.filter((s) => s !== 202)).toEqual([])
+    const ids = await Promise.all(responses.map(async (r) => ((await r.json()) as Accepted).conversation_id))
+    expect(new Set(ids).size).toBe(300)
+    const stored = readDb((db) => db.prepare(`SELECT COUNT(*) AS n FROM conversations WHERE id IN (${ids.map(() => "?").join(",")})`).get(...ids)) as { n: number }
+    expect(stored.n).toBe(300)
   })
 })
 
 describe("POST /api/v1/conversations/bulk", () => {
-  it("a JSON array → 202 with every id", async () => {
+  it("a JSON array → 202 with exactly {status, accepted, conversation_ids}, in item order, all stored", async () => {
     const items = Array.from({ length: 25 }, (_, i) => conversation({ text: `bulk item ${i}` }))
+    items[3] = conversation({ id: "conv_bulk_client_3" })
     const response = await post("/api/v1/conversations/bulk", items)
     expect(response.status).toBe(202)
-    const body = (await response.json()) as { status: string; accepted: number; conversation_ids: Array<string> }
+    const body = (await response.json()) as BulkAccepted
+    expect(Object.keys(body).sort()).toEqual(["accepted", "conversation_ids", "status"])
     expect(body.status).toBe("accepted")
     expect(body.accepted).toBe(25)
+    expect(body.conversation_ids).toHaveLength(25)
+    expect(body.conversation_ids[3]).toBe("conv_bulk_client_3")
+    for (const id of body.conversation_ids) expect(id).toMatch(ID_PATTERN)
     expect(new Set(body.conversation_ids).size).toBe(25)
+    const generated = body.conversation_ids.filter((_, i) => i !== 3)
+    expect([...generated].sort()).toEqual(generated)
+    for (const [i, id] of body.conversation_ids.entries()) {
+      const stored = await getJson<ConversationView>(`/api/v1/conversations/${id}`)
+      expect(stored.text).toBe(i === 3 ? conversation().text : `bulk item ${i}`)
+    }
   })
 
-  it("NDJSON → 202", async () => {
-    const ndjson = [1, 2, 3].map((i) => JSON.stringify(conversation({ id: `conv_ndjson_${i}` }))).join("\n") + "\n"
-    const response = await post("/api/v1/conversations/bulk", ndjson, { "content-type": "application/x-ndjson" })
+  it("NDJSON with Content-Type application/x-ndjson → 202 (blank lines and CRLF tolerated)", async () => {
+    const lines = [1, 2, 3].map((i) => JSON.stringify(conversation({ id: `conv_ndjson_${i}`, text: `ndjson ${i}` })))
+    const body = `${lines[0]}\r\n\r\n${lines[1]}\n${lines[2]}\n`
+    const response = await post("/api/v1/conversations/bulk", body, { "content-type": "application/x-ndjson" })
     expect(response.status).toBe(202)
-    expect(((await response.json()) as { conversation_ids: Array<string> }).conversation_ids).toEqual(["conv_ndjson_1", "conv_ndjson_2", "conv_ndjson_3"])
+    expect(await response.json()).toEqual({ status: "accepted", accepted: 3, conversation_ids: ["conv_ndjson_1", "conv_ndjson_2", "conv_ndjson_3"] })
+    expect((await getJson<ConversationView>("/api/v1/conversations/conv_ndjson_2")).text).toBe("ndjson 2")
   })
 
-  it("any invalid item → 400 naming each index and field, and nothing is stored", async () => {
+  it("any invalid item → 400 naming each bad item's index and field, and nothing is stored", async () => {
     const items = [
       conversation({ id: "conv_atomic_1" }),
       conversation({ id: "conv_atomic_2", author: "" }),
       conversation({ id: "conv_atomic_3" }),
-      conversation({ id: "conv_atomic_4", timestamp: "nope" })
+      conversation({ id: "conv_atomic_4", timestamp: "nope" }),
+      conversation({ id: "conv_atomic_5", text: "x".repeat(20_001) })
     ]
-    const body = await expectError(await post("/api/v1/conversations/bulk", items), 400, "invalid_schema")
-    expect(body.details.map((d) => [d.index, d.field])).toEqual([
-      [1, "author"],
-      [3, "timestamp"]
-    ])
-    for (const id of ["conv_atomic_1", "conv_atomic_3"]) expect((await get(`/api/v1/conversations/${id}`)).status).toBe(404)
+    const error = await expectError(await post("/api/v1/conversations/bulk", items), 400, "invalid_schema")
+    const named = error.details.map((d) => [d.index, d.field])
+    expect(named).toEqual(
+      expect.arrayContaining([
+        [1, "author"],
+        [3, "timestamp"],
+        [4, "text"]
+      ])
+    )
+    expect(error.details.every((d) => [1, 3, 4].includes(d.index as number))).toBe(true)
+    for (const id of ["conv_atomic_1", "conv_atomic_2", "conv_atomic_3", "conv_atomic_4", "conv_atomic_5"]) {
+      await expectError(await get(`/api/v1/conversations/${id}`), 404, "not_found")
+    }
   })
 
-  it("a conflicting item rejects the whole bulk with 409", async () => {
+  it("an invalid NDJSON item or line → 400 with its index, nothing stored", async () => {
+    const good = JSON.stringify(conversation({ id: "conv_ndjson_bad_0" }))
+    const missing = JSON.stringify({ id: "conv_ndjson_bad_1", timestamp: "2024-05-01T12:00:00Z", text: "no author" })
+    let error = await expectError(await post("/api/v1/conversations/bulk", `${good}\n${missing}\n`, { "content-type": "application/x-ndjson" }), 400, "invalid_schema")
+    expect(error.details.map((d) => [d.index, d.field])).toEqual([[1, "author"]])
+    error = await expectError(await post("/api/v1/conversations/bulk", `${good}\n{broken json\n`, { "content-type": "application/x-ndjson" }), 400, "invalid_schema")
+    expect(error.details[0]).toMatchObject({ index: 1 })
+    await expectError(await get("/api/v1/conversations/conv_ndjson_bad_0"), 404, "not_found")
+  })
+
+  it("a conflicting item rejects the whole bulk with 409, and nothing else is stored", async () => {
     expect((await post("/api/v1/conversations", conversation({ id: "conv_bulk_clash" }))).status).toBe(202)
     const items = [conversation({ id: "conv_bulk_fresh" }), conversation({ id: "conv_bulk_clash", text: "different" })]
-    await expectError(await post("/api/v1/conversations/bulk", items), 409, "conflict")
-    expect((await get("/api/v1/conversations/conv_bulk_fresh")).status).toBe(404)
+    const error = await expectError(await post("/api/v1/conversations/bulk", items), 409, "conflict")
+    expect(error.details).toEqual([{ conversation_id: "conv_bulk_clash" }])
+    await expectError(await get("/api/v1/conversations/conv_bulk_fresh"), 404, "not_found")
   })
 
-  it("more than 1,000 items → 413; an empty array → 400", async () => {
-    const items = Array.from({ length: 1001 }, () => conversation())
+  it("resubmitting the same bulk is idempotent: 202, same ids, no duplicate rows", async () => {
+    const items = [1, 2, 3].map((i) => conversation({ id: `conv_bulk_again_${i}`, text: `again ${i}` }))
+    for (let round = 0; round < 2; round++) {
+      const response = await post("/api/v1/conversations/bulk", items)
+      expect(response.status).toBe(202)
+      expect(((await response.json()) as BulkAccepted).conversation_ids).toEqual(["conv_bulk_again_1", "conv_bulk_again_2", "conv_bulk_again_3"])
+    }
+    for (const i of [1, 2, 3]) expect(rowCount(`conv_bulk_again_${i}`)).toBe(1)
+  })
+
+  it("more than 1,000 items → 413; 1,000 is accepted", async () => {
+    const error = await expectError(await post("/api/v1/conversations/bulk", Array.from({ length: 1001 }, () => conversation())), 413, "payload_too_large")
+    expect(error.message).toContain("1000")
+    const ndjson = Array.from({ length: 1001 }, () => JSON.stringify(conversation())).join("\n")
+    await expectError(await post("/api/v1/conversations/bulk", ndjson, { "content-type": "application/x-ndjson" }), 413, "payload_too_large")
+    const ok = await post("/api/v1/conversations/bulk", Array.from({ length: 1000 }, (_, i) => conversation({ text: `thousand ${i}` })))
+    expect(ok.status).toBe(202)
+    expect(((await ok.json()) as BulkAccepted).accepted).toBe(1000)
+  })
+
+  it("a body over 16 MiB → 413 even when every item is valid", async () => {
+    const items = Array.from({ length: 900 }, () => conversation({ text: "w".repeat(19_500) }))
     await expectError(await post("/api/v1/conversations/bulk", items), 413, "payload_too_large")
+  })
+
+  it("an empty array, an empty NDJSON body or a non-array → 400", async () => {
     await expectError(await post("/api/v1/conversations/bulk", []), 400, "invalid_schema")
+    await expectError(await post("/api/v1/conversations/bulk", "\n\n", { "content-type": "application/x-ndjson" }), 400, "invalid_schema")
+    await expectError(await post("/api/v1/conversations/bulk", conversation()), 400, "invalid_schema")
+    await expectError(await post("/api/v1/conversations/bulk", "[{"), 400, "invalid_schema")
+  })
+
+  it("415 for a bulk body that is neither JSON nor NDJSON", async () => {
+    await expectError(await post("/api/v1/conversations/bulk", JSON.stringify([conversation()]), { "content-type": "text/plain" }), 415, "unsupported_media_type")
+    await expectError(await post("/api/v1/conversations/bulk", "a=b", { "content-type": "application/x-www-form-urlencoded" }), 415, "unsupported_media_type")
   })
 })
 
-describe("GET /api/v1/conversations/{id} and retry", () => {
-  it("insight is null until analysed, then filled by the local analyzer", async () => {
+describe("GET /api/v1/conversations/{id}", () => {
+  it("has exactly the SPEC field set; the insight is filled once analysed", async () => {
     const id = "conv_lifecycle_1"
-    await post("/api/v1/conversations", conversation({ id, text: "I was charged twice and nobody answers. Terrible." }))
-    let stored: { status: string; insight: Record<string, unknown> | null } = { status: "", insight: null }
-    await waitFor(async () => {
-      stored = (await (await get(`/api/v1/conversations/${id}`)).json()) as typeof stored
-      return stored.status === "completed"
-    })
-    expect(stored.insight).toMatchObject({ sentiment: "negative", analyzer: "local:lexicon-v1" })
-    expect(stored.insight!.clusters).toContain("billing_issue")
+    const input = conversation({ id, text: "I was charged twice and nobody answers. Terrible service.", metadata: { channel: "twitter" } })
+    expect((await post("/api/v1/conversations", input)).status).toBe(202)
+    const first = await getJson<ConversationView>(`/api/v1/conversations/${id}`)
+    expect(Object.keys(first).sort()).toEqual(CONVERSATION_KEYS)
+    expect(first).toMatchObject({ id, author: "@customer", timestamp: "2024-05-01T12:00:00.000Z", messages: null, metadata: { channel: "twitter" } })
+    expect(["pending", "processing", "completed"]).toContain(first.status)
+    // insight is null exactly until the conversation is analysed
+    if (first.status !== "completed") expect(first.insight).toBeNull()
+    expect(Number.isNaN(Date.parse(first.received_at))).toBe(false)
+
+    const done = await waitCompleted(id)
+    expect(Object.keys(done).sort()).toEqual(CONVERSATION_KEYS)
+    expect(done.last_error).toBeNull()
+    expect(done.attempts).toBeGreaterThanOrEqual(1)
+    expect(done.updated_at >= done.received_at).toBe(true)
+    const insight = done.insight!
+    expect(insight).not.toBeNull()
+    expect(insight.sentiment).toBe("negative")
+    expect(insight.sentiment_score as number).toBeGreaterThanOrEqual(-1)
+    expect(insight.sentiment_score as number).toBeLessThan(-0.1)
+    expect(insight.confidence as number).toBeGreaterThanOrEqual(0)
+    expect(insight.confidence as number).toBeLessThanOrEqual(1)
+    expect(insight.analyzer).toMatch(/^local:/)
+    const clusters = insight.clusters as Array<string>
+    expect(clusters.length).toBeGreaterThanOrEqual(1)
+    expect(clusters.length).toBeLessThanOrEqual(5)
+    for (const c of clusters) expect(c).toMatch(/^[a-z0-9]+(_[a-z0-9]+)*$/)
+    expect((insight.reasoning as string).length).toBeLessThanOrEqual(500)
+    expect(Number.isNaN(Date.parse(insight.analyzed_at as string))).toBe(false)
   })
 
   it("404 not_found for unknown ids", async () => {
-    await expectError(await get("/api/v1/conversations/conv_does_not_exist"), 404, "not_found")
-    await expectError(await get("/api/v1/conversations/whatever"), 404, "not_found")
-    await expectError(await post("/api/v1/conversations/conv_does_not_exist/retry", {}), 404, "not_found")
+    for (const id of ["conv_does_not_exist", "whatever", "conv_", encodeURIComponent("conv_a/b"), `conv_${"q".repeat(64)}`]) {
+      const error = await expectError(await get(`/api/v1/conversations/${id}`), 404, "not_found")
+      expect(error.message).toContain("does not exist")
+      expect(error.details).toEqual([])
+    }
   })
 
-  it("retry: 409 unless failed; a failed conversation goes back to pending and completes", async () => {
-    const id = "conv_retry_1"
+  it("404 not_found (JSON error body) also for an unknown id longer than 100 characters", async () => {
+    // Such an id can never exist, but it is still an unknown id: same 404 body as any other.
+    for (const id of [`conv_${"q".repeat(96)}`, `conv_${"q".repeat(200)}`]) {
+      await expectError(await get(`/api/v1/conversations/${id}`), 404, "not_found")
+      await expectError(await post(`/api/v1/conversations/${id}/retry`, ""), 404, "not_found")
+    }
+  })
+})
+
+describe("POST /api/v1/conversations/{id}/retry", () => {
+  it("404 for an unknown id", async () => {
+    await expectError(await post("/api/v1/conversations/conv_does_not_exist/retry", ""), 404, "not_found")
+  })
+
+  it("409 for a conversation that has not failed (completed)", async () => {
+    const id = "conv_retry_completed"
     await post("/api/v1/conversations", conversation({ id }))
-    await waitFor(async () => ((await (await get(`/api/v1/conversations/${id}`)).json()) as { status: string }).status === "completed")
-    await expectError(await post(`/api/v1/conversations/${id}/retry`, {}), 409, "conflict")
+    await waitCompleted(id)
+    const error = await expectError(await post(`/api/v1/conversations/${id}/retry`, ""), 409, "conflict")
+    expect(error.message).toContain(id)
+    expect((await getJson<ConversationView>(`/api/v1/conversations/${id}`)).status).toBe("completed")
+  })
+
+  it("a failed conversation → 202, back to pending, and it ends completed", async () => {
+    const id = "conv_retry_failed"
+    await post("/api/v1/conversations", conversation({ id, text: "Thanks, the replacement arrived quickly!" }))
+    await waitCompleted(id)
     const db = new Database(daemon.dbPath)
-    db.prepare("UPDATE conversations SET status = 'failed', last_error = 'simulated' WHERE id = ?").run(id)
-    db.close()
-    const response = await post(`/api/v1/conversations/${id}/retry`, {})
+    try {
+      db.pragma("busy_timeout = 5000")
+      db.prepare("UPDATE conversations SET status = 'failed', last_error = 'simulated failure' WHERE id = ?").run(id)
+    } finally {
+      db.close()
+    }
+    const failed = await getJson<ConversationView>(`/api/v1/conversations/${id}`)
+    expect(failed).toMatchObject({ status: "failed", last_error: "simulated failure" })
+
+    const response = await post(`/api/v1/conversations/${id}/retry`, "")
     expect(response.status).toBe(202)
-    await waitFor(async () => {
-      const stored = (await (await get(`/api/v1/conversations/${id}`)).json()) as { status: string; last_error: string | null }
-      return stored.status === "completed" && stored.last_error === null
-    })
+    expect(await response.json()).toEqual({ status: "accepted", conversation_id: id, message: "Conversation queued for analysis" })
+    const done = await waitCompleted(id)
+    expect(done.last_error).toBeNull()
+    expect(done.insight).not.toBeNull()
+    // A second retry of the now completed conversation is a conflict again.
+    await expectError(await post(`/api/v1/conversations/${id}/retry`, ""), 409, "conflict")
+  })
+})
+
+describe("hostile input never causes a 500", () => {
+  it("odd bodies, ids and headers all get a 4xx with the error shape", async () => {
+    const cases: Array<[string, string, Record<string, string>]> = [
+      ["/api/v1/conversations", JSON.stringify(conversation({ metadata: JSON.parse(`{"a":${"[".repeat(1000)}${"]".repeat(1000)}}`) })), {}],
+      ["/api/v1/conversations", '{"__proto__":{"polluted":true},"author":"a","timestamp":"x"}', {}],
+      ["/api/v1/conversations", '{"author":"a","timestamp":"2024-05-01T12:00:00Z","text":"\\ud800"}', {}],
+      ["/api/v1/conversations", JSON.stringify(conversation({ timestamp: "99999-01-01T00:00:00Z" })), {}],
+      ["/api/v1/conversations", JSON.stringify(conversation({ messages: "not an array" })), {}],
+      ["/api/v1/conversations/bulk", JSON.stringify([null, 1, "x", []]), {}],
+      ["/api/v1/conversations/bulk", "null", {}],
+      ["/api/v1/conversations/bulk", "\u0000\u0001", { "content-type": "application/x-ndjson" }]
+    ]
+    for (const [path, body, headers] of cases) {
+      const response = await post(path, body, headers)
+      expect(response.status, `${path} ${body.slice(0, 60)}`).toBeLessThan(500)
+      if (response.status >= 400) {
+        const parsed = JSON.parse(await response.text()) as ErrorBody
+        expect(typeof parsed.error).toBe("string")
+      } else await response.text()
+    }
+    // Two items with the same id in one bulk: same content is one row; different content is refused.
+    const same = conversation({ id: "conv_dup_in_bulk" })
+    expect((await post("/api/v1/conversations/bulk", [same, same])).status).toBe(202)
+    expect(rowCount("conv_dup_in_bulk")).toBe(1)
+    const clash = await post("/api/v1/conversations/bulk", [conversation({ id: "conv_dup_clash" }), conversation({ id: "conv_dup_clash", text: "other" })])
+    expect([400, 409]).toContain(clash.status)
+    await clash.text()
+    expect(rowCount("conv_dup_clash")).toBe(0)
+  })
+})
+
+describe("deeply nested JSON", () => {
+  // Not recorded by `client`: these tests assert on 5xx themselves, so afterAll's "no 500"
+  // check keeps reporting only unexpected ones.
+  const post = (path: string, body: string) => fetch(`${daemon.baseUrl}${path}`, { method: "POST", headers: { "content-type": "application/json" }, body })
+  const deep = (levels: number) => `${"[".repeat(levels)}${"]".repeat(levels)}`
+  const bodies = [
+    ["nested metadata, valid otherwise", `{"author":"a","timestamp":"2024-05-01T12:00:00Z","text":"x","metadata":{"a":${deep(10_000)}}}`],
+    ["nested metadata with a client id", `{"id":"conv_deep_1","author":"a","timestamp":"2024-05-01T12:00:00Z","text":"x","metadata":{"a":${deep(10_000)}}}`],
+    ["metadata that is a nested array", `{"author":"a","timestamp":"2024-05-01T12:00:00Z","text":"x","metadata":${deep(10_000)}}`],
+    ["a message text that is a nested array", `{"author":"a","timestamp":"2024-05-01T12:00:00Z","messages":[{"author":"a","timestamp":"2024-05-01T12:00:00Z","text":${deep(10_000)}}]}`],
+    ["a nested unknown field", `{"author":"a","timestamp":"2024-05-01T12:00:00Z","text":"x","extra":${deep(100_000)}}`],
+    ["a nested unknown field with a client id", `{"id":"conv_deep_2","author":"a","timestamp":"2024-05-01T12:00:00Z","text":"x","extra":${deep(100_000)}}`]
+  ] as const
+
+  it("is accepted or refused with a 4xx error body, never a 500", async () => {
+    const failures: Array<string> = []
+    for (const [what, body] of bodies) {
+      for (const path of ["/api/v1/conversations", "/api/v1/conversations/bulk"]) {
+        const response = await post(path, path.endsWith("bulk") ? `[${body}]` : body)
+        const text = await response.text()
+        if (response.status >= 500) failures.push(`${path} with ${what}: ${response.status} ${text.slice(0, 100)}`)
+        else if (response.status >= 400) expect((JSON.parse(text) as ErrorBody).error, what).toMatch(/^(invalid_schema|payload_too_large)$/)
+        else expect(response.status, what).toBe(202)
+      }
+    }
+    expect(failures).toEqual([])
+  })
+
+  it("does not fail other clients' requests committed in the same transaction", async () => {
+    for (let round = 0; round < 5; round++) {
+      const innocent = Array.from({ length: 50 }, (_, i) => post("/api/v1/conversations", JSON.stringify(conversation({ text: `innocent ${round}-${i}` }))))
+      const hostile = post("/api/v1/conversations", bodies[0][1])
+      const statuses = (await Promise.all(innocent)).map((r) => r.status)
+      await (await hostile).text()
+      expect(statuses.filter((s) => s !== 202), `round ${round}`).toEqual([])
+    }
   })
 })
 
 describe("operations endpoints", () => {
-  it("/health and /ready", async () => {
+  it("/health is 200 {status: ok}; /ready is 200 when ready", async () => {
     const health = await get("/health")
-    expect([health.status, await health.json()]).toEqual([200, { status: "ok" }])
+    expect(health.status).toBe(200)
+    expect(await health.json()).toEqual({ status: "ok" })
     const ready = await get("/ready")
     expect(ready.status).toBe(200)
+    expect(await ready.json()).toMatchObject({ status: "ready", checks: { database: "ok", draining: false } })
   })
 
-  it("/openapi.json is OpenAPI 3.1 with every path; /docs works offline", async () => {
-    const spec = (await (await get("/openapi.json")).json()) as { openapi: string; paths: Record<string, unknown> }
-    expect(spec.openapi).toMatch(/^3\.1/)
+  it("/openapi.json is OpenAPI 3.1 with every API path", async () => {
+    const response = await get("/openapi.json")
+    expect(response.status).toBe(200)
+    const spec = (await response.json()) as { openapi: string; paths: Record<string, Record<string, unknown>> }
+    expect(spec.openapi.startsWith("3.1")).toBe(true)
+    const paths = Object.keys(spec.paths)
     for (const path of ["/api/v1/conversations", "/api/v1/conversations/bulk", "/api/v1/conversations/{id}", "/api/v1/conversations/{id}/retry", "/api/v1/insights", "/health", "/ready"]) {
-      expect(Object.keys(spec.paths)).toContain(path)
+      expect(paths).toContain(path)
     }
-    const docs = await get("/docs")
-    expect(docs.status).toBe(200)
-    const html = await docs.text()
+    expect(Object.keys(spec.paths["/api/v1/conversations"])).toContain("post")
+    expect(Object.keys(spec.paths["/api/v1/insights"])).toContain("get")
+  })
+
+  it("/docs is an HTML page that loads no external script or stylesheet (works offline)", async () => {
+    const response = await get("/docs")
+    expect(response.status).toBe(200)
+    expect(response.headers.get("content-type") ?? "").toMatch(/text\/html/)
+    const html = await response.text()
     expect(html).toMatch(/<html/i)
-    expect(html).not.toMatch(/<script[^>]+src=["']https?:/i)
-    expect(html).not.toMatch(/<link[^>]+href=["']https?:/i)
+    const tags = [...html.matchAll(/<(script|link|img|iframe)\b[^>]*>/gi)].map((m) => m[0])
+    const external = tags.filter((tag) => /\b(src|href)\s*=\s*["']?(https?:)?\/\//i.test(tag))
+    expect(external).toEqual([])
+    expect(html).not.toMatch(/@import\s+(url\()?["']?(https?:)?\/\//i)
   })
 })
