@@ -1,7 +1,7 @@
 import Database from "better-sqlite3"
 import http from "node:http"
 import { describe, expect, it } from "vitest"
-import { conversation, startDaemon, waitFor } from "../support/daemon.js"
+import { conversation, startDaemon, waitFor } from "../support/server.js"
 
 const countByStatus = (dbPath: string) => {
   const db = new Database(dbPath, { readonly: true })

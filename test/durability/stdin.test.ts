@@ -1,6 +1,6 @@
 import Database from "better-sqlite3"
 import { describe, expect, it } from "vitest"
-import { startDaemon, waitFor } from "../support/daemon.js"
+import { startDaemon, waitFor } from "../support/server.js"
 
 describe("stdin source", () => {
   it("feeds JSONL lines into the pipeline; bad lines are logged with their number and skipped; EOF keeps the daemon up", async () => {
