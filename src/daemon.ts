@@ -10,6 +10,8 @@ import { AppConfig, type Config, describeConfig } from "./config.js"
 import { HttpServerLive } from "./http/server.js"
 import type { ResolvedPipeline } from "./pipeline/definition.js"
 import { startPipeline } from "./pipeline/runner.js"
+import { PrometheusMetricsLive } from "./observability/prometheus.js"
+import { otlpTracesEndpoint, tracingLayer } from "./observability/tracing.js"
 import { InboundLimiter } from "./services/InboundLimiter.js"
 import { Ingest } from "./services/Ingest.js"
 import { Lifecycle } from "./services/Lifecycle.js"
@@ -48,10 +50,11 @@ export const daemonLayer = (config: Config, pipeline: ResolvedPipeline) => {
     Ingest.Default,
     InboundLimiter.Default
   ).pipe(Layer.provideMerge(Layer.succeed(AppConfig, config)))
-  const http = pipeline.sources.has("http") ? HttpServerLive : Layer.empty
+  const http = pipeline.sources.has("http") ? HttpServerLive.pipe(Layer.provide(PrometheusMetricsLive)) : Layer.empty
   // `provide` builds its argument first: core, then HTTP, then the pipeline (released in reverse).
-  // Spans are not exported anywhere yet; creating them per SQL statement and request only costs.
-  return PipelineLive(config, pipeline).pipe(Layer.provide(http), Layer.provide(core), Layer.provide(Layer.setTracerEnabled(false)))
+  // Spans go to OTLP only when OTEL_EXPORTER_OTLP_ENDPOINT is set; otherwise the tracer is off,
+  // since creating spans per SQL statement and request would only cost.
+  return PipelineLive(config, pipeline).pipe(Layer.provide(http), Layer.provide(core), Layer.provide(tracingLayer()))
 }
 
 export const serve = (config: Config, pipeline: ResolvedPipeline) =>
@@ -62,6 +65,7 @@ export const serve = (config: Config, pipeline: ResolvedPipeline) =>
         pipeline: pipeline.name,
         analyzer: pipeline.analyze === null ? "none" : effectiveAnalyzer(config, pipeline.analyze.analyzer),
         node: process.version,
+        traces: otlpTracesEndpoint() ?? "off",
         pid: process.pid
       })
     )

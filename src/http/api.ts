@@ -2,7 +2,7 @@
  * The HTTP API definition (SPEC §4). It is the single source of the routes and of the
  * OpenAPI 3.1 document served at /openapi.json; handlers live in ./handlers.ts.
  */
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, OpenApi } from "@effect/platform"
+import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
 import { ParseResult, Schema } from "effect"
 import { ConversationInput, ConversationStatus, Message, Metadata, Timestamp } from "../domain/conversation.js"
 import { SentimentLabel } from "../domain/insight.js"
@@ -123,6 +123,30 @@ export const InsightsParams = Schema.Struct({
 })
 export type InsightsParams = typeof InsightsParams.Type
 
+/** The insights filters plus the bucket width; no paging (it aggregates every match). */
+export const SummaryParams = Schema.Struct({
+  ...InsightsParams.omit("order", "limit", "cursor").fields,
+  bucket: optionalParam(oneOf("bucket", "hour", "day"))
+})
+export type SummaryParams = typeof SummaryParams.Type
+
+const LabelCounts = Schema.Struct({ positive: Schema.Number, neutral: Schema.Number, negative: Schema.Number })
+
+export const InsightsSummary = Schema.Struct({
+  start_time: Schema.NullOr(Schema.String),
+  end_time: Schema.NullOr(Schema.String),
+  bucket: Schema.Literal("hour", "day"),
+  total: Schema.Number,
+  mean_sentiment: Schema.NullOr(Schema.Number),
+  buckets: Schema.Array(Schema.Struct({ start: Schema.String, count: Schema.Number, mean_sentiment: Schema.Number, labels: LabelCounts })),
+  labels: LabelCounts,
+  top_clusters: Schema.Array(Schema.Struct({ cluster: Schema.String, count: Schema.Number, mean_sentiment: Schema.Number })),
+  analyzers: Schema.Array(
+    Schema.Struct({ analyzer: Schema.String, count: Schema.Number, prompt_tokens: Schema.Number, completion_tokens: Schema.Number, cost_usd: Schema.Number })
+  ),
+  status_counts: Schema.Struct({ pending: Schema.Number, processing: Schema.Number, completed: Schema.Number, failed: Schema.Number })
+}).annotations({ identifier: "InsightsSummary" })
+
 export const Health = Schema.Struct({ status: Schema.Literal("ok") }).annotations({ identifier: "Health" })
 export const Readiness = Schema.Struct({
   status: Schema.Literal("ready", "not_ready"),
@@ -186,7 +210,14 @@ export class ConversationsGroup extends HttpApiGroup.make("conversations")
   .addError(UnavailableHttp)
   .prefix("/api/v1") {}
 
+const summarizeInsights = HttpApiEndpoint.get("summarizeInsights", "/insights/summary")
+  .setUrlParams(SummaryParams)
+  .addSuccess(InsightsSummary)
+  .addError(InvalidParameterHttp)
+  .annotate(OpenApi.Summary, "Aggregates over the filtered insights: per time bucket, per label, top clusters, per analyzer; status counts")
+
 export class InsightsGroup extends HttpApiGroup.make("insights")
+  .add(summarizeInsights)
   .add(listInsights)
   .addError(UnauthorizedHttp)
   .addError(UnavailableHttp)
@@ -199,6 +230,11 @@ export class OpsGroup extends HttpApiGroup.make("ops")
       .addSuccess(Readiness)
       .annotate(OpenApi.Summary, "Readiness: database answers and the analyzer can work")
       .annotate(OpenApi.Description, "200 when ready; 503 with the same body and a `reason` (e.g. grok_unauthorized, draining) when not.")
+  )
+  .add(
+    HttpApiEndpoint.get("metrics", "/metrics")
+      .addSuccess(HttpApiSchema.Text({ contentType: "text/plain; version=0.0.4" }))
+      .annotate(OpenApi.Summary, "Prometheus metrics (text exposition format); open without an API key")
   ) {}
 
 export class InsightdApi extends HttpApi.make("insightd")

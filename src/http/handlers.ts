@@ -17,6 +17,9 @@ import {
   Unavailable,
   UnsupportedMediaType
 } from "../domain/errors.js"
+import { recordAccepted } from "../observability/metrics.js"
+import { PROMETHEUS_CONTENT_TYPE, PrometheusMetrics } from "../observability/prometheus.js"
+import { summaryView } from "../observability/summary.js"
 import { Ingest } from "../services/Ingest.js"
 import { Lifecycle } from "../services/Lifecycle.js"
 import { WorkSignal } from "../services/WorkSignal.js"
@@ -177,6 +180,7 @@ export const ConversationsHandlers = HttpApiBuilder.group(InsightdApi, "conversa
           const submission = yield* validateSubmission([item], { bulk: false })
           const outcome = yield* ingest.submit(submission).pipe(Effect.catchTag("StoreError", () => Effect.fail(unavailable("written")())))
           if (outcome._tag === "Conflict") return yield* conflict(outcome.conflictingIds)
+          recordAccepted("http", 1)
           return accepted(outcome.ids[0])
         })
       )
@@ -194,6 +198,7 @@ export const ConversationsHandlers = HttpApiBuilder.group(InsightdApi, "conversa
           const submission = yield* validateSubmission(items, { bulk: true })
           const outcome = yield* ingest.submit(submission).pipe(Effect.catchTag("StoreError", () => Effect.fail(unavailable("written")())))
           if (outcome._tag === "Conflict") return yield* conflict(outcome.conflictingIds)
+          recordAccepted("http", outcome.ids.length)
           return HttpServerResponse.unsafeJson({ status: "accepted", accepted: outcome.ids.length, conversation_ids: outcome.ids }, { status: 202 })
         })
       )
@@ -283,7 +288,16 @@ const toQuery = (params: InsightsParams) =>
 export const InsightsHandlers = HttpApiBuilder.group(InsightdApi, "insights", (handlers) =>
   Effect.gen(function* () {
     const store = yield* Store
-    return handlers.handle("listInsights", ({ urlParams }) =>
+    return handlers
+      .handle("summarizeInsights", ({ urlParams }) =>
+        Effect.gen(function* () {
+          const { order: _order, limit: _limit, after: _after, ...filters } = yield* toQuery(urlParams)
+          const bucket = urlParams.bucket ?? "hour"
+          const [summary, statusCounts] = yield* Effect.all([store.summarize({ ...filters, bucket }), store.statusCounts]).pipe(Effect.mapError(unavailable("read")))
+          return summaryView(summary, statusCounts, bucket, filters)
+        })
+      )
+      .handle("listInsights", ({ urlParams }) =>
       Effect.gen(function* () {
         const query = yield* toQuery(urlParams)
         const page = yield* store.queryInsights(query).pipe(Effect.mapError(unavailable("read")))
@@ -307,8 +321,10 @@ export const OpsHandlers = HttpApiBuilder.group(InsightdApi, "ops", (handlers) =
     const store = yield* Store
     const analyzer = yield* Analyzer
     const lifecycle = yield* Lifecycle
+    const metrics = yield* PrometheusMetrics
     return handlers
       .handle("health", () => Effect.succeed({ status: "ok" as const }))
+      .handleRaw("metrics", () => Effect.map(metrics.render, (text) => HttpServerResponse.text(text, { contentType: PROMETHEUS_CONTENT_TYPE })))
       .handle("ready", () =>
         Effect.gen(function* () {
           const database = yield* store.ping.pipe(

@@ -4,6 +4,8 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { createServer, type Server } from "node:http"
 import { AppConfig } from "../config.js"
+import { httpMetrics } from "../observability/http.js"
+import { tracingEnabled } from "../observability/tracing.js"
 import { InsightdApi } from "./api.js"
 import { HandlersLive } from "./handlers.js"
 import { ApiMiddlewareLive } from "./middleware.js"
@@ -39,10 +41,11 @@ const closeConnectionsOnRelease = (server: () => Server | undefined) =>
 
 export const HttpServerLive = Layer.unwrapEffect(
   Effect.map(AppConfig, (config) => {
+    const tracing = tracingEnabled()
     let nodeServer: Server | undefined
     const server = NodeHttpServer.layer(() => (nodeServer = createServer({ keepAliveTimeout: 65_000 })), { port: config.http.port, host: config.http.host })
     const api = HttpApiBuilder.api(InsightdApi).pipe(Layer.provide(HandlersLive))
-    return HttpApiBuilder.serve().pipe(
+    return HttpApiBuilder.serve(httpMetrics).pipe(
       Layer.provide(HttpApiScalar.layer({ path: "/docs", scalar: { withDefaultFonts: false } })),
       Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
       Layer.provide(ApiMiddlewareLive),
@@ -51,9 +54,9 @@ export const HttpServerLive = Layer.unwrapEffect(
       Layer.provide(server),
       // find-my-way refuses path parameters over 100 characters with an empty 404; ids may be longer.
       Layer.provide(HttpRouter.setRouterConfig({ maxParamLength: 1000 })),
-      // No trace exporter is configured, so per-request spans (URL parsing, header redaction,
-      // span objects) would be pure cost: about a quarter of a request's CPU when measured.
-      HttpMiddleware.withTracerDisabledWhen(() => true)
+      // Without a trace exporter (OTEL_EXPORTER_OTLP_ENDPOINT), per-request spans (URL parsing, header
+      // redaction, span objects) would be pure cost: about a quarter of a request's CPU when measured.
+      HttpMiddleware.withTracerDisabledWhen(tracing ? () => false : () => true)
     )
   })
 )

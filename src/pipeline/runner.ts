@@ -9,6 +9,7 @@
 import { Duration, Effect, Fiber, Option, Schedule, Stream } from "effect"
 import type { Analyzer } from "../analyzer/Analyzer.js"
 import type { SentimentThresholds } from "../domain/insight.js"
+import { recordAccepted, recordRejected } from "../observability/metrics.js"
 import { Ingest } from "../services/Ingest.js"
 import { Lifecycle } from "../services/Lifecycle.js"
 import type { WorkSignal } from "../services/WorkSignal.js"
@@ -50,22 +51,26 @@ const stdinSource = Effect.gen(function* () {
       (line) => {
         if (line._tag === "Rejected") {
           rejected++
+          recordRejected("stdin", line.reason.startsWith("not valid JSON") ? "invalid_json" : "invalid_schema")
           return Effect.logWarning("stdin line rejected").pipe(Effect.annotateLogs({ source: "stdin", line: line.line, reason: line.reason }))
         }
         return ingest.submit({ conversations: [line.conversation] }).pipe(
           Effect.flatMap((outcome) => {
             if (outcome._tag === "Accepted") {
               accepted++
+              recordAccepted("stdin", 1)
               return Effect.void
             }
             rejected++
+            recordRejected("stdin", "conflict")
             return Effect.logWarning("stdin line rejected").pipe(
               Effect.annotateLogs({ source: "stdin", line: line.line, reason: `conversation ${line.conversation.id} already exists with different content` })
             )
           }),
-          Effect.catchAll((error) =>
-            Effect.logError("stdin line not stored").pipe(Effect.annotateLogs({ source: "stdin", line: line.line, reason: error.message }))
-          )
+          Effect.catchAll((error) => {
+            recordRejected("stdin", "unavailable")
+            return Effect.logError("stdin line not stored").pipe(Effect.annotateLogs({ source: "stdin", line: line.line, reason: error.message }))
+          })
         )
       },
       // Many lines in flight at once let the persist stage commit them together.

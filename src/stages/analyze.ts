@@ -55,6 +55,8 @@ const analyzeOne =
         return false
       })
 
+      // Why the last attempt left conversations to retry (the "retry scheduled" log says it).
+      let lastReason = ""
       const attempt = Effect.gen(function* () {
         const results = yield* analyzer.analyzeBatch(pending)
         const analyzedAt = new Date(yield* Clock.currentTimeMillis).toISOString()
@@ -75,6 +77,7 @@ const analyzeOne =
           }
         }
         pending = retryable
+        lastReason = failing.values().next().value?.message ?? ""
         if (retryable.length > 0) return yield* Effect.fail(new StillFailing(failing))
       })
 
@@ -83,7 +86,7 @@ const analyzeOne =
           retryPolicy(options).pipe(
             Schedule.tapOutput((delay) =>
               Effect.logInfo("retry scheduled").pipe(
-                Effect.annotateLogs({ stage: "analyze", conversations: pending.length, delay_ms: Duration.toMillis(delay) })
+                Effect.annotateLogs({ stage: "analyze", conversations: pending.length, delay_ms: Duration.toMillis(delay), reason: lastReason })
               )
             )
           )
@@ -98,7 +101,7 @@ const analyzeOne =
         )
       )
       return { outcomes, durationMs: (yield* Clock.currentTimeMillis) - started }
-    })
+    }).pipe(Effect.withSpan("stage.analyze", { attributes: { batch_size: conversations.length } }))
 
 export const analyze =
   (options: AnalyzeOptions) =>

@@ -4,6 +4,7 @@
  */
 import { Effect, Stream } from "effect"
 import type { StoreError } from "../domain/errors.js"
+import { recordBatch, recordFailed, recordInsightWritten } from "../observability/metrics.js"
 import { Store } from "../store/Store.js"
 import type { AnalyzedBatch } from "./analyze.js"
 
@@ -19,11 +20,38 @@ export const persistInsight = <E, R>(
     Effect.gen(function* () {
       const store = yield* Store
       yield* store.record(analyzed.outcomes)
-      const completed = analyzed.outcomes.filter((o) => o._tag === "Completed").length
-      const failed = analyzed.outcomes.filter((o) => o._tag === "Failed").length
-      yield* Effect.logInfo("batch analyzed").pipe(
-        Effect.annotateLogs({ stage: "persist-insight", batch_size: analyzed.outcomes.length, completed, failed, duration_ms: analyzed.durationMs })
-      )
+      let completed = 0
+      let failed = 0
+      let promptTokens = 0
+      let completionTokens = 0
+      let analyzer: string | undefined
+      for (const outcome of analyzed.outcomes) {
+        if (outcome._tag === "Completed") {
+          completed++
+          analyzer = outcome.insight.analyzer
+          promptTokens += outcome.insight.prompt_tokens ?? 0
+          completionTokens += outcome.insight.completion_tokens ?? 0
+          recordInsightWritten(outcome.insight.analyzer)
+        } else if (outcome._tag === "Failed") {
+          failed++
+          recordFailed(outcome.error)
+        }
+      }
+      recordBatch(analyzed.outcomes.length, analyzed.durationMs)
+      const fields = {
+        stage: "persist-insight",
+        analyzer: analyzer ?? null,
+        batch_size: analyzed.outcomes.length,
+        completed,
+        failed,
+        duration_ms: analyzed.durationMs,
+        prompt_tokens: promptTokens,
+        completion_tokens: completionTokens
+      }
+      // The local analyzer finishes thousands of batches a second: per batch is debug detail there
+      // (progress shows in /metrics); a Grok batch is a paid call worth a line at info.
+      const local = analyzer?.startsWith("local:") === true && failed === 0
+      yield* (local ? Effect.logDebug("batch analyzed") : Effect.logInfo("batch analyzed")).pipe(Effect.annotateLogs(fields))
       return { ...analyzed, completed, failed }
-    })
+    }).pipe(Effect.withSpan("stage.persist-insight", { attributes: { batch_size: analyzed.outcomes.length } }))
   )

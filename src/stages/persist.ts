@@ -60,5 +60,5 @@ export const persist = <E, R>(
         Effect.annotateLogs({ stage: "persist", submissions: pending.length })
       )
       return Chunk.fromIterable(pending.map((item, i) => ({ submission: item.submission, outcome: outcomes[i] })))
-    })
+    }).pipe(Effect.withSpan("stage.persist", { attributes: { submissions: Chunk.size(chunk) } }))
   )

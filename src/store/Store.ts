@@ -63,6 +63,22 @@ export type RetryResult = "retried" | "not_found" | "not_failed"
 
 export type StatusCounts = Readonly<Record<Conversation["status"], number>>
 
+/** The insight filters of `InsightQuery` (no order or paging) and the bucket width. */
+export type SummaryQuery = Omit<InsightQuery, "order" | "limit" | "after"> & { readonly bucket: "hour" | "day" }
+
+export type LabelCounts = Readonly<Record<SentimentLabel, number>>
+
+export interface InsightSummary {
+  readonly total: number
+  readonly meanSentiment: number | null
+  /** Ascending by start (UTC hour or day start of the conversation timestamp); only buckets with data. */
+  readonly buckets: ReadonlyArray<{ readonly start: string; readonly count: number; readonly meanSentiment: number; readonly labels: LabelCounts }>
+  readonly labels: LabelCounts
+  /** Up to 10, by count descending (then name). */
+  readonly topClusters: ReadonlyArray<{ readonly cluster: string; readonly count: number; readonly meanSentiment: number }>
+  readonly analyzers: ReadonlyArray<{ readonly analyzer: string; readonly count: number; readonly promptTokens: number; readonly completionTokens: number; readonly costUsd: number }>
+}
+
 export interface StoreShape {
   /** Stores many submissions in ONE transaction (group commit); each succeeds or conflicts on its own. */
   readonly submit: (submissions: ReadonlyArray<Submission>) => Effect.Effect<ReadonlyArray<SubmissionOutcome>, StoreError>
@@ -83,6 +99,8 @@ export interface StoreShape {
   /** Most used cluster labels, for analyzers that keep topics consistent. */
   readonly topClusters: (limit: number) => Effect.Effect<ReadonlyArray<string>, StoreError>
   readonly statusCounts: Effect.Effect<StatusCounts, StoreError>
+  /** Aggregates of the insights matching the filters (GET /api/v1/insights/summary). */
+  readonly summarize: (query: SummaryQuery) => Effect.Effect<InsightSummary, StoreError>
   /** Cheap round trip for readiness. */
   readonly ping: Effect.Effect<void, StoreError>
 }

@@ -57,5 +57,11 @@ export const migrations = {
       PRIMARY KEY (conversation_id, cluster)
     )`
     yield* sql`CREATE INDEX insight_clusters_cluster ON insight_clusters (cluster, timestamp, conversation_id)`
+  }),
+  "0002_insights_summary_index": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // Covers GET /api/v1/insights/summary: its aggregate reads only this index (a fraction of the
+    // table's rows, which carry the reasoning and raw response), seeking to the time range first.
+    yield* sql`CREATE INDEX insights_summary ON insights (timestamp, sentiment, sentiment_score, analyzer, confidence, prompt_tokens, completion_tokens, cost_usd)`
   })
 }

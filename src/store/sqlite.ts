@@ -306,6 +306,71 @@ export const makeSqlStore = Effect.gen(function* () {
     Effect.mapError(storeError("counting conversations"))
   )
 
+  const summarize: StoreShape["summarize"] = (query) =>
+    Effect.gen(function* () {
+      const filters = [
+        query.startTime === undefined ? null : sql`i.timestamp >= ${query.startTime}`,
+        query.endTime === undefined ? null : sql`i.timestamp < ${query.endTime}`,
+        query.minConfidence === undefined ? null : sql`i.confidence >= ${query.minConfidence}`,
+        query.maxConfidence === undefined ? null : sql`i.confidence <= ${query.maxConfidence}`,
+        query.minSentiment === undefined ? null : sql`i.sentiment_score >= ${query.minSentiment}`,
+        query.maxSentiment === undefined ? null : sql`i.sentiment_score <= ${query.maxSentiment}`,
+        query.sentiment === undefined ? null : sql`i.sentiment = ${query.sentiment}`,
+        query.author === undefined ? null : sql`i.author = ${query.author}`,
+        query.cluster === undefined
+          ? null
+          : sql`i.conversation_id IN (SELECT conversation_id FROM insight_clusters WHERE cluster = ${query.cluster})`
+      ].filter((f) => f !== null)
+      // Timestamps are normalised UTC ISO strings: the first 13 (hour) or 10 (day) characters name the bucket.
+      const prefix = query.bucket === "hour" ? 13 : 10
+      // One pass over the summary index (migration 0002) gives buckets, labels and analyzers at once.
+      const groups = yield* sql<{ b: string; a: string; s: SentimentLabel; n: number; score: number; pt: number | null; ct: number | null; cost: number | null }>`
+        SELECT substr(i.timestamp, 1, ${prefix}) AS b, i.analyzer AS a, i.sentiment AS s, COUNT(*) AS n, SUM(i.sentiment_score) AS score,
+          SUM(i.prompt_tokens) AS pt, SUM(i.completion_tokens) AS ct, SUM(i.cost_usd) AS cost
+        FROM insights i WHERE ${sql.and(filters)} GROUP BY b, a, s`
+      const clusters = yield* sql<{ cluster: string; n: number; score: number }>`
+        SELECT c.cluster AS cluster, COUNT(*) AS n, SUM(i.sentiment_score) AS score
+        FROM insight_clusters c JOIN insights i ON i.conversation_id = c.conversation_id
+        WHERE ${sql.and(filters)} GROUP BY c.cluster ORDER BY n DESC, c.cluster ASC LIMIT 10`
+      const emptyLabels = () => ({ positive: 0, neutral: 0, negative: 0 })
+      const buckets = new Map<string, { count: number; score: number; labels: Record<SentimentLabel, number> }>()
+      const analyzers = new Map<string, { count: number; promptTokens: number; completionTokens: number; costUsd: number }>()
+      const labels = emptyLabels()
+      let total = 0
+      let scoreSum = 0
+      for (const row of groups) {
+        const n = Number(row.n)
+        const score = Number(row.score)
+        total += n
+        scoreSum += score
+        if (row.s in labels) labels[row.s] += n
+        let bucket = buckets.get(row.b)
+        if (bucket === undefined) buckets.set(row.b, (bucket = { count: 0, score: 0, labels: emptyLabels() }))
+        bucket.count += n
+        bucket.score += score
+        if (row.s in bucket.labels) bucket.labels[row.s] += n
+        let analyzer = analyzers.get(row.a)
+        if (analyzer === undefined) analyzers.set(row.a, (analyzer = { count: 0, promptTokens: 0, completionTokens: 0, costUsd: 0 }))
+        analyzer.count += n
+        analyzer.promptTokens += Number(row.pt ?? 0)
+        analyzer.completionTokens += Number(row.ct ?? 0)
+        analyzer.costUsd += Number(row.cost ?? 0)
+      }
+      const bucketStart = (key: string) => (query.bucket === "hour" ? `${key}:00:00.000Z` : `${key}T00:00:00.000Z`)
+      return {
+        total,
+        meanSentiment: total === 0 ? null : scoreSum / total,
+        buckets: [...buckets.entries()]
+          .sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))
+          .map(([key, bucket]) => ({ start: bucketStart(key), count: bucket.count, meanSentiment: bucket.score / bucket.count, labels: bucket.labels })),
+        labels,
+        topClusters: clusters.map((row) => ({ cluster: row.cluster, count: Number(row.n), meanSentiment: Number(row.score) / Number(row.n) })),
+        analyzers: [...analyzers.entries()]
+          .sort(([, a], [, b]) => b.count - a.count)
+          .map(([analyzer, stats]) => ({ analyzer, ...stats }))
+      }
+    }).pipe(Effect.mapError(storeError("summarizing insights")))
+
   const ping: StoreShape["ping"] = sql`SELECT 1`.pipe(Effect.asVoid, Effect.mapError(storeError("ping")))
 
   return {
@@ -320,6 +385,7 @@ export const makeSqlStore = Effect.gen(function* () {
     queryInsights,
     topClusters,
     statusCounts,
+    summarize,
     ping
   } satisfies StoreShape
 })

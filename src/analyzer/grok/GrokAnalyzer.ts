@@ -18,11 +18,21 @@
  *   resumes ("analyzer resumed").
  */
 import { HttpClient } from "@effect/platform"
-import { Clock, Data, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Metric, Option, Queue, RateLimiter, type Redacted, type Scope } from "effect"
+import { Cause, Clock, Data, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Option, Queue, RateLimiter, type Redacted, type Scope } from "effect"
 import { performance } from "node:perf_hooks"
 import type { ConversationId } from "../../domain/conversation.js"
 import { AnalysisError } from "../../domain/errors.js"
 import type { AnalysisResult } from "../../domain/insight.js"
+import {
+  type GrokOutcome,
+  grokCallAbandoned,
+  grokCallEnded,
+  grokCallStarted,
+  recordGrokBatch,
+  recordGrokRetry,
+  recordGrokUsage,
+  statusClass
+} from "../../observability/metrics.js"
 import { Store } from "../../store/Store.js"
 import { Analyzer, type AnalyzerShape } from "../Analyzer.js"
 import { type CallReply, describeCallError, type GrokCallError, isRetryable, makeCall, retrySchedule } from "./client.js"
@@ -62,11 +72,20 @@ export const WINDOW_MS = 1020
 /** Least time between two starts: 90 % of 1000/N ms (see the RateLimiter in makeGrok). */
 export const startSpacingMs = (callsPerSecond: number): number => (0.9 * 1000) / callsPerSecond
 
-const calls = Metric.counter("insightd_grok_calls_total", { description: "Grok chat-completions calls started (retries and probes included)", incremental: true })
-const callFailures = Metric.counter("insightd_grok_call_failures_total", { description: "Grok calls that failed (any reason)", incremental: true })
-const promptTokens = Metric.counter("insightd_grok_prompt_tokens_total", { description: "Prompt tokens reported by Grok", incremental: true })
-const completionTokens = Metric.counter("insightd_grok_completion_tokens_total", { description: "Completion tokens reported by Grok", incremental: true })
-const costUsd = Metric.counter("insightd_grok_cost_usd_total", { description: "Cost reported by Grok (usage.cost_in_usd_ticks / 1e10)", incremental: true })
+/** The metrics outcome of one attempt (src/observability/metrics.ts). */
+const outcomeOf = (error: GrokCallError): GrokOutcome => {
+  switch (error._tag) {
+    case "GrokUnauthorized":
+    case "GrokHttpStatus":
+      return statusClass(error.status)
+    case "GrokTimeout":
+      return "timeout"
+    case "GrokTransport":
+      return "network"
+    case "GrokBadEnvelope":
+      return "2xx"
+  }
+}
 
 /** A turn to send one real call as the probe; `result` says whether the key was accepted. */
 interface Probe {
@@ -117,10 +136,24 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
     })
 
     const callObserved = (body: ChatCompletionRequest): Effect.Effect<CallReply, GrokCallError> =>
-      call(body).pipe(
+      Effect.suspend(() => {
+        const started = performance.now()
+        grokCallStarted()
+        return Effect.onExit(call(body), (exit) =>
+          Effect.sync(() => {
+            if (Exit.isSuccess(exit)) grokCallEnded("2xx", performance.now() - started)
+            else {
+              const failure = Cause.failureOption(exit.cause)
+              // Interrupted (shutdown) calls leave the in-flight gauge without an outcome.
+              if (Option.isSome(failure)) grokCallEnded(outcomeOf(failure.value), performance.now() - started)
+              else grokCallAbandoned()
+            }
+          })
+        )
+      }).pipe(
+        Effect.withSpan("grok.call", { attributes: { "grok.model": settings.model } }),
         Effect.tapError((error) =>
           Effect.gen(function* () {
-            yield* Metric.increment(callFailures)
             if (error._tag === "GrokHttpStatus" && error.retryAfterMs !== null && error.retryAfterMs > 0) {
               const until = performance.now() + error.retryAfterMs
               if (until > notBefore) {
@@ -151,7 +184,6 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
               if (go) break
               if (paused && !probe) return yield* new NotStarted()
             }
-            yield* Metric.increment(calls)
             const sent = yield* Deferred.make<number>()
             watch.arm((at) => Deferred.unsafeDone(sent, Exit.succeed(at)))
             // The call's outcome as a value: a failed fiber joined later is not "unhandled".
@@ -282,6 +314,7 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
       { budget: settings.retryBudget, baseDelayMs: settings.retryBaseDelayMs, maxDelayMs: settings.retryMaxDelayMs },
       (error, delayMs, retry) =>
         Effect.logWarning("retry scheduled").pipe(
+          Effect.zipLeft(Effect.sync(recordGrokRetry)),
           Effect.annotateLogs({ analyzer: name, reason: describeCallError(error), delay_ms: Math.round(delayMs), retry, retry_budget: settings.retryBudget })
         )
     )
@@ -301,6 +334,7 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
         const labels = yield* topClusters
         const prompt = buildRequest(batch, { model: settings.model, maxConversationChars: settings.maxConversationChars, existingLabels: labels })
         const started = yield* Clock.currentTimeMillis
+        recordGrokBatch(batch.length)
         const outcome = yield* Effect.either(attempt(prompt.request).pipe(Effect.retry(policy)))
         const durationMs = (yield* Clock.currentTimeMillis) - started
         if (Either.isLeft(outcome)) {
@@ -314,9 +348,11 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
         const { envelope, rawBody } = outcome.right
         const usage = envelope.usage
         if (usage !== null && usage !== undefined) {
-          if (typeof usage.prompt_tokens === "number") yield* Metric.incrementBy(promptTokens, usage.prompt_tokens)
-          if (typeof usage.completion_tokens === "number") yield* Metric.incrementBy(completionTokens, usage.completion_tokens)
-          if (typeof usage.cost_in_usd_ticks === "number") yield* Metric.incrementBy(costUsd, usage.cost_in_usd_ticks / TICKS_PER_USD)
+          recordGrokUsage(
+            typeof usage.prompt_tokens === "number" ? usage.prompt_tokens : undefined,
+            typeof usage.completion_tokens === "number" ? usage.completion_tokens : undefined,
+            typeof usage.cost_in_usd_ticks === "number" ? usage.cost_in_usd_ticks / TICKS_PER_USD : undefined
+          )
         }
         const { parsed, results: decoded } = toResults({ analyzer: name, rawBody, envelope, promptSizes: prompt.sizes, batchIds: ids })
         const unusable = [...decoded.values()].filter(Either.isLeft).length
@@ -329,7 +365,7 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
           )
         }
         return decoded
-      })
+      }).pipe(Effect.withSpan("grok.analyze_batch", { attributes: { "grok.model": settings.model, batch_size: batch.length } }))
 
     return {
       name,

@@ -1,0 +1,48 @@
+/**
+ * GET /metrics: Effect's metric registry, read by @effect/opentelemetry's MetricProducer into an
+ * OpenTelemetry PrometheusExporter (a MetricReader that never starts its own server) and
+ * serialised in the Prometheus text format on our own route.
+ */
+import * as OtelMetrics from "@effect/opentelemetry/Metrics"
+import * as OtelResource from "@effect/opentelemetry/Resource"
+import { PrometheusExporter, PrometheusSerializer } from "@opentelemetry/exporter-prometheus"
+import type { MetricReader } from "@opentelemetry/sdk-metrics"
+import { Effect, Layer } from "effect"
+import { Analyzer } from "../analyzer/Analyzer.js"
+import { Store } from "../store/Store.js"
+import { recordAccepted, recordAnalyzerPaused, recordBacklog } from "./metrics.js"
+
+export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+export class PrometheusMetrics extends Effect.Service<PrometheusMetrics>()("insightd/PrometheusMetrics", {
+  scoped: Effect.gen(function* () {
+    const store = yield* Store
+    const analyzer = yield* Analyzer
+    // No scope label on every sample: all of them come from the one Effect producer.
+    const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true })
+    const serializer = new PrometheusSerializer(undefined, false, undefined, false, true)
+    const producer = yield* OtelMetrics.makeProducer
+    // The exporter bundles its own copy of sdk-metrics (2.12.0 beside our 2.12.1): the same class at
+    // run time, two declarations to the type checker.
+    yield* OtelMetrics.registerProducer(producer, () => exporter as unknown as MetricReader)
+    // Series exist from the first scrape on, so rates start at zero instead of at the first event.
+    recordAccepted("http", 0)
+    recordAccepted("stdin", 0)
+
+    /** Reads the gauges that are state (backlog, pause) at scrape time, then serialises everything. */
+    const render: Effect.Effect<string> = Effect.gen(function* () {
+      const counts = yield* Effect.either(store.statusCounts)
+      if (counts._tag === "Right") recordBacklog(counts.right)
+      else yield* Effect.logWarning("metrics: backlog not read").pipe(Effect.annotateLogs({ reason: counts.left.message }))
+      recordAnalyzerPaused((yield* analyzer.notReadyReason) !== null)
+      const collected = yield* Effect.promise(() => exporter.collect())
+      return serializer.serialize(collected.resourceMetrics)
+    })
+    return { render }
+  })
+}) {}
+
+/** The service with the OpenTelemetry resource it reports (service.name insightd). */
+export const PrometheusMetricsLive: Layer.Layer<PrometheusMetrics, never, Store | Analyzer> = PrometheusMetrics.Default.pipe(
+  Layer.provide(OtelResource.layer({ serviceName: "insightd" }))
+)
