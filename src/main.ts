@@ -3,8 +3,9 @@
  * Exit codes: 0 done (also after a SIGTERM/SIGINT drain), 1 runtime failure,
  * 78 bad configuration (EX_CONFIG, so systemd does not restart into the same mistake).
  */
-import { Command } from "@effect/cli"
-import { NodeContext, NodeRuntime } from "@effect/platform-node"
+import * as Command from "@effect/cli/Command"
+import * as NodeContext from "@effect/platform-node/NodeContext"
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect, Exit, Option } from "effect"
 import { loadConfig } from "./config.js"
 import { serve } from "./daemon.js"

@@ -2,7 +2,11 @@
  * The HTTP API definition (SPEC §4). It is the single source of the routes and of the
  * OpenAPI 3.1 document served at /openapi.json; handlers live in ./handlers.ts.
  */
-import { HttpApi, HttpApiEndpoint, HttpApiGroup, HttpApiSchema, OpenApi } from "@effect/platform"
+import * as HttpApi from "@effect/platform/HttpApi"
+import * as HttpApiEndpoint from "@effect/platform/HttpApiEndpoint"
+import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as OpenApi from "@effect/platform/OpenApi"
 import { ParseResult, Schema } from "effect"
 import { ConversationInput, ConversationStatus, Message, Metadata, Timestamp } from "../domain/conversation.js"
 import { SentimentLabel } from "../domain/insight.js"

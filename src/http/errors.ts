@@ -3,7 +3,8 @@
  * `{"error", "message", "details"}` (SPEC §4). HttpApi endpoints declare these schemas, and
  * middleware answers built outside HttpApi (401, 429, 503) use `errorResponse`.
  */
-import { HttpApiSchema, HttpServerResponse } from "@effect/platform"
+import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Schema } from "effect"
 import {
   Conflict,

@@ -3,7 +3,10 @@
  * bearer API keys (401), draining (503 for new submissions), the inbound rate limit (429), and
  * HttpApi's own decode failures rewritten into the `invalid_parameter` body of SPEC §4.
  */
-import { HttpApiBuilder, HttpApiError, HttpServerRequest, HttpServerResponse } from "@effect/platform"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpApiError from "@effect/platform/HttpApiError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Redacted } from "effect"
 import { timingSafeEqual } from "node:crypto"
 import { AppConfig } from "../config.js"

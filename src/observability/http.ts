@@ -3,7 +3,9 @@
  * was written (errors already turned into responses), so the duration covers the whole request.
  * Synchronous bookkeeping only, no extra fiber or scope per request.
  */
-import { type HttpApp, HttpServerError, HttpServerRequest } from "@effect/platform"
+import type * as HttpApp from "@effect/platform/HttpApp"
+import * as HttpServerError from "@effect/platform/HttpServerError"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import { Context, Effect } from "effect"
 import { performance } from "node:perf_hooks"
 import { recordHttpResponse } from "./metrics.js"

@@ -1,5 +1,5 @@
 /** Source `stdin`: JSONL lines from standard input, numbered from 1. */
-import { NodeStream } from "@effect/platform-node"
+import * as NodeStream from "@effect/platform-node/NodeStream"
 import { Stream } from "effect"
 import { fstatSync } from "node:fs"
 import type { InputLine } from "../stages/validate.js"

@@ -2,7 +2,7 @@
  * Schema migrations. The SQL sticks to what SQLite and PostgreSQL both accept (row values,
  * ON CONFLICT, RETURNING), so a PostgreSQL Store can reuse it with only type names changed.
  */
-import { SqlClient } from "@effect/sql"
+import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect } from "effect"
 
 export const migrations = {

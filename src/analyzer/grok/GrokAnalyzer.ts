@@ -17,7 +17,7 @@
  *   through as the probe (or a tiny request when none waits). When it is accepted, analysis
  *   resumes ("analyzer resumed").
  */
-import { HttpClient } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
 import { Cause, Clock, Data, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Option, Queue, RateLimiter, type Redacted, type Scope } from "effect"
 import { performance } from "node:perf_hooks"
 import type { ConversationId } from "../../domain/conversation.js"

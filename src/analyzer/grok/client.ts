@@ -3,7 +3,8 @@
  * classification of what can go wrong with it. No limiting, retrying or pausing here: that is
  * GrokAnalyzer.ts, which wraps every attempt of this call.
  */
-import { HttpClient, HttpClientRequest } from "@effect/platform"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Data, Duration, Effect, Either, ParseResult, type Redacted, Schedule, Schema } from "effect"
 import { CompletionEnvelope } from "./reply.js"
 import type { ChatCompletionRequest } from "./prompt.js"

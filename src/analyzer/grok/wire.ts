@@ -7,8 +7,8 @@
  * two calls decided 100 ms apart can leave 10 ms apart. The analyzer therefore spaces call
  * starts from the moment the previous request left (see GrokAnalyzer.ts), which this reports.
  */
-import { NodeHttpClient } from "@effect/platform-node"
-import type { HttpClient } from "@effect/platform"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import type * as HttpClient from "@effect/platform/HttpClient"
 import { Effect, Layer } from "effect"
 import * as Http from "node:http"
 import * as Https from "node:https"
