@@ -3,8 +3,10 @@
  * raw (size limits, NDJSON, the exact submitted JSON kept in `raw`), then validated by the same
  * `validate` stage every other source uses.
  */
-import { HttpApiBuilder, type HttpServerRequest, HttpServerResponse } from "@effect/platform"
-import { NodeHttpServerRequest } from "@effect/platform-node"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import type * as HttpServerRequest from "@effect/platform/HttpServerRequest"
+import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
+import * as NodeHttpServerRequest from "@effect/platform-node/NodeHttpServerRequest"
 import { Effect, Either, Layer, Option } from "effect"
 import { Analyzer } from "../analyzer/Analyzer.js"
 import { AppConfig } from "../config.js"
@@ -31,6 +33,20 @@ const unavailable = (what: string) => () => new Unavailable({ message: `the data
 
 type BodyKind = "json" | "ndjson"
 
+/**
+ * Bulk bodies in memory at once (read, parsed, validated, awaiting commit), in MiB of declared
+ * size: a flood of 16 MiB uploads waits its turn instead of exhausting memory, while ordinary
+ * small bulks (each counted as 1 MiB) still run 32 at a time.
+ */
+const BULK_BODY_BUDGET_MIB = 32
+const MIB = 1024 * 1024
+const bulkPermits = (request: HttpServerRequest.HttpServerRequest, limit: number): number => {
+  const declared = Number(request.headers["content-length"] ?? Number.NaN)
+  // Chunked uploads declare nothing: count them at the largest size they may reach.
+  const bytes = Number.isFinite(declared) ? Math.min(declared, limit) : limit
+  return Math.min(BULK_BODY_BUDGET_MIB, Math.max(1, Math.ceil(bytes / MIB)))
+}
+
 const mediaType = (request: HttpServerRequest.HttpServerRequest): string =>
   (request.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase()
 
@@ -43,19 +59,24 @@ const bodyKind = (request: HttpServerRequest.HttpServerRequest, allowNdjson: boo
   return Either.left(new UnsupportedMediaType({ message: `Content-Type ${type} is not supported; send ${accepted}` }))
 }
 
+const drainingRefusal = () => new Unavailable({ message: "insightd is shutting down and accepts no new conversations", reason: "draining" })
+
 /**
- * Reads the body as text, refusing more than `limit` bytes (413) before or while reading.
- * Reads the Node request directly: measured, `HttpServerRequest.text` (a cached effect built
- * per request, with acquire/release around the stream) halved ingest throughput.
+ * Reads the body as text, refusing more than `limit` bytes (413) before or while reading, and
+ * a body still arriving when draining starts (503) rather than waiting for it.
+ * Reads the Node request directly with plain callbacks: measured, `HttpServerRequest.text` (a
+ * cached effect built per request, with acquire/release around the stream) halved ingest
+ * throughput, and racing a draining signal cost two fibers per request.
  */
-const readBody = (request: HttpServerRequest.HttpServerRequest, limit: number) =>
+const readBody = (request: HttpServerRequest.HttpServerRequest, limit: number, onDraining: (listener: () => void) => () => void) =>
   Effect.suspend(() => {
     const declared = Number(request.headers["content-length"] ?? "0")
     if (declared > limit) return Effect.fail(new PayloadTooLarge({ message: `request body is ${declared} bytes; the limit is ${limit}`, limit_bytes: limit }))
     const incoming = NodeHttpServerRequest.toIncomingMessage(request)
-    return Effect.async<string, PayloadTooLarge | InvalidInput>((resume) => {
+    return Effect.async<string, PayloadTooLarge | InvalidInput | Unavailable>((resume) => {
       const chunks: Array<Buffer> = []
       let size = 0
+      let unsubscribe = (): void => {}
       const onData = (chunk: Buffer) => {
         size += chunk.length
         if (size > limit) {
@@ -73,14 +94,21 @@ const readBody = (request: HttpServerRequest.HttpServerRequest, limit: number) =
         cleanup()
         resume(Effect.fail(new InvalidInput({ message: "the request body could not be read", details: [] })))
       }
+      const onDrain = () => {
+        cleanup()
+        incoming.pause()
+        resume(Effect.fail(drainingRefusal()))
+      }
       const cleanup = () => {
         incoming.off("data", onData)
         incoming.off("end", onEnd)
         incoming.off("error", onError)
+        unsubscribe()
       }
       incoming.on("data", onData)
       incoming.once("end", onEnd)
       incoming.once("error", onError)
+      unsubscribe = onDraining(onDrain)
       return Effect.sync(cleanup)
     })
   })
@@ -157,15 +185,9 @@ export const ConversationsHandlers = HttpApiBuilder.group(InsightdApi, "conversa
     const store = yield* Store
     const signal = yield* WorkSignal
     const lifecycle = yield* Lifecycle
-    // A body still arriving when draining starts is refused (503) rather than awaited.
-    const readBodyUnlessDraining = (request: HttpServerRequest.HttpServerRequest, limit: number) =>
-      Effect.raceFirst(
-        readBody(request, limit),
-        Effect.zipRight(
-          lifecycle.awaitDraining,
-          Effect.fail(new Unavailable({ message: "insightd is shutting down and accepts no new conversations", reason: "draining" }))
-        )
-      )
+    const readBodyUnlessDraining = (request: HttpServerRequest.HttpServerRequest, limit: number) => readBody(request, limit, lifecycle.onDraining)
+    // Bulk bodies share a memory budget (BULK_BODY_BUDGET_MIB); see bulkPermits.
+    const bulkBodiesInMemory = yield* Effect.makeSemaphore(BULK_BODY_BUDGET_MIB)
     const accepted = (id: string) =>
       HttpServerResponse.unsafeJson(
         { status: "accepted", conversation_id: id, message: "Conversation queued for analysis" },
@@ -200,7 +222,7 @@ export const ConversationsHandlers = HttpApiBuilder.group(InsightdApi, "conversa
           if (outcome._tag === "Conflict") return yield* conflict(outcome.conflictingIds)
           recordAccepted("http", outcome.ids.length)
           return HttpServerResponse.unsafeJson({ status: "accepted", accepted: outcome.ids.length, conversation_ids: outcome.ids }, { status: 202 })
-        })
+        }).pipe((handle) => bulkBodiesInMemory.withPermits(bulkPermits(request, config.http.maxBulkBodyBytes))(handle))
       )
       .handle("getConversation", ({ path }) =>
         Effect.gen(function* () {

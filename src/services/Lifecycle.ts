@@ -5,15 +5,30 @@ export class Lifecycle extends Effect.Service<Lifecycle>()("insightd/Lifecycle",
   effect: Effect.gen(function* () {
     const draining = yield* Deferred.make<void>()
     let drainingNow = false
+    const listeners = new Set<() => void>()
     return {
       /** Synchronous check, cheap enough for every request. */
       isDraining: (): boolean => drainingNow,
       startDraining: Effect.suspend(() => {
         drainingNow = true
+        for (const listener of listeners) listener()
+        listeners.clear()
         return Deferred.succeed(draining, undefined)
       }),
       /** Completes when draining starts. */
-      awaitDraining: Deferred.await(draining)
+      awaitDraining: Deferred.await(draining),
+      /**
+       * Plain callback when draining starts; returns the unsubscribe. For per-request waits
+       * (a body still arriving): racing `awaitDraining` costs two fibers per request.
+       */
+      onDraining: (listener: () => void): (() => void) => {
+        if (drainingNow) {
+          listener()
+          return () => {}
+        }
+        listeners.add(listener)
+        return () => listeners.delete(listener)
+      }
     }
   })
 }) {
