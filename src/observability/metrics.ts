@@ -59,6 +59,7 @@ export const backlog = Metric.gauge("insightd_conversations", { description: "Co
 export const analyzerPaused = Metric.gauge("insightd_analyzer_paused", { description: "1 while the analyzer cannot work (e.g. Grok rejected the key), else 0" })
 
 // ---- HTTP ----
+export const httpRequests = counter("insightd_http_requests_total", "HTTP requests answered, by route, method and status")
 export const httpRequestDuration = Metric.histogram(
   "insightd_http_request_duration_seconds",
   MetricBoundaries.fromIterable([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]),
@@ -196,7 +197,9 @@ const REJECTED_BY_STATUS: Partial<Record<number, RejectReason>> = {
 /** Called once per HTTP response: duration by route and status; refused submissions by reason. */
 export const recordHttpResponse = (method: string, url: string, status: number, durationMs: number): void => {
   const route = routeOf(url)
-  httpRequestDuration.unsafeUpdate(durationMs / 1000, labels("route", route, "method", method, "status", String(status)))
+  const tags = labels("route", route, "method", method, "status", String(status))
+  httpRequests.unsafeUpdate(1, tags)
+  httpRequestDuration.unsafeUpdate(durationMs / 1000, tags)
   if (method === "POST" && status >= 400 && (route === "/api/v1/conversations" || route === "/api/v1/conversations/bulk")) {
     const reason = REJECTED_BY_STATUS[status]
     if (reason !== undefined) recordRejected("http", reason)

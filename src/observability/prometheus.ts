@@ -12,6 +12,30 @@ import { Analyzer } from "../analyzer/Analyzer.js"
 import { Store } from "../store/Store.js"
 import { recordAccepted, recordAnalyzerPaused, recordBacklog } from "./metrics.js"
 
+/**
+ * The OpenTelemetry serializer writes a histogram's `_count` and `_sum` before its buckets; the
+ * Prometheus clients (and simpler parsers, which depend on it) write buckets, then `_sum`, then
+ * `_count`. Same samples, conventional order.
+ */
+/** The serializer's (untyped, private) writer of one histogram data point. */
+type HistogramWriter = (name: string, data: unknown, dataPoint: unknown, attributes: unknown) => string
+
+class ConventionalOrderSerializer extends PrometheusSerializer {
+  constructor() {
+    // No prefix, no timestamps, resource attributes only on target_info, no scope labels.
+    super(undefined, false, undefined, false, true)
+    const self = this as unknown as { _serializeHistogramDataPoint: HistogramWriter }
+    const original = self._serializeHistogramDataPoint.bind(this)
+    self._serializeHistogramDataPoint = (name, data, dataPoint, attributes) => {
+      const lines = original(name, data, dataPoint, attributes).split("\n").filter((line) => line !== "")
+      const isCount = (line: string) => line.startsWith(`${name}_count`)
+      const isSum = (line: string) => line.startsWith(`${name}_sum`)
+      const buckets = lines.filter((line) => !isCount(line) && !isSum(line))
+      return `${[...buckets, ...lines.filter(isSum), ...lines.filter(isCount)].join("\n")}\n`
+    }
+  }
+}
+
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 export class PrometheusMetrics extends Effect.Service<PrometheusMetrics>()("insightd/PrometheusMetrics", {
@@ -20,7 +44,7 @@ export class PrometheusMetrics extends Effect.Service<PrometheusMetrics>()("insi
     const analyzer = yield* Analyzer
     // No scope label on every sample: all of them come from the one Effect producer.
     const exporter = new PrometheusExporter({ preventServerStart: true, withoutScopeInfo: true })
-    const serializer = new PrometheusSerializer(undefined, false, undefined, false, true)
+    const serializer = new ConventionalOrderSerializer()
     const producer = yield* OtelMetrics.makeProducer
     // The exporter bundles its own copy of sdk-metrics (2.12.0 beside our 2.12.1): the same class at
     // run time, two declarations to the type checker.
