@@ -67,6 +67,7 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY config.json ./config.json
 COPY pipelines ./pipelines
+COPY deploy/docker-entrypoint.sh ./docker-entrypoint.sh
 
 USER insightd
 VOLUME /data
@@ -77,5 +78,6 @@ HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.INSIGHTD_PORT||8080)+'/health').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"]
 
 STOPSIGNAL SIGTERM
-ENTRYPOINT ["node", "dist/main.js"]
+# serve gets the daemon's heap flags (see the script); exec keeps node as PID 1 for signals.
+ENTRYPOINT ["./docker-entrypoint.sh"]
 CMD ["serve"]
