@@ -4,7 +4,8 @@
  */
 import parsePrometheusTextFormat from "parse-prometheus-text-format"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { conversation, postJson, type RunningDaemon, startDaemon, waitFor } from "../support/server.js"
+import { startFakeGrok } from "../support/fake-grok.js"
+import { conversation, postJson, type RunningDaemon, startDaemon, waitFor, waitForStatus } from "../support/server.js"
 
 interface Sample {
   value?: string
@@ -123,5 +124,42 @@ describe("GET /metrics", () => {
     expect(batches.type).toBe("HISTOGRAM")
     expect(Number(batches.metrics[0].sum)).toBe(N)
     expect(Number(batches.metrics[0].buckets?.["+Inf"])).toBe(Number(batches.metrics[0].count))
+  })
+
+  it("Grok calls by outcome, retries, tokens and cost, and the call histograms", async () => {
+    const fake = await startFakeGrok()
+    fake.enqueue("500", "ok")
+    const grokDaemon = await startDaemon({
+      env: { INSIGHTD_ANALYZER: "grok", XAI_API_KEY: "xai-metrics-key", XAI_BASE_URL: fake.baseUrl, INSIGHTD_GROK_RETRY_BASE_MS: "50", INSIGHTD_GROK_RETRY_MAX_MS: "200" }
+    })
+    try {
+      const response = await postJson(grokDaemon.baseUrl, "/api/v1/conversations", conversation())
+      const { conversation_id } = (await response.json()) as { conversation_id: string }
+      await waitForStatus(grokDaemon.baseUrl, conversation_id)
+      const text = await (await fetch(`${grokDaemon.baseUrl}/metrics`)).text()
+      const metrics = new Map((parsePrometheusTextFormat(text) as Array<Family>).map((family) => [family.name, family]))
+      expect(value(metrics, "insightd_grok_calls_total", { outcome: "5xx" })).toBe(1)
+      expect(value(metrics, "insightd_grok_calls_total", { outcome: "2xx" })).toBe(1)
+      expect(value(metrics, "insightd_grok_retries_total")).toBe(1)
+      expect(value(metrics, "insightd_grok_tokens_total", { kind: "prompt" })).toBeGreaterThan(0)
+      expect(value(metrics, "insightd_grok_tokens_total", { kind: "completion" })).toBeGreaterThan(0)
+      expect(value(metrics, "insightd_grok_cost_usd_total")).toBeGreaterThan(0)
+      expect(value(metrics, "insightd_grok_calls_in_flight")).toBe(0)
+      expect(Number(metrics.get("insightd_grok_call_duration_seconds")?.metrics[0].count)).toBe(2)
+      expect(Number(metrics.get("insightd_grok_batch_size")?.metrics[0].sum)).toBe(1)
+      const written = metrics.get("insightd_insights_written_total")?.metrics ?? []
+      expect(written.filter((s) => s.labels?.analyzer?.startsWith("grok:")).map((s) => Number(s.value))).toEqual([1])
+      // A Grok batch is worth a log line at info, with its tokens.
+      const batch = await grokDaemon.waitForLog((line) => line.message === "batch analyzed")
+      expect(batch.level).toBe("info")
+      expect(batch.prompt_tokens).toBeGreaterThan(0)
+      const retry = grokDaemon.logs().find((line) => line.message === "retry scheduled")
+      expect(typeof retry?.delay_ms).toBe("number")
+      expect(String(retry?.reason)).toContain("500")
+    } finally {
+      expect(await grokDaemon.stop()).toBe(0)
+      grokDaemon.cleanup()
+      await fake.close()
+    }
   })
 })
