@@ -194,10 +194,22 @@ const REJECTED_BY_STATUS: Partial<Record<number, RejectReason>> = {
   503: "unavailable"
 }
 
+/** route → method → status → labels, without building a key string per request. */
+const httpLabelCache = new Map<string, Map<string, Map<number, ReadonlyArray<MetricLabel.MetricLabel>>>>()
+const httpLabels = (route: string, method: string, status: number): ReadonlyArray<MetricLabel.MetricLabel> => {
+  let byMethod = httpLabelCache.get(route)
+  if (byMethod === undefined) httpLabelCache.set(route, (byMethod = new Map()))
+  let byStatus = byMethod.get(method)
+  if (byStatus === undefined) byMethod.set(method, (byStatus = new Map()))
+  let tags = byStatus.get(status)
+  if (tags === undefined) byStatus.set(status, (tags = labels("route", route, "method", method, "status", String(status))))
+  return tags
+}
+
 /** Called once per HTTP response: duration by route and status; refused submissions by reason. */
 export const recordHttpResponse = (method: string, url: string, status: number, durationMs: number): void => {
   const route = routeOf(url)
-  const tags = labels("route", route, "method", method, "status", String(status))
+  const tags = httpLabels(route, method, status)
   httpRequests.unsafeUpdate(1, tags)
   httpRequestDuration.unsafeUpdate(durationMs / 1000, tags)
   if (method === "POST" && status >= 400 && (route === "/api/v1/conversations" || route === "/api/v1/conversations/bulk")) {
