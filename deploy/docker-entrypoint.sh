@@ -6,6 +6,6 @@
 set -e
 if [ "$1" = "serve" ]; then
   # shellcheck disable=SC2086 # the flags are meant to split into separate arguments
-  exec node ${INSIGHTD_NODE_OPTIONS:---max-semi-space-size=4 --max-old-space-size=160} dist/main.js "$@"
+  exec node ${INSIGHTD_NODE_OPTIONS:---max-semi-space-size=4 --max-old-space-size=192} dist/main.js "$@"
 fi
 exec node dist/main.js "$@"
