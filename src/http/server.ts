@@ -4,6 +4,7 @@ import { NodeHttpServer } from "@effect/platform-node"
 import { Effect, Layer } from "effect"
 import { createServer, type Server } from "node:http"
 import { AppConfig } from "../config.js"
+import { DashboardLive } from "../dashboard/route.js"
 import { httpMetrics } from "../observability/http.js"
 import { tracingEnabled } from "../observability/tracing.js"
 import { InsightdApi } from "./api.js"
@@ -47,6 +48,7 @@ export const HttpServerLive = Layer.unwrapEffect(
     const api = HttpApiBuilder.api(InsightdApi).pipe(Layer.provide(HandlersLive))
     return HttpApiBuilder.serve(httpMetrics).pipe(
       Layer.provide(HttpApiScalar.layer({ path: "/docs", scalar: { withDefaultFonts: false } })),
+      Layer.provide(DashboardLive),
       Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
       Layer.provide(ApiMiddlewareLive),
       Layer.provide(api),
