@@ -1,5 +1,5 @@
 /**
- * insightd command line: `insightd serve` (the daemon) and, later, the stage commands.
+ * insightd command line: `insightd serve` (the daemon) and the stage commands of src/cli/.
  * Exit codes: 0 done (also after a SIGTERM/SIGINT drain), 1 runtime failure,
  * 78 bad configuration (EX_CONFIG, so systemd does not restart into the same mistake).
  */
@@ -12,6 +12,15 @@ import { serve } from "./daemon.js"
 import { ConfigurationError } from "./domain/errors.js"
 import { loggerLayer } from "./logging.js"
 import { loadPipeline } from "./pipeline/definition.js"
+import { analyzeCommand } from "./cli/analyze.js"
+import { ingestCommand } from "./cli/ingest.js"
+import { lintPipelineCommand } from "./cli/lint-pipeline.js"
+import { migrateCommand } from "./cli/migrate.js"
+import { queryCommand } from "./cli/query.js"
+import { retryFailedCommand } from "./cli/retry-failed.js"
+import { CommandFailed } from "./cli/shared.js"
+import { storeCommand } from "./cli/store.js"
+import { validateCommand } from "./cli/validate.js"
 
 const VERSION = "0.1.0"
 const EXIT_CONFIG = 78
@@ -26,7 +35,17 @@ const serveCommand = Command.make("serve", {}, () =>
 
 const insightd = Command.make("insightd").pipe(
   Command.withDescription("Turn customer conversations into insights: sentiment, confidence, topic clusters, reasoning."),
-  Command.withSubcommands([serveCommand])
+  Command.withSubcommands([
+    serveCommand,
+    validateCommand,
+    analyzeCommand,
+    storeCommand,
+    ingestCommand,
+    queryCommand,
+    retryFailedCommand,
+    migrateCommand,
+    lintPipelineCommand
+  ])
 )
 
 const cli = Command.run(insightd, { name: "insightd", version: VERSION })
@@ -44,6 +63,8 @@ const program = cli(process.argv).pipe(
     if (Option.isSome(failure) && failure.value instanceof ConfigurationError) {
       return Effect.logFatal(`configuration error: ${failure.value.message}`)
     }
+    // A stage command already reported each reject; one line says why the exit status is 1.
+    if (Option.isSome(failure) && failure.value instanceof CommandFailed) return Effect.logError(failure.value.message)
     if (Option.isSome(failure) && typeof failure.value === "object" && failure.value !== null && "_tag" in failure.value && String(failure.value._tag).endsWith("ValidationError")) {
       return Effect.void // @effect/cli already printed the usage problem
     }

@@ -87,6 +87,8 @@ export interface StoreShape {
   readonly retry: (id: string) => Effect.Effect<RetryResult, StoreError>
   /** Puts every `failed` conversation back to `pending`; returns how many. */
   readonly retryAllFailed: Effect.Effect<number, StoreError>
+  /** Puts back to `pending` the `failed` conversations whose last_error starts with `prefix` (ASCII case ignored); returns how many. */
+  readonly retryFailedMatching: (prefix: string) => Effect.Effect<number, StoreError>
   /** Atomically takes up to `limit` oldest `pending` conversations and marks them `processing`. */
   readonly claim: (limit: number) => Effect.Effect<ReadonlyArray<Conversation>, StoreError>
   /** Records analysis outcomes in one transaction (insights upserted, statuses updated). */

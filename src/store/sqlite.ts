@@ -164,6 +164,16 @@ export const makeSqlStore = Effect.gen(function* () {
     return updated.length
   }).pipe(Effect.mapError(storeError("retrying failed conversations")))
 
+  const retryFailedMatching: StoreShape["retryFailedMatching"] = (prefix) =>
+    Effect.gen(function* () {
+      const now = yield* nowIso
+      // LIKE with an escaped pattern: the prefix is matched literally, `%` and `_` included.
+      const pattern = `${prefix.replace(/[\\%_]/g, (c) => `\\${c}`)}%`
+      const updated = yield* sql<Row>`UPDATE conversations SET status = 'pending', attempts = 0, updated_at = ${now}
+        WHERE status = 'failed' AND last_error LIKE ${pattern} ESCAPE ${"\\"} RETURNING id`
+      return updated.length
+    }).pipe(Effect.mapError(storeError("retrying failed conversations")))
+
   const claim: StoreShape["claim"] = (limit) =>
     Effect.gen(function* () {
       const now = yield* nowIso
@@ -391,6 +401,7 @@ export const makeSqlStore = Effect.gen(function* () {
     getConversation,
     retry,
     retryAllFailed,
+    retryFailedMatching,
     claim,
     record,
     releaseClaims,

@@ -1,0 +1,190 @@
+/**
+ * `insightd analyze`: conversations JSONL on stdin → insights JSONL on stdout, without a database.
+ * The daemon's stages run here unchanged: validate → batch → analyze, with the configured analyzer
+ * (local by default, Grok when XAI_API_KEY is set or INSIGHTD_ANALYZER says so) and the batch and
+ * concurrency settings of the pipeline file.
+ */
+import * as Command from "@effect/cli/Command"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import { Clock, Effect, Layer, Option, Stream } from "effect"
+import { existsSync } from "node:fs"
+import type { Analyzer } from "../analyzer/Analyzer.js"
+import { analyzerLayer, effectiveAnalyzer } from "../analyzer/layer.js"
+import type { Config } from "../config.js"
+import type { Conversation, NewConversation } from "../domain/conversation.js"
+import { type ConfigurationError, StoreError } from "../domain/errors.js"
+import type { Insight } from "../domain/insight.js"
+import { loadPipeline, type ResolvedPipeline } from "../pipeline/definition.js"
+import { analyze } from "../stages/analyze.js"
+import { batch } from "../stages/batch.js"
+import { validate } from "../stages/validate.js"
+import { Store, type StoreShape } from "../store/Store.js"
+import { type CommandFailed, failWhenRejected, inputLines, reportRejected, withConfig, writeJsonLines } from "./shared.js"
+
+/** The batch and analyze settings of `pipelines/default.json`, used when no pipeline file is at hand. */
+const DEFAULT_SETTINGS = { batch: { size: 10, waitMs: 200 }, analyze: { analyzer: "auto" as const, concurrency: 4, retryBudget: undefined } }
+
+/**
+ * The configured pipeline file's batch and analyze settings. A missing default file (a run
+ * outside the project directory) falls back to the defaults; a file that exists but is
+ * invalid, or an explicitly named one that is missing, is a configuration error as for `serve`.
+ */
+export const analysisSettings = (config: Config): Effect.Effect<Pick<ResolvedPipeline, "batch" | "analyze">, ConfigurationError> => {
+  const named = process.env.INSIGHTD_PIPELINE !== undefined && process.env.INSIGHTD_PIPELINE !== ""
+  if (!named && !existsSync(config.pipelineFile)) return Effect.succeed(DEFAULT_SETTINGS)
+  return Effect.map(loadPipeline(config.pipelineFile), (pipeline) => ({
+    batch: pipeline.batch ?? DEFAULT_SETTINGS.batch,
+    analyze: pipeline.analyze ?? DEFAULT_SETTINGS.analyze
+  }))
+}
+
+/**
+ * The Store the analyzer sees when there is no database: it only answers the most used cluster
+ * labels (the Grok prompt offers them for reuse), counted over this run's own insights.
+ */
+export const runLocalStore = (clusterCounts: Map<string, number>): Layer.Layer<Store> => {
+  const none = new StoreError({ message: "insightd analyze runs without a database" })
+  const unavailable = Effect.fail(none)
+  const shape: StoreShape = {
+    submit: () => unavailable,
+    getConversation: () => Effect.succeed(Option.none()),
+    retry: () => unavailable,
+    retryAllFailed: unavailable,
+    retryFailedMatching: () => unavailable,
+    claim: () => unavailable,
+    record: () => unavailable,
+    releaseClaims: Effect.succeed(0),
+    recoverAbandoned: Effect.succeed(0),
+    queryInsights: () => unavailable,
+    topClusters: (limit) =>
+      Effect.sync(() =>
+        [...clusterCounts.entries()]
+          .sort(([a, n], [b, m]) => m - n || (a < b ? -1 : a > b ? 1 : 0))
+          .slice(0, limit)
+          .map(([cluster]) => cluster)
+      ),
+    statusCounts: unavailable,
+    summarize: () => unavailable,
+    ping: Effect.void
+  }
+  return Layer.succeed(Store, shape)
+}
+
+/** An insight as the API shows it (SPEC §3), with the conversation's timestamp, author and text. */
+export const insightLine = (insight: Insight, conversation: Pick<Conversation, "timestamp" | "author" | "text">) => ({
+  conversation_id: insight.conversation_id,
+  timestamp: conversation.timestamp,
+  author: conversation.author,
+  text: conversation.text,
+  sentiment_score: insight.sentiment_score,
+  sentiment: insight.sentiment,
+  confidence: insight.confidence,
+  clusters: insight.clusters,
+  reasoning: insight.reasoning,
+  analyzer: insight.analyzer,
+  raw_response: insight.raw_response,
+  prompt_tokens: insight.prompt_tokens,
+  completion_tokens: insight.completion_tokens,
+  cost_usd: insight.cost_usd,
+  analyzed_at: insight.analyzed_at
+})
+
+const asClaimed = (conversation: NewConversation, now: string): Conversation => ({
+  id: conversation.id,
+  text: conversation.text,
+  author: conversation.author,
+  timestamp: conversation.timestamp,
+  messages: conversation.messages,
+  metadata: conversation.metadata,
+  raw: conversation.raw,
+  status: "processing",
+  attempts: 1,
+  lastError: null,
+  receivedAt: now,
+  updatedAt: now
+})
+
+interface InFlight {
+  readonly line: number
+  readonly conversation: Conversation
+}
+
+const analyzeLines = (config: Config, settings: Pick<ResolvedPipeline, "batch" | "analyze">, clusterCounts: Map<string, number>) =>
+  Effect.gen(function* () {
+    const analyzeSettings = settings.analyze ?? DEFAULT_SETTINGS.analyze
+    const chosen = effectiveAnalyzer(config, analyzeSettings.analyzer)
+    const options = {
+      // As the daemon: Grok calls take seconds, so enough batches in flight to use the call limit.
+      concurrency: chosen === "grok" ? config.analyzer.grok.maxInFlight : analyzeSettings.concurrency,
+      retryBudget: analyzeSettings.retryBudget ?? config.analyzer.retryBudget,
+      thresholds: config.sentiment,
+      ...(chosen === "grok" ? { retryBaseDelay: config.analyzer.grok.retryBaseDelayMs, retryMaxDelay: config.analyzer.grok.retryMaxDelayMs } : {})
+    }
+    yield* Effect.logInfo("analyze started").pipe(Effect.annotateLogs({ analyzer: chosen, batch_size: (settings.batch ?? DEFAULT_SETTINGS.batch).size, concurrency: options.concurrency }))
+    // Conversations between validation and their insight, by id (their line for failure reports).
+    const inFlight = new Map<string, InFlight>()
+    let analyzed = 0
+    let rejected = 0
+    yield* inputLines(undefined).pipe(
+      validate,
+      Stream.mapEffect((line) =>
+        Effect.gen(function* () {
+          if (line._tag === "Rejected") {
+            rejected++
+            yield* reportRejected(line.line, line.reason, { fields: line.details.map((issue) => issue.field) })
+            return Option.none<Conversation>()
+          }
+          const now = new Date(yield* Clock.currentTimeMillis).toISOString()
+          const conversation = asClaimed(line.conversation, now)
+          inFlight.set(conversation.id, { line: line.line, conversation })
+          return Option.some(conversation)
+        })
+      ),
+      Stream.filterMap((conversation) => conversation),
+      batch(settings.batch ?? DEFAULT_SETTINGS.batch),
+      analyze(options),
+      Stream.mapEffect((result) =>
+        Effect.gen(function* () {
+          const out: Array<unknown> = []
+          for (const outcome of result.outcomes) {
+            if (outcome._tag === "Completed") {
+              const entry = inFlight.get(outcome.insight.conversation_id)
+              inFlight.delete(outcome.insight.conversation_id)
+              if (entry === undefined) continue
+              analyzed++
+              for (const cluster of outcome.insight.clusters) clusterCounts.set(cluster, (clusterCounts.get(cluster) ?? 0) + 1)
+              out.push(insightLine(outcome.insight, entry.conversation))
+            } else {
+              const id = outcome.id
+              const entry = inFlight.get(id)
+              inFlight.delete(id)
+              rejected++
+              const reason = outcome._tag === "Failed" ? `analysis failed: ${outcome.error}` : "analysis did not finish"
+              yield* reportRejected(entry?.line ?? 0, reason, { conversation_id: id })
+            }
+          }
+          yield* writeJsonLines(out)
+        })
+      ),
+      Stream.runDrain
+    )
+    yield* Effect.logInfo("analyze finished").pipe(Effect.annotateLogs({ analyzed, rejected }))
+    yield* failWhenRejected("analyze", rejected)
+  })
+
+export const runAnalyze: Effect.Effect<void, CommandFailed | ConfigurationError, FileSystem.FileSystem> = withConfig((config) =>
+  Effect.gen(function* () {
+    const settings = yield* analysisSettings(config)
+    const clusterCounts = new Map<string, number>()
+    const analyzer: Layer.Layer<Analyzer, ConfigurationError> = analyzerLayer(config, settings.analyze?.analyzer).pipe(Layer.provide(runLocalStore(clusterCounts)))
+    yield* analyzeLines(config, settings, clusterCounts).pipe(Effect.provide(analyzer))
+  })
+)
+
+export const analyzeCommand = Command.make("analyze", {}, () => runAnalyze).pipe(
+  Command.withDescription(
+    "Read conversations JSONL on stdin, write insights JSONL on stdout (the API's insight fields), without a database. " +
+      "Runs the daemon's validate, batch and analyze stages with the configured analyzer: local unless XAI_API_KEY is set " +
+      "(or INSIGHTD_ANALYZER chooses). Bad lines and failed analyses are reported on stderr with their line number; exit status 1 then."
+  )
+)

@@ -1,0 +1,265 @@
+/**
+ * `insightd ingest --url URL [FILE|-]`: sends conversations JSONL to a running daemon through
+ * POST /api/v1/conversations/bulk (NDJSON), `--batch-size` lines per request, `--concurrency`
+ * requests at once. A 429 waits the Retry-After the daemon asks for; network errors, timeouts and
+ * 5xx/503 are retried with exponential backoff and jitter. A bulk request is all-or-nothing, so
+ * when the daemon names bad items (400) or conflicting ids (409) those lines are reported and the
+ * rest of the chunk is sent again. Give conversations an `id` to make a resend after a lost answer
+ * idempotent; without one the daemon cannot tell a resend from new content.
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import * as HttpClient from "@effect/platform/HttpClient"
+import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
+import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
+import { Chunk, Clock, Duration, Effect, Option, Redacted, Schedule, Stream } from "effect"
+import { CommandFailed, inputLines, reportRejected } from "./shared.js"
+
+interface Item {
+  readonly line: number
+  readonly text: string
+}
+
+/** Why a request must be sent again: a 429 (wait as told) or a transient failure (back off). */
+class RateLimitedReply {
+  readonly _tag = "RateLimitedReply"
+  constructor(readonly waitMs: number) {}
+}
+class TransientFailure {
+  readonly _tag = "TransientFailure"
+  constructor(readonly reason: string, readonly waitMs: number) {}
+}
+
+type Reply =
+  | { readonly _tag: "Accepted"; readonly count: number }
+  /** 400 naming items: index → why. Empty when the daemon named none. */
+  | { readonly _tag: "BadItems"; readonly bad: ReadonlyMap<number, string>; readonly message: string }
+  | { readonly _tag: "Conflict"; readonly ids: ReadonlyArray<string>; readonly message: string }
+  | { readonly _tag: "TooLarge"; readonly message: string }
+  | { readonly _tag: "Refused"; readonly status: number; readonly message: string }
+
+export interface IngestOptions {
+  readonly url: string
+  readonly file: Option.Option<string>
+  readonly concurrency: number
+  readonly batchSize: number
+  readonly apiKey: Option.Option<string>
+  readonly retries: number
+}
+
+const MAX_BATCH = 1000
+
+const bulkUrl = (url: string): string => {
+  const base = url.replace(/\/+$/, "")
+  return base.endsWith("/api/v1/conversations/bulk") ? base : `${base}/api/v1/conversations/bulk`
+}
+
+/** Retry-After in whole seconds (≥ 1 when present), as milliseconds. */
+const retryAfterMs = (header: string | undefined, bodyValue: unknown, fallbackMs: number): number => {
+  const seconds = header !== undefined && /^\d+$/.test(header.trim()) ? Number(header.trim()) : typeof bodyValue === "number" ? bodyValue : Number.NaN
+  return Number.isFinite(seconds) ? Math.max(1, seconds) * 1000 : fallbackMs
+}
+
+const field = (body: unknown, name: string): unknown => (body !== null && typeof body === "object" ? (body as Record<string, unknown>)[name] : undefined)
+
+const idOf = (item: Item): string | undefined => {
+  try {
+    const id = field(JSON.parse(item.text) as unknown, "id")
+    return typeof id === "string" ? id : undefined
+  } catch {
+    return undefined
+  }
+}
+
+const lineRange = (items: ReadonlyArray<Item>): string =>
+  items.length === 1 ? `line ${items[0].line}` : `lines ${items[0].line}-${items[items.length - 1].line}`
+
+export const runIngest = (options: IngestOptions): Effect.Effect<void, CommandFailed, FileSystem.FileSystem> =>
+  Effect.gen(function* () {
+    if (!/^https?:\/\/\S+$/.test(options.url)) return yield* new CommandFailed({ message: `ingest: --url must be an http(s) URL (got ${JSON.stringify(options.url)})` })
+    if (!Number.isInteger(options.batchSize) || options.batchSize < 1 || options.batchSize > MAX_BATCH) {
+      return yield* new CommandFailed({ message: `ingest: --batch-size must be an integer between 1 and ${MAX_BATCH}` })
+    }
+    if (!Number.isInteger(options.concurrency) || options.concurrency < 1 || options.concurrency > 256) {
+      return yield* new CommandFailed({ message: "ingest: --concurrency must be an integer between 1 and 256" })
+    }
+    if (!Number.isInteger(options.retries) || options.retries < 0 || options.retries > 100) {
+      return yield* new CommandFailed({ message: "ingest: --retries must be an integer between 0 and 100" })
+    }
+    const envKey = process.env.INSIGHTD_API_KEY
+    const apiKey = Option.orElse(options.apiKey, () => (envKey !== undefined && envKey.trim() !== "" ? Option.some(envKey.trim()) : Option.none())).pipe(Option.map(Redacted.make))
+    const url = bulkUrl(options.url)
+    const client = (yield* HttpClient.HttpClient).pipe(HttpClient.filterStatus(() => true))
+
+    const stats = { accepted: 0, rejected: 0, rateLimited: 0, retries: 0, requests: 0 }
+    const started = yield* Clock.currentTimeMillis
+
+    /** One POST; the reply classified. Fails only with what is worth sending again. */
+    const post = (items: ReadonlyArray<Item>): Effect.Effect<Reply, RateLimitedReply | TransientFailure | CommandFailed> =>
+      Effect.gen(function* () {
+        stats.requests++
+        let request = HttpClientRequest.post(url).pipe(HttpClientRequest.bodyText(items.map((item) => item.text).join("\n"), "application/x-ndjson"))
+        if (Option.isSome(apiKey)) request = HttpClientRequest.bearerToken(request, Redacted.value(apiKey.value))
+        const response = yield* client.execute(request).pipe(
+          Effect.timeoutFail({ duration: "60 seconds", onTimeout: () => new TransientFailure("no answer within 60 s", 0) }),
+          Effect.catchTag("RequestError", (error) => Effect.fail(new TransientFailure(`daemon not reachable: ${error.message}`, 0))),
+          Effect.catchTag("ResponseError", (error) => Effect.fail(new TransientFailure(`bad answer: ${error.message}`, 0)))
+        )
+        const body: unknown = yield* response.json.pipe(Effect.orElseSucceed(() => null))
+        const message = typeof field(body, "message") === "string" ? (field(body, "message") as string) : `HTTP ${response.status}`
+        const status = response.status
+        if (status === 202) return { _tag: "Accepted", count: typeof field(body, "accepted") === "number" ? (field(body, "accepted") as number) : items.length } as const
+        if (status === 429) return yield* Effect.fail(new RateLimitedReply(retryAfterMs(response.headers["retry-after"], field(body, "retry_after"), 1000)))
+        if (status === 408 || status >= 500) {
+          return yield* Effect.fail(new TransientFailure(`HTTP ${status}: ${message}`, status === 503 ? retryAfterMs(response.headers["retry-after"], undefined, 0) : 0))
+        }
+        if (status === 401 || status === 403) {
+          return yield* new CommandFailed({ message: `ingest: the daemon refused the request (HTTP ${status}: ${message}); pass --api-key or set INSIGHTD_API_KEY` })
+        }
+        if (status === 400) {
+          const bad = new Map<number, string>()
+          const details = field(body, "details")
+          if (Array.isArray(details)) {
+            for (const detail of details) {
+              const index = field(detail, "index")
+              if (typeof index !== "number" || index < 0 || index >= items.length) continue
+              const text = `${String(field(detail, "field") ?? "")}: ${String(field(detail, "message") ?? "")}`
+              bad.set(index, bad.has(index) ? `${bad.get(index)}; ${text}` : text)
+            }
+          }
+          return { _tag: "BadItems", bad, message } as const
+        }
+        if (status === 409) {
+          const ids = field(body, "conversation_ids")
+          return { _tag: "Conflict", ids: Array.isArray(ids) ? ids.filter((id): id is string => typeof id === "string") : [], message } as const
+        }
+        if (status === 413) return { _tag: "TooLarge", message } as const
+        return { _tag: "Refused", status, message } as const
+      })
+
+    type SendError = RateLimitedReply | TransientFailure | CommandFailed
+    // 429: wait as long as the daemon asks, as often as it asks (it is alive, just busy).
+    const honourRateLimit = Schedule.identity<SendError>().pipe(
+      Schedule.whileInput((error: SendError) => error._tag === "RateLimitedReply"),
+      Schedule.addDelay((error: SendError) => Duration.millis(error._tag === "RateLimitedReply" ? error.waitMs : 0)),
+      Schedule.tapInput((error: SendError) =>
+        error._tag === "RateLimitedReply"
+          ? Effect.sync(() => stats.rateLimited++).pipe(Effect.zipRight(Effect.logDebug("rate limited; waiting as asked").pipe(Effect.annotateLogs({ wait_ms: error.waitMs }))))
+          : Effect.void
+      )
+    )
+    // Transient failures: exponential backoff with jitter, capped at 30 s, at least any Retry-After.
+    const backOff = Schedule.identity<SendError>().pipe(
+      Schedule.whileInput((error: SendError) => error._tag === "TransientFailure"),
+      Schedule.intersect(Schedule.exponential("250 millis", 2).pipe(Schedule.jittered, Schedule.union(Schedule.spaced("30 seconds")), Schedule.intersect(Schedule.recurs(options.retries)))),
+      Schedule.modifyDelay(([error]: readonly [SendError, unknown], delay: Duration.Duration) =>
+        Duration.max(delay, Duration.millis(error._tag === "TransientFailure" ? error.waitMs : 0))
+      ),
+      Schedule.tapInput((error: SendError) =>
+        error._tag === "TransientFailure"
+          ? Effect.sync(() => stats.retries++).pipe(Effect.zipRight(Effect.logWarning("request failed; retrying with backoff").pipe(Effect.annotateLogs({ reason: error.reason }))))
+          : Effect.void
+      )
+    )
+    const postPolitely = (items: ReadonlyArray<Item>) => post(items).pipe(Effect.retry(honourRateLimit), Effect.retry(backOff))
+
+    const rejectAll = (items: ReadonlyArray<Item>, reason: string) =>
+      Effect.gen(function* () {
+        stats.rejected += items.length
+        yield* Effect.logWarning(`${lineRange(items)} rejected: ${reason}`).pipe(Effect.annotateLogs({ lines: items.map((item) => item.line), reason }))
+      })
+
+    const reject = (item: Item, reason: string) =>
+      Effect.gen(function* () {
+        stats.rejected++
+        yield* reportRejected(item.line, reason)
+      })
+
+    /** Sends a chunk until every line is accepted or rejected for a reason of its own. */
+    const sendChunk = (initial: ReadonlyArray<Item>): Effect.Effect<void, CommandFailed> =>
+      Effect.gen(function* () {
+        let items = initial
+        while (items.length > 0) {
+          const reply = yield* postPolitely(items).pipe(
+            Effect.catchIf(
+              (error): error is RateLimitedReply | TransientFailure => error._tag !== "CommandFailed",
+              (error) => Effect.succeed({ _tag: "Refused", status: 0, message: `${error._tag === "TransientFailure" ? error.reason : "rate limited"} (gave up after ${options.retries + 1} attempts)` } as const)
+            )
+          )
+          switch (reply._tag) {
+            case "Accepted":
+              stats.accepted += reply.count
+              return
+            case "BadItems": {
+              if (reply.bad.size === 0) return yield* rejectAll(items, reply.message)
+              for (const [index, reason] of reply.bad) yield* reject(items[index], reason)
+              items = items.filter((_, index) => !reply.bad.has(index))
+              break
+            }
+            case "Conflict": {
+              const conflicting = new Set(reply.ids)
+              const matched = items.filter((item) => {
+                const id = idOf(item)
+                return id !== undefined && conflicting.has(id)
+              })
+              if (matched.length === 0) return yield* rejectAll(items, reply.message)
+              for (const item of matched) yield* reject(item, `conversation ${idOf(item)} already exists with different content`)
+              items = items.filter((item) => !matched.includes(item))
+              break
+            }
+            case "TooLarge": {
+              if (items.length === 1) return yield* reject(items[0], reply.message)
+              const half = Math.ceil(items.length / 2)
+              yield* sendChunk(items.slice(0, half))
+              items = items.slice(half)
+              break
+            }
+            case "Refused":
+              return yield* rejectAll(items, reply.status === 0 ? reply.message : `HTTP ${reply.status}: ${reply.message}`)
+          }
+        }
+      })
+
+    yield* Effect.logInfo("ingest started").pipe(Effect.annotateLogs({ url, batch_size: options.batchSize, concurrency: options.concurrency, api_key: Option.isSome(apiKey) }))
+    yield* inputLines(Option.getOrUndefined(options.file)).pipe(
+      Stream.filter((line) => line.text.trim() !== ""),
+      Stream.map((line): Item => ({ line: line.line, text: line.text.trim() })),
+      Stream.groupedWithin(options.batchSize, "1 second"),
+      Stream.mapEffect((chunk) => sendChunk(Chunk.toReadonlyArray(chunk)), { concurrency: options.concurrency, unordered: true }),
+      Stream.runDrain
+    )
+    const durationMs = (yield* Clock.currentTimeMillis) - started
+    yield* Effect.logInfo("ingest finished").pipe(
+      Effect.annotateLogs({
+        accepted: stats.accepted,
+        rejected: stats.rejected,
+        rate_limited: stats.rateLimited,
+        retries: stats.retries,
+        requests: stats.requests,
+        duration_ms: durationMs,
+        per_second: durationMs > 0 ? Math.round((stats.accepted * 1000) / durationMs) : stats.accepted
+      })
+    )
+    if (stats.rejected > 0) return yield* new CommandFailed({ message: `ingest: ${stats.rejected} line${stats.rejected === 1 ? "" : "s"} rejected, ${stats.accepted} accepted` })
+  }).pipe(Effect.provide(NodeHttpClient.layer))
+
+export const ingestCommand = Command.make(
+  "ingest",
+  {
+    url: Options.text("url").pipe(Options.withDescription("the daemon's base URL, e.g. http://127.0.0.1:8080")),
+    concurrency: Options.integer("concurrency").pipe(Options.withDefault(4), Options.withDescription("requests in flight at once (1..256)")),
+    batchSize: Options.integer("batch-size").pipe(Options.withDefault(500), Options.withDescription(`conversations per request (1..${MAX_BATCH})`)),
+    apiKey: Options.text("api-key").pipe(Options.optional, Options.withDescription("bearer key when the daemon requires one (default: INSIGHTD_API_KEY)")),
+    retries: Options.integer("retries").pipe(Options.withDefault(8), Options.withDescription("retries of a request after network errors, timeouts or 5xx (429 waits do not count)")),
+    file: Args.text({ name: "FILE" }).pipe(Args.optional, Args.withDescription("JSONL file to send; stdin when absent or -"))
+  },
+  runIngest
+).pipe(
+  Command.withDescription(
+    "Send conversations JSONL to a running daemon through POST /api/v1/conversations/bulk, in chunks with bounded concurrency. " +
+      "Honours 429 Retry-After, retries transient failures with backoff, resends a chunk without the lines the daemon rejected. " +
+      "Prints accepted/rejected counts on stderr at the end; exit status 1 when any line was rejected."
+  )
+)

@@ -1,0 +1,122 @@
+/**
+ * `insightd query`: insights from the database as JSONL, with the filters of GET /api/v1/insights
+ * (decoded by the same parameter schema, so the same values are accepted and refused). It pages
+ * through Store.queryInsights with its cursor, so a large result never sits in memory at once.
+ */
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import { Effect, Either, Option, ParseResult, Schema } from "effect"
+import type { ConfigurationError } from "../domain/errors.js"
+import { InsightsParams } from "../http/api.js"
+import { type InsightCursor, type InsightQuery, Store } from "../store/Store.js"
+import { SqliteStoreLive } from "../store/sqlite.js"
+import { CommandFailed, withConfig, writeJsonLines } from "./shared.js"
+
+const PAGE_SIZE = 1000
+
+const filter = (name: string, description: string) => Options.text(name).pipe(Options.optional, Options.withDescription(description))
+
+export const queryOptions = {
+  startTime: filter("start-time", "only conversations at or after this ISO-8601 time"),
+  endTime: filter("end-time", "only conversations before this ISO-8601 time"),
+  minConfidence: filter("min-confidence", "confidence at least (0..1)"),
+  maxConfidence: filter("max-confidence", "confidence at most (0..1)"),
+  minSentiment: filter("min-sentiment", "sentiment score at least (-1..1)"),
+  maxSentiment: filter("max-sentiment", "sentiment score at most (-1..1)"),
+  sentiment: filter("sentiment", "positive, negative or neutral"),
+  cluster: filter("cluster", "only insights with this topic cluster"),
+  author: filter("author", "only conversations of this author"),
+  order: filter("order", "desc (newest first, the default) or asc"),
+  limit: filter("limit", "at most this many insights in total (default: all)")
+}
+
+type QueryOptions = { readonly [K in keyof typeof queryOptions]: Option.Option<string> }
+
+const optionName = (param: string): string => `--${param.replace(/_/g, "-")}`
+
+const badOption = (message: string) => new CommandFailed({ message: `query: ${message}` })
+
+/** The options as an InsightQuery (without paging), or a message naming the bad option. */
+export const toInsightQuery = (options: QueryOptions): Either.Either<{ query: Omit<InsightQuery, "limit" | "after">; total: number | undefined }, CommandFailed> => {
+  const params: Record<string, string> = {}
+  const names: Array<[keyof QueryOptions, string]> = [
+    ["startTime", "start_time"],
+    ["endTime", "end_time"],
+    ["minConfidence", "min_confidence"],
+    ["maxConfidence", "max_confidence"],
+    ["minSentiment", "min_sentiment"],
+    ["maxSentiment", "max_sentiment"],
+    ["sentiment", "sentiment"],
+    ["cluster", "cluster"],
+    ["author", "author"],
+    ["order", "order"]
+  ]
+  for (const [key, param] of names) if (Option.isSome(options[key])) params[param] = options[key].value
+  const decoded = Schema.decodeUnknownEither(InsightsParams)(params)
+  if (Either.isLeft(decoded)) {
+    const issue = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)[0]
+    const param = String(issue?.path[0] ?? "")
+    // The API's messages name the query parameter (`min_confidence must be …`): name the option instead.
+    const message = (issue?.message ?? decoded.left.message).replace(param, optionName(param))
+    return Either.left(badOption(message.startsWith("--") ? message : `${optionName(param)}: ${message}`))
+  }
+  const p = decoded.right
+  for (const [low, high, lowName, highName] of [
+    [p.min_confidence, p.max_confidence, "min-confidence", "max-confidence"],
+    [p.min_sentiment, p.max_sentiment, "min-sentiment", "max-sentiment"],
+    [p.start_time, p.end_time, "start-time", "end-time"]
+  ] as const) {
+    if (low !== undefined && high !== undefined && low > high) return Either.left(badOption(`--${lowName} must not be greater than --${highName}`))
+  }
+  let total: number | undefined
+  if (Option.isSome(options.limit)) {
+    const text = options.limit.value.trim()
+    if (!/^\d+$/.test(text) || Number(text) < 1) return Either.left(badOption(`--limit must be a positive integer (got ${JSON.stringify(options.limit.value)})`))
+    total = Number(text)
+  }
+  return Either.right({
+    query: {
+      startTime: p.start_time,
+      endTime: p.end_time,
+      minConfidence: p.min_confidence,
+      maxConfidence: p.max_confidence,
+      minSentiment: p.min_sentiment,
+      maxSentiment: p.max_sentiment,
+      sentiment: p.sentiment,
+      cluster: p.cluster,
+      author: p.author,
+      order: p.order ?? "desc"
+    },
+    total
+  })
+}
+
+export const runQuery = (options: QueryOptions): Effect.Effect<void, CommandFailed | ConfigurationError> =>
+  withConfig((config) =>
+    Effect.gen(function* () {
+      const { query, total } = yield* toInsightQuery(options)
+      const store = yield* Store
+      let written = 0
+      let after: InsightCursor | undefined
+      for (;;) {
+        const limit = Math.min(PAGE_SIZE, total === undefined ? PAGE_SIZE : total - written)
+        if (limit <= 0) break
+        const page = yield* store.queryInsights({ ...query, limit, after })
+        yield* writeJsonLines(page.items)
+        written += page.items.length
+        if (page.next === null) break
+        after = page.next
+      }
+      yield* Effect.logInfo("query finished").pipe(Effect.annotateLogs({ database: config.databaseFile, insights: written }))
+    }).pipe(
+      Effect.provide(SqliteStoreLive(config.databaseFile)),
+      Effect.catchTag("StoreError", (error) => Effect.fail(new CommandFailed({ message: `query: ${error.message}` })))
+    )
+  )
+
+export const queryCommand = Command.make("query", queryOptions, runQuery).pipe(
+  Command.withDescription(
+    "Write insights from the database (INSIGHTD_DB or config) as JSONL on stdout, newest first, with the filters of " +
+      "GET /api/v1/insights. Time bounds filter the conversation timestamp (start ≤ t < end); min/max bounds are inclusive."
+  )
+)

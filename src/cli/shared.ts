@@ -1,0 +1,77 @@
+/**
+ * What the stage commands share: the error that ends a command after it has reported its rejects,
+ * configuration and logging set-up, JSONL input (stdin or a file) and JSONL output on stdout.
+ * Data goes to stdout only; every log line goes to stderr (src/logging.ts).
+ */
+import * as FileSystem from "@effect/platform/FileSystem"
+import { Effect, Either, Schema, Stream } from "effect"
+import { type Config, loadConfig } from "../config.js"
+import type { ConfigurationError } from "../domain/errors.js"
+import { loggerLayer } from "../logging.js"
+import { linesOf, stdinLines } from "../sources/stdin.js"
+import type { InputLine } from "../stages/validate.js"
+
+/**
+ * The command finished but did not do everything asked (rejected lines, a bad option, an
+ * unreachable daemon). The details were already reported on stderr; main.ts exits with 1.
+ */
+export class CommandFailed extends Schema.TaggedError<CommandFailed>()("CommandFailed", {
+  message: Schema.String
+}) {}
+
+/** Loads config.json + environment (as `serve` does) and logs with its level and format. */
+export const withConfig = <A, E, R>(run: (config: Config) => Effect.Effect<A, E, R>): Effect.Effect<A, E | ConfigurationError, R> =>
+  Effect.gen(function* () {
+    const config = yield* loadConfig(process.env)
+    return yield* run(config).pipe(Effect.provide(loggerLayer(config.log.format, config.log.level)))
+  })
+
+/** JSONL lines of FILE, or of stdin when the argument is absent or `-`. */
+export const inputLines = (file: string | undefined): Stream.Stream<InputLine, CommandFailed, FileSystem.FileSystem> =>
+  file === undefined || file === "-"
+    ? stdinLines
+    : Stream.unwrap(
+        Effect.map(FileSystem.FileSystem, (fs) =>
+          linesOf(fs.stream(file).pipe(Stream.mapError((error) => new CommandFailed({ message: `cannot read ${file}: ${error.message}` }))))
+        )
+      )
+
+// A reader that went away (`insightd query | head`) is not an error of ours: stop quietly.
+let stdoutClosed = false
+process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+  if (error.code === "EPIPE") {
+    stdoutClosed = true
+    process.exit(0)
+  }
+})
+
+/** Writes lines (already serialised) on stdout, one write per call, waiting while the pipe is full. */
+export const writeLines = (lines: ReadonlyArray<string>): Effect.Effect<void> =>
+  lines.length === 0 || stdoutClosed
+    ? Effect.void
+    : Effect.async<void>((resume) => {
+        if (process.stdout.write(`${lines.join("\n")}\n`)) resume(Effect.void)
+        else process.stdout.once("drain", () => resume(Effect.void))
+      })
+
+/** Writes values as JSONL on stdout. */
+export const writeJsonLines = (values: ReadonlyArray<unknown>): Effect.Effect<void> => writeLines(values.map((value) => JSON.stringify(value)))
+
+/** Reports one rejected input line on stderr: its number and why, never a stack trace. */
+export const reportRejected = (line: number, reason: string, fields: Record<string, unknown> = {}): Effect.Effect<void> =>
+  Effect.logWarning(`line ${line} rejected: ${reason}`).pipe(Effect.annotateLogs({ line, reason, ...fields }))
+
+/** Parses one JSONL line; blank lines are no data (undefined). */
+export const parseJsonLine = (text: string): Either.Either<unknown, string> | undefined => {
+  const trimmed = text.trim()
+  if (trimmed === "") return undefined
+  try {
+    return Either.right(JSON.parse(trimmed) as unknown)
+  } catch (error) {
+    return Either.left(`not valid JSON (${(error as Error).message})`)
+  }
+}
+
+/** Exit status 1 with a one-line summary when anything was rejected. */
+export const failWhenRejected = (command: string, rejected: number): Effect.Effect<void, CommandFailed> =>
+  rejected > 0 ? Effect.fail(new CommandFailed({ message: `${command}: ${rejected} line${rejected === 1 ? "" : "s"} rejected` })) : Effect.void

@@ -1,0 +1,49 @@
+/**
+ * `insightd validate`: conversations JSONL on stdin → valid conversations JSONL on stdout, through
+ * the same `validate` stage the daemon runs. Each valid line is echoed as received, with the id the
+ * daemon would assign (`conv_` + ULID) added when it had none, so later stages agree on ids.
+ */
+import * as Command from "@effect/cli/Command"
+import type * as FileSystem from "@effect/platform/FileSystem"
+import { Effect, Stream } from "effect"
+import { type NewConversation } from "../domain/conversation.js"
+import { validate } from "../stages/validate.js"
+import { type CommandFailed, failWhenRejected, inputLines, reportRejected, writeLines } from "./shared.js"
+
+/** The line as submitted, with the assigned id first when the client gave none. */
+export const validatedLine = (conversation: NewConversation): string =>
+  conversation.clientId ? conversation.raw : `{"id":${JSON.stringify(conversation.id)},${conversation.raw.slice(1)}`
+
+export const runValidate: Effect.Effect<void, CommandFailed, FileSystem.FileSystem> = Effect.gen(function* () {
+  let valid = 0
+  let rejected = 0
+  yield* inputLines(undefined).pipe(
+    validate,
+    Stream.mapChunksEffect((chunk) =>
+      Effect.gen(function* () {
+        const out: Array<string> = []
+        for (const line of chunk) {
+          if (line._tag === "Valid") {
+            valid++
+            out.push(validatedLine(line.conversation))
+          } else {
+            rejected++
+            yield* reportRejected(line.line, line.reason, { fields: line.details.map((issue) => issue.field) })
+          }
+        }
+        yield* writeLines(out)
+        return chunk
+      })
+    ),
+    Stream.runDrain
+  )
+  yield* Effect.logInfo("validate finished").pipe(Effect.annotateLogs({ valid, rejected }))
+  yield* failWhenRejected("validate", rejected)
+})
+
+export const validateCommand = Command.make("validate", {}, () => runValidate).pipe(
+  Command.withDescription(
+    "Read conversations JSONL on stdin, write the valid ones on stdout (each with its id: kept, or assigned as the daemon does). " +
+      "A bad line is reported on stderr with its line number and the field at fault; the exit status is 1 when any line was rejected."
+  )
+)
