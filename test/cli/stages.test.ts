@@ -1,0 +1,145 @@
+/**
+ * `insightd validate` and `insightd analyze` as real child processes: stdout is pure JSONL that
+ * decodes, bad lines are reported on stderr with their line number and field, exit codes, and the
+ * shell pipeline `validate | analyze` gives the insights the daemon gives for the same input.
+ */
+import { Either, Schema } from "effect"
+import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+import { ConversationInput } from "../../src/domain/conversation.js"
+import { InsightListItemView } from "../../src/http/api.js"
+import { startDaemon } from "../support/server.js"
+import { fixture, jsonLines, rejectedLines, runCli, runShell } from "./run.js"
+
+/** What `analyze` writes: the API's insight list item plus the analyzer's raw response and usage; nothing else. */
+const InsightLine = Schema.Struct({
+  ...InsightListItemView.fields,
+  raw_response: Schema.String,
+  prompt_tokens: Schema.NullOr(Schema.Number),
+  completion_tokens: Schema.NullOr(Schema.Number),
+  cost_usd: Schema.NullOr(Schema.Number)
+})
+const decodeInsight = Schema.decodeUnknownEither(InsightLine, { onExcessProperty: "error" })
+const decodeConversation = Schema.decodeUnknownEither(ConversationInput)
+
+const fixtureLines = (name: string) => readFileSync(fixture(name), "utf8").split("\n").filter((line) => line.trim() !== "")
+
+const work = mkdtempSync(join(tmpdir(), "insightd-cli-stages-"))
+afterAll(() => rmSync(work, { recursive: true, force: true }))
+
+describe("insightd validate", () => {
+  it("writes the valid lines as JSONL with ids, reports each bad line with its number and field on stderr, exits 1", async () => {
+    const result = await runCli(["validate"], { input: { file: fixture("mixed.jsonl") } })
+    expect(result.code).toBe(1)
+    const out = jsonLines(result)
+    expect(out).toHaveLength(4)
+    for (const line of out) expect(Either.isRight(decodeConversation(line)), JSON.stringify(line)).toBe(true)
+    // Client ids are kept; a missing one is assigned as the daemon does (conv_ + ULID).
+    expect(out.map((line) => line.id)).toEqual(["conv_mx01", expect.stringMatching(/^conv_[0-9A-HJKMNP-TV-Z]{26}$/), "conv_mx07", "conv_mx11"])
+    // Unknown content is kept as submitted (the messages thread, not a derived text).
+    expect(out[3]).toEqual(JSON.parse(fixtureLines("mixed.jsonl")[9]))
+
+    // Lines 3 (not JSON), 4 (author), 6 (timestamp), 8 (array), 9 (id), 10 (empty messages); line 5 is blank.
+    expect(rejectedLines(result).sort((a, b) => a - b)).toEqual([3, 4, 6, 8, 9, 10])
+    const reason = (line: number) => String(result.logs.find((log) => log.line === line)?.reason)
+    expect(reason(3)).toContain("not valid JSON")
+    expect(reason(4)).toContain("author")
+    expect(reason(6)).toContain("timestamp")
+    expect(reason(9)).toContain("id")
+    expect(reason(10)).toContain("messages")
+    expect(result.stderr).not.toMatch(/\n\s+at /) // no stack trace
+  })
+
+  it("exits 0 when every line is valid, and its output validates again unchanged", async () => {
+    const first = await runCli(["validate"], { input: { file: fixture("conversations.jsonl") } })
+    expect(first.code).toBe(0)
+    expect(rejectedLines(first)).toEqual([])
+    expect(first.lines).toHaveLength(12)
+    const second = await runCli(["validate"], { input: first.stdout })
+    expect(second.code).toBe(0)
+    expect(second.lines).toEqual(first.lines)
+  })
+})
+
+describe("insightd analyze", () => {
+  it("writes one insight per conversation in the API's shape, without a database", async () => {
+    const dbPath = join(work, "never-created.sqlite")
+    const result = await runCli(["analyze"], { input: { file: fixture("conversations.jsonl") }, env: { INSIGHTD_DB: dbPath } })
+    expect(result.code).toBe(0)
+    const insights = jsonLines(result)
+    expect(insights).toHaveLength(12)
+    for (const insight of insights) {
+      const decoded = decodeInsight(insight)
+      expect(Either.isRight(decoded), JSON.stringify(insight)).toBe(true)
+      expect(insight.analyzer).toBe("local:lexicon-v1")
+    }
+    expect(new Set(insights.map((insight) => insight.conversation_id))).toEqual(new Set(fixtureLines("conversations.jsonl").map((line) => JSON.parse(line).id)))
+    const byId = new Map(insights.map((insight) => [insight.conversation_id, insight]))
+    expect(byId.get("conv_fx01")?.sentiment).toBe("negative")
+    expect(byId.get("conv_fx02")?.sentiment).toBe("positive")
+    // The conversation's timestamp is normalised to UTC, as the API shows it.
+    expect(byId.get("conv_fx02")?.timestamp).toBe("2024-05-01T07:30:00.000Z")
+    expect(existsSync(dbPath)).toBe(false)
+  })
+
+  it("reports bad lines by number, still analyses the good ones, exits 1", async () => {
+    const result = await runCli(["analyze"], { input: { file: fixture("mixed.jsonl") } })
+    expect(result.code).toBe(1)
+    expect(jsonLines(result).map((insight) => Either.isRight(decodeInsight(insight)))).toEqual([true, true, true, true])
+    expect(rejectedLines(result).sort((a, b) => a - b)).toEqual([3, 4, 6, 8, 9, 10])
+  })
+
+  it("stops with exit status 78 on a bad configuration, naming the variable", async () => {
+    const result = await runCli(["analyze"], { input: fixtureLines("conversations.jsonl")[0], env: { INSIGHTD_ANALYZER: "magic" } })
+    expect(result.code).toBe(78)
+    expect(result.stdout).toBe("")
+    expect(result.stderr).toContain("INSIGHTD_ANALYZER")
+  })
+})
+
+describe("validate | analyze", () => {
+  it("gives the same insights as the daemon for the same input", async () => {
+    const out = join(work, "insights.jsonl")
+    const piped = await runShell(`insightd validate < '${fixture("conversations.jsonl")}' | insightd analyze > '${out}'`)
+    expect(piped.code).toBe(0)
+    const fromPipeline = readFileSync(out, "utf8").split("\n").filter((line) => line !== "").map((line) => JSON.parse(line) as Record<string, unknown>)
+    expect(fromPipeline).toHaveLength(12)
+
+    const daemon = await startDaemon()
+    try {
+      const response = await fetch(`${daemon.baseUrl}/api/v1/conversations/bulk`, {
+        method: "POST",
+        headers: { "content-type": "application/x-ndjson" },
+        body: readFileSync(fixture("conversations.jsonl"), "utf8")
+      })
+      expect(response.status).toBe(202)
+      let fromDaemon: Array<Record<string, unknown>> = []
+      const deadline = Date.now() + 30_000
+      while (fromDaemon.length < 12 && Date.now() < deadline) {
+        const page = (await (await fetch(`${daemon.baseUrl}/api/v1/insights?limit=1000`)).json()) as { insights: Array<Record<string, unknown>> }
+        fromDaemon = page.insights
+        if (fromDaemon.length < 12) await new Promise((wait) => setTimeout(wait, 100))
+      }
+      expect(fromDaemon).toHaveLength(12)
+      const essentials = (insight: Record<string, unknown>) => ({
+        conversation_id: insight.conversation_id,
+        timestamp: insight.timestamp,
+        author: insight.author,
+        text: insight.text,
+        sentiment_score: insight.sentiment_score,
+        sentiment: insight.sentiment,
+        confidence: insight.confidence,
+        clusters: insight.clusters,
+        reasoning: insight.reasoning,
+        analyzer: insight.analyzer
+      })
+      const byId = (list: Array<Record<string, unknown>>) => [...list].sort((a, b) => String(a.conversation_id).localeCompare(String(b.conversation_id))).map(essentials)
+      expect(byId(fromPipeline)).toEqual(byId(fromDaemon))
+    } finally {
+      expect(await daemon.stop()).toBe(0)
+      daemon.cleanup()
+    }
+  })
+})
