@@ -109,17 +109,25 @@ const formatRate = (value) => (value >= 10 ? value.toFixed(0) : value.toFixed(2)
 /** @param {string} iso */
 const formatWhen = (iso) => {
   const date = new Date(iso)
-  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit" })
+  return Number.isNaN(date.getTime()) ? iso : date.toLocaleString(undefined, { month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", hourCycle: "h23" })
 }
 
-/** Red below zero, grey around it, green above: the colour of a mean sentiment. @param {number | null} score */
+/** @param {string} hex "#rrggbb" @returns {[number, number, number]} */
+const rgbOf = (hex) => {
+  const match = /^#([0-9a-f]{2})([0-9a-f]{2})([0-9a-f]{2})$/i.exec(hex)
+  return match === null ? [128, 128, 128] : [parseInt(match[1], 16), parseInt(match[2], 16), parseInt(match[3], 16)]
+}
+
+/** The colour of a sentiment score: grey at zero, blending into red below and green above. @param {number | null} score */
 const sentimentColor = (score) => {
-  if (score === null) return cssVar("--neu")
+  const neutral = rgbOf(cssVar("--neu"))
+  if (score === null) return `rgb(${neutral.join(" ")})`
   const clamp = Math.max(-1, Math.min(1, score))
-  // hue 0..145 (red to green), less saturated near zero
-  const hue = Math.round(((clamp + 1) / 2) * 145)
-  const saturation = Math.round(35 + Math.abs(clamp) * 40)
-  return `hsl(${hue} ${saturation}% 46%)`
+  const target = rgbOf(cssVar(clamp < 0 ? "--neg" : "--pos"))
+  // reach the full colour by |score| 0.6: most real means sit well inside -1..1
+  const weight = Math.min(1, Math.abs(clamp) / 0.6)
+  const mix = neutral.map((channel, i) => Math.round(channel + (target[i] - channel) * weight))
+  return `rgb(${mix.join(" ")})`
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -206,7 +214,7 @@ const makeSentimentChart = (container) => {
     scales: { x: { time: true }, y: { auto: false, range: [-1, 1] } },
     axes: [
       { ...axis },
-      { ...axis, size: 44, values: (_u, splits) => splits.map((v) => formatScore(v)) }
+      { ...axis, size: 52, values: (_u, splits) => splits.map((v) => formatScore(v)) }
     ],
     series: [
       {},
@@ -343,17 +351,22 @@ const renderTotals = (summary, rangeText) => {
 
 /** @param {Summary} summary */
 const renderLabels = (summary) => {
-  const bar = byId("label-bar")
   const list = byId("labels")
   const total = LABELS.reduce((sum, label) => sum + (summary.labels[label] ?? 0), 0)
-  bar.replaceChildren()
   list.replaceChildren()
+  /** @type {string[]} */
+  const stops = []
+  let from = 0
+  for (const label of LABELS) {
+    const share = total > 0 ? (summary.labels[label] ?? 0) / total : 0
+    stops.push(`var(--${label.slice(0, 3)}) ${(from * 100).toFixed(2)}% ${((from + share) * 100).toFixed(2)}%`)
+    from += share
+  }
+  byId("label-donut").style.background = total > 0 ? `conic-gradient(${stops.join(", ")})` : ""
+  setText("label-total", formatCount(total))
   for (const label of [...LABELS].reverse()) {
     const count = summary.labels[label] ?? 0
     const share = total > 0 ? count / total : 0
-    const segment = make("span", `bg-${label}`)
-    segment.style.width = `${share * 100}%`
-    bar.append(segment)
     const item = make("li")
     item.dataset.label = label
     item.append(make("span", `swatch bg-${label}`), make("span", "", label[0].toUpperCase() + label.slice(1)), make("span", "count", formatCount(count)), make("span", "pct", total > 0 ? `${(share * 100).toFixed(1)}%` : "–"))
@@ -418,7 +431,8 @@ const renderNegatives = (items, matching) => {
   }
   byId("negatives-empty").hidden = rows.length > 0
   byId("negatives").hidden = rows.length === 0
-  setText("negative-note", matching > 0 ? `${formatCount(matching)} negative in range; the ${rows.length} lowest scores of the latest ${items.length}` : "")
+  const scope = matching <= items.length ? `of ${formatCount(matching)}` : `among the latest ${formatCount(items.length)} of ${formatCount(matching)}`
+  setText("negative-note", matching > 0 ? `${rows.length} lowest scores ${scope} negative in range` : "")
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -476,7 +490,7 @@ const renderGrok = (summary, metrics, now) => {
         state.grokHistory.xs.shift()
         state.grokHistory.rates.shift()
       }
-    }
+    } else setText("grok-rate", "measuring…")
     state.lastGrok = { t: now, calls: metrics.calls }
   }
   const container = byId("chart-grok")
