@@ -1,6 +1,9 @@
 /** The HTTP server: the API, its OpenAPI document at /openapi.json and offline docs at /docs. */
-import { HttpApiBuilder, HttpApiScalar, HttpMiddleware, HttpRouter, HttpServer } from "@effect/platform"
-import { NodeHttpServer } from "@effect/platform-node"
+import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
+import * as HttpRouter from "@effect/platform/HttpRouter"
+import * as HttpServer from "@effect/platform/HttpServer"
+import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, Layer } from "effect"
 import { createServer, type Server } from "node:http"
 import { AppConfig } from "../config.js"
@@ -8,6 +11,7 @@ import { DashboardLive } from "../dashboard/route.js"
 import { httpMetrics } from "../observability/http.js"
 import { tracingEnabled } from "../observability/tracing.js"
 import { InsightdApi } from "./api.js"
+import { DocsLive } from "./docs.js"
 import { HandlersLive } from "./handlers.js"
 import { ApiMiddlewareLive } from "./middleware.js"
 
@@ -47,7 +51,7 @@ export const HttpServerLive = Layer.unwrapEffect(
     const server = NodeHttpServer.layer(() => (nodeServer = createServer({ keepAliveTimeout: 65_000 })), { port: config.http.port, host: config.http.host })
     const api = HttpApiBuilder.api(InsightdApi).pipe(Layer.provide(HandlersLive))
     return HttpApiBuilder.serve(httpMetrics).pipe(
-      Layer.provide(HttpApiScalar.layer({ path: "/docs", scalar: { withDefaultFonts: false } })),
+      Layer.provide(DocsLive),
       Layer.provide(DashboardLive),
       Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
       Layer.provide(ApiMiddlewareLive),
