@@ -490,7 +490,7 @@ const renderGrok = (summary, metrics, now) => {
         state.grokHistory.xs.shift()
         state.grokHistory.rates.shift()
       }
-    } else setText("grok-rate", "measuring…")
+    } else setText("grok-rate", "…") // a rate needs two readings, one refresh apart
     state.lastGrok = { t: now, calls: metrics.calls }
   }
   const container = byId("chart-grok")
@@ -545,7 +545,7 @@ const refresh = async () => {
     ])
     if (generation !== state.generation) return
     byId("keyform").hidden = true
-    byId("forget-key").hidden = storage.get(KEY_STORAGE) === null
+    byId("forget-key-wrap").hidden = storage.get(KEY_STORAGE) === null
     setBanner(null)
     renderTotals(summary, range.text)
     renderCharts(summary, rangeStart, now)
