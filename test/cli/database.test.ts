@@ -1,0 +1,171 @@
+/**
+ * The database commands as real child processes on real SQLite files: `store` (conversations and
+ * insights, resubmissions, conflicts), `query` (filters, paging past one page, bad options),
+ * `retry-failed` (all, or by error class) and `migrate`.
+ */
+import Database from "better-sqlite3"
+import { Either, Schema } from "effect"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+import { InsightListItemView } from "../../src/http/api.js"
+import { migrations } from "../../src/store/migrations.js"
+import { fixture, jsonLines, rejectedLines, runCli, runShell } from "./run.js"
+
+const decodeListItem = Schema.decodeUnknownEither(InsightListItemView, { onExcessProperty: "error" })
+
+const work = mkdtempSync(join(tmpdir(), "insightd-cli-db-"))
+afterAll(() => rmSync(work, { recursive: true, force: true }))
+
+const finished = (logs: ReadonlyArray<Record<string, unknown>>, message: string) => logs.find((log) => log.message === message) ?? {}
+
+const count = (dbPath: string, sql: string): number => {
+  const db = new Database(dbPath, { readonly: true })
+  try {
+    return Number((db.prepare(sql).get() as { n: number }).n)
+  } finally {
+    db.close()
+  }
+}
+
+describe("insightd store, then query", () => {
+  const dbPath = join(work, "roundtrip.sqlite")
+  const env = { INSIGHTD_DB: dbPath }
+
+  it("stores conversations, then the insights of `analyze`, and `query` gives them back", async () => {
+    const stored = await runCli(["store"], { input: { file: fixture("conversations.jsonl") }, env })
+    expect(stored.code).toBe(0)
+    expect(stored.stdout).toBe("")
+    expect(finished(stored.logs, "store finished")).toMatchObject({ stored: 12, resubmitted: 0, conflicts: 0, rejected: 0 })
+    expect(count(dbPath, "SELECT COUNT(*) AS n FROM conversations WHERE status = 'pending'")).toBe(12)
+
+    const analyzed = await runShell(`insightd analyze < '${fixture("conversations.jsonl")}' | insightd store`, { env })
+    expect(analyzed.code).toBe(0)
+    expect(finished(analyzed.logs, "store finished")).toMatchObject({ insights: 12, rejected: 0 })
+    expect(count(dbPath, "SELECT COUNT(*) AS n FROM conversations WHERE status = 'completed'")).toBe(12)
+
+    const queried = await runCli(["query", "--order", "asc"], { env })
+    expect(queried.code).toBe(0)
+    const insights = jsonLines(queried)
+    for (const insight of insights) expect(Either.isRight(decodeListItem(insight)), JSON.stringify(insight)).toBe(true)
+    const ids = readFileSync(fixture("conversations.jsonl"), "utf8").split("\n").filter((l) => l !== "").map((l) => JSON.parse(l).id as string)
+    expect(insights.map((insight) => insight.conversation_id).sort()).toEqual([...ids].sort())
+    const timestamps = insights.map((insight) => String(insight.timestamp))
+    expect(timestamps).toEqual([...timestamps].sort())
+
+    const negative = await runCli(["query", "--sentiment", "negative"], { env })
+    expect(negative.code).toBe(0)
+    const expectedNegative = insights.filter((insight) => insight.sentiment === "negative").length
+    expect(expectedNegative).toBeGreaterThan(0)
+    expect(jsonLines(negative).map((insight) => insight.sentiment)).toEqual(Array(expectedNegative).fill("negative"))
+
+    const limited = await runCli(["query", "--limit", "3", "--author", "@maria_k", "--start-time", "2024-05-01T00:00:00Z"], { env })
+    expect(limited.code).toBe(0)
+    expect(jsonLines(limited).map((insight) => insight.conversation_id)).toEqual(["conv_fx09", "conv_fx01"])
+  })
+
+  it("counts the same content again as resubmitted; different content under a stored id is a rejected conflict", async () => {
+    const again = await runCli(["store"], { input: { file: fixture("conversations.jsonl") }, env })
+    expect(again.code).toBe(0)
+    expect(finished(again.logs, "store finished")).toMatchObject({ stored: 0, resubmitted: 12, rejected: 0 })
+
+    const input = [
+      JSON.stringify({ id: "conv_new1", author: "@new", timestamp: "2024-07-01T00:00:00Z", text: "brand new" }),
+      JSON.stringify({ id: "conv_fx01", author: "@maria_k", timestamp: "2024-05-01T08:12:00Z", text: "edited text" }),
+      "{oops",
+      JSON.stringify({ conversation_id: "conv_absent", sentiment_score: 0.5, sentiment: "positive", confidence: 0.5, clusters: ["praise"], reasoning: "", analyzer: "local:lexicon-v1", analyzed_at: "2024-07-01T00:00:00Z" })
+    ].join("\n")
+    const conflicted = await runCli(["store"], { input, env })
+    expect(conflicted.code).toBe(1)
+    expect(finished(conflicted.logs, "store finished")).toMatchObject({ stored: 1, conflicts: 1, rejected: 3 })
+    expect(rejectedLines(conflicted).sort()).toEqual([2, 3, 4])
+    expect(String(conflicted.logs.find((log) => log.line === 2)?.reason)).toContain("conv_fx01")
+    expect(String(conflicted.logs.find((log) => log.line === 4)?.reason)).toContain("not in the database")
+    expect(count(dbPath, "SELECT COUNT(*) AS n FROM conversations")).toBe(13)
+  })
+
+  it("pages through more insights than one page holds, without repeats", async () => {
+    const bigDb = join(work, "paging.sqlite")
+    const file = join(work, "many.jsonl")
+    const lines = Array.from({ length: 1203 }, (_, i) =>
+      JSON.stringify({ id: `conv_p${i}`, author: `@user${i % 7}`, timestamp: new Date(Date.UTC(2024, 0, 1) + i * 60_000).toISOString(), text: `order ${i} arrived late and damaged` })
+    )
+    writeFileSync(file, `${lines.join("\n")}\n`)
+    const run = await runShell(`insightd store < '${file}' && insightd analyze < '${file}' | insightd store`, { env: { INSIGHTD_DB: bigDb } })
+    expect(run.code).toBe(0)
+    const all = await runCli(["query"], { env: { INSIGHTD_DB: bigDb } })
+    expect(all.code).toBe(0)
+    const ids = jsonLines(all).map((insight) => insight.conversation_id)
+    expect(ids).toHaveLength(1203)
+    expect(new Set(ids).size).toBe(1203)
+    expect(ids[0]).toBe("conv_p1202") // newest first by default
+    const some = await runCli(["query", "--limit", "1001", "--order", "asc"], { env: { INSIGHTD_DB: bigDb } })
+    expect(jsonLines(some).map((insight) => insight.conversation_id)).toEqual(Array.from({ length: 1001 }, (_, i) => `conv_p${i}`))
+  })
+
+  it.each([
+    [["--min-confidence", "2"], "--min-confidence"],
+    [["--max-sentiment", "abc"], "--max-sentiment"],
+    [["--sentiment", "angry"], "--sentiment"],
+    [["--order", "sideways"], "--order"],
+    [["--start-time", "yesterday"], "--start-time"],
+    [["--limit", "0"], "--limit"],
+    [["--min-sentiment", "0.5", "--max-sentiment", "0.1"], "--min-sentiment"]
+  ])("refuses a bad option %j with a message naming it and exit status 1", async (args, name) => {
+    const result = await runCli(["query", ...args], { env })
+    expect(result.code).toBe(1)
+    expect(result.stdout).toBe("")
+    expect(result.stderr).toContain(name)
+    expect(result.stderr).not.toMatch(/\n\s+at /)
+  })
+})
+
+describe("insightd retry-failed", () => {
+  it("puts failed conversations back to pending, all or only those of an error class (last_error prefix, case ignored)", async () => {
+    const dbPath = join(work, "retry.sqlite")
+    const env = { INSIGHTD_DB: dbPath }
+    expect((await runCli(["store"], { input: { file: fixture("conversations.jsonl") }, env })).code).toBe(0)
+    const db = new Database(dbPath)
+    const fail = db.prepare("UPDATE conversations SET status = 'failed', attempts = 4, last_error = ? WHERE id = ?")
+    fail.run("grok answered HTTP 503: upstream overloaded (gave up after 4 calls)", "conv_fx01")
+    fail.run("grok answered HTTP 502: bad gateway (gave up after 4 calls)", "conv_fx02")
+    fail.run("grok did not answer within 30000 ms (gave up after 4 calls)", "conv_fx03")
+    fail.run("local analyzer failed: out of memory", "conv_fx04")
+    fail.run("100% broken", "conv_fx05")
+    db.close()
+    const failed = () => count(dbPath, "SELECT COUNT(*) AS n FROM conversations WHERE status = 'failed'")
+
+    const serverErrors = await runCli(["retry-failed", "--error-class", "GROK answered http 5"], { env })
+    expect(serverErrors.code).toBe(0)
+    expect(serverErrors.stdout.trim()).toBe("2")
+    expect(failed()).toBe(3)
+    expect(count(dbPath, "SELECT COUNT(*) AS n FROM conversations WHERE id IN ('conv_fx01', 'conv_fx02') AND status = 'pending' AND attempts = 0")).toBe(2)
+
+    // The class is matched literally: `%` is not a wildcard.
+    const wildcard = await runCli(["retry-failed", "--error-class", "%"], { env })
+    expect(wildcard.stdout.trim()).toBe("0")
+    expect(failed()).toBe(3)
+
+    const rest = await runCli(["retry-failed"], { env })
+    expect(rest.code).toBe(0)
+    expect(rest.stdout.trim()).toBe("3")
+    expect(failed()).toBe(0)
+  })
+})
+
+describe("insightd migrate", () => {
+  it("creates the schema on a new database, reports its version, and is idempotent", async () => {
+    const dbPath = join(work, "sub", "fresh.sqlite")
+    const latest = Object.keys(migrations).sort().at(-1)!
+    const version = Number(latest.slice(0, 4))
+    const first = await runCli(["migrate"], { env: { INSIGHTD_DB: dbPath } })
+    expect(first.code).toBe(0)
+    expect(first.stdout).toContain(`schema version ${version} (${latest})`)
+    expect(first.stdout).toContain("applied 0001_create_conversations")
+    expect(count(dbPath, "SELECT COUNT(*) AS n FROM effect_sql_migrations")).toBe(Object.keys(migrations).length)
+    const second = await runCli(["migrate"], { env: { INSIGHTD_DB: dbPath } })
+    expect(second.code).toBe(0)
+    expect(second.stdout).toContain(`schema version ${version} (${latest}); already up to date`)
+  })
+})
