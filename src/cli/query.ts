@@ -52,6 +52,13 @@ export const toInsightQuery = (options: QueryOptions): Either.Either<{ query: Om
     ["order", "order"]
   ]
   for (const [key, param] of names) if (Option.isSome(options[key])) params[param] = options[key].value
+  // A union of literals reports each alternative separately: name the choices in one sentence instead.
+  for (const [param, choices] of [["sentiment", ["positive", "negative", "neutral"]], ["order", ["asc", "desc"]]] as const) {
+    const value = params[param]
+    if (value !== undefined && !(choices as ReadonlyArray<string>).includes(value)) {
+      return Either.left(badOption(`${optionName(param)} must be one of ${choices.join(", ")} (got ${JSON.stringify(value)})`))
+    }
+  }
   const decoded = Schema.decodeUnknownEither(InsightsParams)(params)
   if (Either.isLeft(decoded)) {
     const issue = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)[0]

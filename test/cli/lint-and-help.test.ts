@@ -1,0 +1,73 @@
+/**
+ * `insightd lint-pipeline` (the daemon's own start-up check, field path in the message) and the
+ * `--help` of every command, through real child processes.
+ */
+import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
+import { afterAll, describe, expect, it } from "vitest"
+import { fixture, repoRoot, runCli } from "./run.js"
+
+const work = mkdtempSync(join(tmpdir(), "insightd-cli-lint-"))
+afterAll(() => rmSync(work, { recursive: true, force: true }))
+
+describe("insightd lint-pipeline", () => {
+  it.each([join(repoRoot, "pipelines/default.json"), fixture("pipeline-good.json")])("accepts %s with exit status 0", async (file) => {
+    const result = await runCli(["lint-pipeline", file])
+    expect(result.code).toBe(0)
+    expect(result.stdout).toContain(": ok (")
+  })
+
+  it.each([
+    ["pipeline-bad-size.json", "stages.2.size", "between 1 and 100"],
+    ["pipeline-bad-analyzer.json", "stages.3.analyzer", "gpt"]
+  ])("refuses %s naming the field path %s, exit status 1", async (name, path, why) => {
+    const result = await runCli(["lint-pipeline", fixture(name)])
+    expect(result.code).toBe(1)
+    expect(result.stdout).toContain(`${path}: `)
+    expect(result.stdout).toContain(why)
+  })
+
+  it("refuses an unknown field, an out-of-order stage list, invalid JSON and a missing file", async () => {
+    const cases: Array<[string, string, string]> = [
+      ["extra.json", JSON.stringify({ name: "x", sources: [], stages: [{ stage: "batch", sise: 3 }, { stage: "analyze" }, { stage: "persist-insight" }] }), "stages.0"],
+      ["order.json", JSON.stringify({ name: "x", sources: [{ type: "http" }], stages: [{ stage: "persist" }, { stage: "validate" }] }), "stages: stages must follow the order"],
+      ["broken.json", "{ name: ", "not valid JSON"]
+    ]
+    for (const [name, content, expected] of cases) {
+      const file = join(work, name)
+      writeFileSync(file, content)
+      const result = await runCli(["lint-pipeline", file])
+      expect(result.code, name).toBe(1)
+      expect(result.stdout, name).toContain(expected)
+    }
+    const missing = await runCli(["lint-pipeline", join(work, "absent.json")])
+    expect(missing.code).toBe(1)
+    expect(missing.stdout).toContain("does not exist")
+  })
+
+  it("says what the daemon says when it refuses to start with the same file", async () => {
+    const lint = await runCli(["lint-pipeline", fixture("pipeline-bad-size.json")])
+    const serve = await runCli(["serve"], { env: { INSIGHTD_PIPELINE: fixture("pipeline-bad-size.json"), INSIGHTD_DB: join(work, "db.sqlite"), INSIGHTD_PORT: "0" } })
+    expect(serve.code).toBe(78)
+    expect(serve.stderr).toContain(lint.stdout.trim())
+  })
+})
+
+describe("--help", () => {
+  it.each([
+    ["serve", "daemon"],
+    ["validate", "line number"],
+    ["analyze", "without a database"],
+    ["store", "transaction"],
+    ["ingest", "Retry-After"],
+    ["query", "GET /api/v1/insights"],
+    ["retry-failed", "--error-class"],
+    ["migrate", "schema version"],
+    ["lint-pipeline", "field path"]
+  ])("insightd %s --help describes the command", async (command, phrase) => {
+    const result = await runCli([command, "--help"])
+    expect(result.code).toBe(0)
+    expect(result.stdout.replace(/\s+/g, " ")).toContain(phrase)
+  })
+})
