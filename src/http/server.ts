@@ -1,5 +1,6 @@
 /** The HTTP server: the API, its OpenAPI document at /openapi.json and offline docs at /docs. */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
+import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
@@ -10,8 +11,10 @@ import { AppConfig } from "../config.js"
 import { DashboardLive } from "../dashboard/route.js"
 import { httpMetrics } from "../observability/http.js"
 import { tracingEnabled } from "../observability/tracing.js"
+import { NotFound } from "../domain/errors.js"
 import { InsightdApi } from "./api.js"
 import { DocsLive } from "./docs.js"
+import { errorResponse } from "./errors.js"
 import { HandlersLive } from "./handlers.js"
 import { ApiMiddlewareLive } from "./middleware.js"
 
@@ -44,6 +47,19 @@ const closeConnectionsOnRelease = (server: () => Server | undefined) =>
     )
   )
 
+/**
+ * A path no route serves gets the same JSON error body as every other 404 rather than the
+ * platform's empty one: a catch-all route (find-my-way tries it only after every real route).
+ */
+const UnknownRouteLive = HttpApiBuilder.Router.use((router) =>
+  router.all(
+    "*",
+    Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
+      errorResponse(new NotFound({ message: `no such endpoint: ${request.method} ${request.url.split("?")[0]}` }))
+    )
+  )
+)
+
 export const HttpServerLive = Layer.unwrapEffect(
   Effect.map(AppConfig, (config) => {
     const tracing = tracingEnabled()
@@ -52,6 +68,7 @@ export const HttpServerLive = Layer.unwrapEffect(
     const api = HttpApiBuilder.api(InsightdApi).pipe(Layer.provide(HandlersLive))
     return HttpApiBuilder.serve(httpMetrics).pipe(
       Layer.provide(DocsLive),
+      Layer.provide(UnknownRouteLive),
       Layer.provide(DashboardLive),
       Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
       Layer.provide(ApiMiddlewareLive),

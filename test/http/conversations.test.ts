@@ -421,6 +421,13 @@ describe("GET /api/v1/conversations/{id}", () => {
     }
   })
 
+  it("404 not_found with the JSON error body for a path no endpoint serves", async () => {
+    for (const path of ["/api/v1/nope", "/api/v2/conversations", "/favicon.ico?x=1"]) {
+      const error = await expectError(await get(path), 404, "not_found")
+      expect(error.message).toContain(path.split("?")[0])
+    }
+  })
+
   it("404 not_found (JSON error body) also for an unknown id longer than 100 characters", async () => {
     // Such an id can never exist, but it is still an unknown id: same 404 body as any other.
     for (const id of [`conv_${"q".repeat(96)}`, `conv_${"q".repeat(200)}`]) {
