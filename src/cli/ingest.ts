@@ -132,8 +132,10 @@ export const runIngest = (options: IngestOptions): Effect.Effect<void, CommandFa
           return { _tag: "BadItems", bad, message } as const
         }
         if (status === 409) {
-          const ids = field(body, "conversation_ids")
-          return { _tag: "Conflict", ids: Array.isArray(ids) ? ids.filter((id): id is string => typeof id === "string") : [], message } as const
+          // The conflict body names each id in `details` (`{"conversation_id": …}`).
+          const details = field(body, "details")
+          const ids = Array.isArray(details) ? details.map((detail) => field(detail, "conversation_id")).filter((id): id is string => typeof id === "string") : []
+          return { _tag: "Conflict", ids, message } as const
         }
         if (status === 413) return { _tag: "TooLarge", message } as const
         return { _tag: "Refused", status, message } as const
