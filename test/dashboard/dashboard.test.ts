@@ -3,6 +3,23 @@
  * the built daemon (local analyzer, real SQLite) holding a few hundred conversations spread over
  * two months. Screenshots land in test/artifacts/ (git-ignored) for a person to look at.
  */
+
+// What the callbacks passed to page.evaluate/waitForFunction use of the browser: they run in
+// chromium, but are type-checked here, where the DOM library is not loaded (the tests use Node's).
+interface HTMLCanvasElement {
+  readonly width: number
+  readonly height: number
+  getContext(kind: "2d"): { getImageData(x: number, y: number, w: number, h: number): { readonly data: Uint8ClampedArray } } | null
+}
+interface HTMLElement {
+  readonly dataset: Record<string, string | undefined>
+}
+declare const window: unknown
+declare const document: {
+  readonly body: { readonly dataset: Record<string, string | undefined>; readonly scrollWidth: number }
+  readonly documentElement: { readonly scrollWidth: number; readonly clientWidth: number }
+  querySelectorAll<E>(selector: string): Iterable<E>
+}
 import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { type Browser, type BrowserContext, type Page, chromium } from "playwright-core"
