@@ -33,7 +33,9 @@ export const analysisSettings = (config: Config): Effect.Effect<Pick<ResolvedPip
   const named = process.env.INSIGHTD_PIPELINE !== undefined && process.env.INSIGHTD_PIPELINE !== ""
   if (!named && !existsSync(config.pipelineFile)) return Effect.succeed(DEFAULT_SETTINGS)
   return Effect.map(loadPipeline(config.pipelineFile), (pipeline) => ({
-    batch: pipeline.batch ?? DEFAULT_SETTINGS.batch,
+    // The daemon's batches may leave at once (wait 0) because its source claims many pending rows at
+    // a time; stdin delivers one line at a time, so a batch here waits a moment for company.
+    batch: pipeline.batch === null ? DEFAULT_SETTINGS.batch : { size: pipeline.batch.size, waitMs: pipeline.batch.waitMs > 0 ? pipeline.batch.waitMs : DEFAULT_SETTINGS.batch.waitMs },
     analyze: pipeline.analyze ?? DEFAULT_SETTINGS.analyze
   }))
 }
