@@ -6,7 +6,7 @@
  */
 import * as Command from "@effect/cli/Command"
 import type * as FileSystem from "@effect/platform/FileSystem"
-import { Clock, Effect, Layer, Option, Stream } from "effect"
+import { Chunk, Clock, Effect, Layer, Option, Stream } from "effect"
 import { existsSync } from "node:fs"
 import type { Analyzer } from "../analyzer/Analyzer.js"
 import { analyzerLayer, effectiveAnalyzer } from "../analyzer/layer.js"
@@ -129,20 +129,24 @@ const analyzeLines = (config: Config, settings: Pick<ResolvedPipeline, "batch" |
     let rejected = 0
     yield* inputLines(undefined).pipe(
       validate,
-      Stream.mapEffect((line) =>
+      // Per chunk, not per line: one effect for a read buffer's worth of lines keeps the overhead low.
+      Stream.mapChunksEffect((lines) =>
         Effect.gen(function* () {
-          if (line._tag === "Rejected") {
-            rejected++
-            yield* reportRejected(line.line, line.reason, { fields: line.details.map((issue) => issue.field) })
-            return Option.none<Conversation>()
-          }
           const now = new Date(yield* Clock.currentTimeMillis).toISOString()
-          const conversation = asClaimed(line.conversation, now)
-          inFlight.set(conversation.id, { line: line.line, conversation })
-          return Option.some(conversation)
+          const conversations: Array<Conversation> = []
+          for (const line of lines) {
+            if (line._tag === "Rejected") {
+              rejected++
+              yield* reportRejected(line.line, line.reason, { fields: line.details.map((issue) => issue.field) })
+              continue
+            }
+            const conversation = asClaimed(line.conversation, now)
+            inFlight.set(conversation.id, { line: line.line, conversation })
+            conversations.push(conversation)
+          }
+          return Chunk.unsafeFromArray(conversations)
         })
       ),
-      Stream.filterMap((conversation) => conversation),
       batch(settings.batch ?? DEFAULT_SETTINGS.batch),
       analyze(options),
       Stream.mapEffect((result) =>

@@ -4,10 +4,11 @@
  * Data goes to stdout only; every log line goes to stderr (src/logging.ts).
  */
 import * as FileSystem from "@effect/platform/FileSystem"
-import { Effect, Either, Schema, Stream } from "effect"
+import { Effect, Either, Layer, Schema, Stream } from "effect"
 import { type Config, loadConfig } from "../config.js"
 import type { ConfigurationError } from "../domain/errors.js"
 import { loggerLayer } from "../logging.js"
+import { tracingLayer } from "../observability/tracing.js"
 import { linesOf, stdinLines } from "../sources/stdin.js"
 import type { InputLine } from "../stages/validate.js"
 
@@ -19,11 +20,12 @@ export class CommandFailed extends Schema.TaggedError<CommandFailed>()("CommandF
   message: Schema.String
 }) {}
 
-/** Loads config.json + environment (as `serve` does) and logs with its level and format. */
+/** Loads config.json + environment (as `serve` does); logs with its level and format, traces as the daemon does. */
 export const withConfig = <A, E, R>(run: (config: Config) => Effect.Effect<A, E, R>): Effect.Effect<A, E | ConfigurationError, R> =>
   Effect.gen(function* () {
     const config = yield* loadConfig(process.env)
-    return yield* run(config).pipe(Effect.provide(loggerLayer(config.log.format, config.log.level)))
+    // Tracing as in the daemon: OTLP when configured, otherwise off (spans cost CPU per batch).
+    return yield* run(config).pipe(Effect.provide(Layer.merge(loggerLayer(config.log.format, config.log.level), tracingLayer())))
   })
 
 /** JSONL lines of FILE, or of stdin when the argument is absent or `-`. */
