@@ -8,7 +8,7 @@ import * as Command from "@effect/cli/Command"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import { Chunk, Clock, Effect, Layer, Option, Stream } from "effect"
 import { existsSync } from "node:fs"
-import type { Analyzer } from "../analyzer/Analyzer.js"
+import { Analyzer } from "../analyzer/Analyzer.js"
 import { analyzerLayer, effectiveAnalyzer } from "../analyzer/layer.js"
 import type { Config } from "../config.js"
 import type { Conversation, NewConversation } from "../domain/conversation.js"
@@ -19,7 +19,7 @@ import { analyze } from "../stages/analyze.js"
 import { batch } from "../stages/batch.js"
 import { validate } from "../stages/validate.js"
 import { Store, type StoreShape } from "../store/Store.js"
-import { type CommandFailed, failWhenRejected, inputLines, reportRejected, withConfig, writeJsonLines } from "./shared.js"
+import { CommandFailed, failWhenRejected, inputLines, reportRejected, withConfig, writeJsonLines } from "./shared.js"
 
 /** The batch and analyze settings of `pipelines/default.json`, used when no pipeline file is at hand. */
 const DEFAULT_SETTINGS = { batch: { size: 10, waitMs: 200 }, analyze: { analyzer: "auto" as const, concurrency: 4, retryBudget: undefined } }
@@ -111,6 +111,18 @@ interface InFlight {
   readonly conversation: Conversation
 }
 
+/** Fails once the analyzer reports it cannot work (e.g. `grok_unauthorized`); never succeeds. */
+const stopWhenNotReady: Effect.Effect<never, CommandFailed, Analyzer> = Effect.gen(function* () {
+  const analyzer = yield* Analyzer
+  for (;;) {
+    const reason = yield* analyzer.notReadyReason
+    if (reason !== null) {
+      return yield* new CommandFailed({ message: `analyze: the analyzer ${analyzer.name} cannot work (${reason}); check XAI_API_KEY or use INSIGHTD_ANALYZER=local` })
+    }
+    yield* Effect.sleep("250 millis")
+  }
+})
+
 const analyzeLines = (config: Config, settings: Pick<ResolvedPipeline, "batch" | "analyze">, clusterCounts: Map<string, number>) =>
   Effect.gen(function* () {
     const analyzeSettings = settings.analyze ?? DEFAULT_SETTINGS.analyze
@@ -172,7 +184,10 @@ const analyzeLines = (config: Config, settings: Pick<ResolvedPipeline, "batch" |
           yield* writeJsonLines(out)
         })
       ),
-      Stream.runDrain
+      Stream.runDrain,
+      // The daemon pauses on a rejected Grok key and keeps its backlog for later; a command has no
+      // later, so it stops and says why instead of waiting for probes forever.
+      Effect.raceFirst(stopWhenNotReady)
     )
     yield* Effect.logInfo("analyze finished").pipe(Effect.annotateLogs({ analyzed, rejected }))
     yield* failWhenRejected("analyze", rejected)

@@ -10,6 +10,7 @@ import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { ConversationInput } from "../../src/domain/conversation.js"
 import { InsightListItemView } from "../../src/http/api.js"
+import { expectedFor, startFakeGrok } from "../support/fake-grok.js"
 import { startDaemon } from "../support/server.js"
 import { fixture, jsonLines, rejectedLines, runCli, runShell } from "./run.js"
 
@@ -140,6 +141,33 @@ describe("validate | analyze", () => {
     } finally {
       expect(await daemon.stop()).toBe(0)
       daemon.cleanup()
+    }
+  })
+})
+
+describe("insightd analyze with Grok", () => {
+  it("uses Grok when XAI_API_KEY is set, and stops with exit 1 instead of waiting when the key is rejected", async () => {
+    const fake = await startFakeGrok({ apiKey: "right-key" })
+    try {
+      const env = { XAI_BASE_URL: fake.baseUrl, INSIGHTD_GROK_PROBE_INTERVAL_MS: "60000" }
+      const good = await runCli(["analyze"], { input: { file: fixture("conversations.jsonl") }, env: { ...env, XAI_API_KEY: "right-key" } })
+      expect(good.code).toBe(0)
+      const insights = jsonLines(good)
+      expect(insights).toHaveLength(12)
+      for (const insight of insights) {
+        expect(Either.isRight(decodeInsight(insight)), JSON.stringify(insight)).toBe(true)
+        expect(String(insight.analyzer)).toMatch(/^grok:/)
+        expect(insight.sentiment_score).toBe(expectedFor(String(insight.conversation_id)).sentiment_score)
+      }
+      expect(good.stderr).not.toContain("right-key")
+
+      const refused = await runCli(["analyze"], { input: { file: fixture("conversations.jsonl") }, env: { ...env, XAI_API_KEY: "wrong-key" } })
+      expect(refused.code).toBe(1)
+      expect(refused.stdout).toBe("")
+      expect(refused.stderr).toContain("grok_unauthorized")
+      expect(refused.stderr).not.toContain("wrong-key")
+    } finally {
+      await fake.close()
     }
   })
 })
