@@ -40,18 +40,23 @@ export const inputLines = (file: string | undefined): Stream.Stream<InputLine, C
 
 // A reader that went away (`insightd query | head`) is not an error of ours: stop quietly.
 let stdoutClosed = false
-process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-  if (error.code === "EPIPE") {
+let watchingStdout = false
+const watchStdout = () => {
+  if (watchingStdout) return
+  watchingStdout = true
+  process.stdout.on("error", (error: NodeJS.ErrnoException) => {
+    if (error.code !== "EPIPE") throw error
     stdoutClosed = true
     process.exit(0)
-  }
-})
+  })
+}
 
 /** Writes lines (already serialised) on stdout, one write per call, waiting while the pipe is full. */
 export const writeLines = (lines: ReadonlyArray<string>): Effect.Effect<void> =>
   lines.length === 0 || stdoutClosed
     ? Effect.void
     : Effect.async<void>((resume) => {
+        watchStdout()
         if (process.stdout.write(`${lines.join("\n")}\n`)) resume(Effect.void)
         else process.stdout.once("drain", () => resume(Effect.void))
       })

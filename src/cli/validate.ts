@@ -8,13 +8,14 @@ import type * as FileSystem from "@effect/platform/FileSystem"
 import { Effect, Stream } from "effect"
 import { type NewConversation } from "../domain/conversation.js"
 import { validate } from "../stages/validate.js"
-import { type CommandFailed, failWhenRejected, inputLines, reportRejected, writeLines } from "./shared.js"
+import type { ConfigurationError } from "../domain/errors.js"
+import { type CommandFailed, failWhenRejected, inputLines, reportRejected, withConfig, writeLines } from "./shared.js"
 
 /** The line as submitted, with the assigned id first when the client gave none. */
 export const validatedLine = (conversation: NewConversation): string =>
   conversation.clientId ? conversation.raw : `{"id":${JSON.stringify(conversation.id)},${conversation.raw.slice(1)}`
 
-export const runValidate: Effect.Effect<void, CommandFailed, FileSystem.FileSystem> = Effect.gen(function* () {
+export const runValidate: Effect.Effect<void, CommandFailed | ConfigurationError, FileSystem.FileSystem> = withConfig(() => Effect.gen(function* () {
   let valid = 0
   let rejected = 0
   yield* inputLines(undefined).pipe(
@@ -39,7 +40,7 @@ export const runValidate: Effect.Effect<void, CommandFailed, FileSystem.FileSyst
   )
   yield* Effect.logInfo("validate finished").pipe(Effect.annotateLogs({ valid, rejected }))
   yield* failWhenRejected("validate", rejected)
-})
+}))
 
 export const validateCommand = Command.make("validate", {}, () => runValidate).pipe(
   Command.withDescription(
