@@ -15,7 +15,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import * as NodeHttpClient from "@effect/platform-node/NodeHttpClient"
 import { Chunk, Clock, Duration, Effect, Option, Redacted, Schedule, Stream } from "effect"
-import { CommandFailed, inputLines, reportRejected } from "./shared.js"
+import { CommandFailed, inputLines, reportRejected, withProgress } from "./shared.js"
 
 interface Item {
   readonly line: number
@@ -230,7 +230,8 @@ export const runIngest = (options: IngestOptions): Effect.Effect<void, CommandFa
       Stream.map((line): Item => ({ line: line.line, text: line.text.trim() })),
       Stream.groupedWithin(options.batchSize, "1 second"),
       Stream.mapEffect((chunk) => sendChunk(Chunk.toReadonlyArray(chunk)), { concurrency: options.concurrency, unordered: true }),
-      Stream.runDrain
+      Stream.runDrain,
+      (work) => withProgress(work, "ingest", () => ({ accepted: stats.accepted, rejected: stats.rejected, rate_limited: stats.rateLimited, retries: stats.retries }))
     )
     const durationMs = (yield* Clock.currentTimeMillis) - started
     yield* Effect.logInfo("ingest finished").pipe(

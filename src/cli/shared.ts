@@ -79,6 +79,16 @@ export const parseJsonLine = (text: string): Either.Either<unknown, string> | un
   }
 }
 
+/**
+ * Runs `work` and, while it runs, logs `progress` every `everyMs` with the counts so far, so a long
+ * import is visibly alive; the log stops when the work ends.
+ */
+export const withProgress = <A, E, R>(work: Effect.Effect<A, E, R>, command: string, counts: () => Record<string, number>, everyMs = 5000): Effect.Effect<A, E, R> =>
+  Effect.raceFirst(
+    work,
+    Effect.forever(Effect.zipRight(Effect.sleep(everyMs), Effect.suspend(() => Effect.logInfo(`${command} progress`).pipe(Effect.annotateLogs(counts())))))
+  )
+
 /** Exit status 1 with a one-line summary when anything was rejected. */
 export const failWhenRejected = (command: string, rejected: number): Effect.Effect<void, CommandFailed> =>
   rejected > 0 ? Effect.fail(new CommandFailed({ message: `${command}: ${rejected} line${rejected === 1 ? "" : "s"} rejected` })) : Effect.void

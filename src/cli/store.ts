@@ -7,16 +7,16 @@
  */
 import * as Command from "@effect/cli/Command"
 import type * as FileSystem from "@effect/platform/FileSystem"
-import { Chunk, Deferred, Effect, Either, Option, ParseResult, Schema, Stream } from "effect"
+import { Chunk, Effect, Either, Option, ParseResult, Schema, Stream } from "effect"
 import { ConversationId, type NewConversation, Timestamp } from "../domain/conversation.js"
-import type { ConfigurationError, StoreError, Unavailable } from "../domain/errors.js"
+import type { ConfigurationError } from "../domain/errors.js"
 import { AnalysisResult, type Insight, SentimentLabel } from "../domain/insight.js"
 import { WorkSignal } from "../services/WorkSignal.js"
 import { persist } from "../stages/persist.js"
 import { describeIssues, validateConversation } from "../stages/validate.js"
-import { Store, type SubmissionOutcome } from "../store/Store.js"
+import { Store, type Submission, type SubmissionOutcome } from "../store/Store.js"
 import { SqliteStoreLive } from "../store/sqlite.js"
-import { CommandFailed, failWhenRejected, inputLines, parseJsonLine, reportRejected, withConfig } from "./shared.js"
+import { CommandFailed, failWhenRejected, inputLines, parseJsonLine, reportRejected, withConfig, withProgress } from "./shared.js"
 
 /** An insight line: the fields `insightd analyze` writes (timestamp, author and text are ignored). */
 export const InsightLine = Schema.Struct({
@@ -80,22 +80,24 @@ const storeGroup = (group: ReadonlyArray<ParsedLine>, counts: Counts) =>
   Effect.gen(function* () {
     const store = yield* Store
     const conversations = group.flatMap((item) => (item._tag === "Conversation" ? [item] : []))
-    const pending = yield* Effect.forEach(conversations, (item) =>
-      Effect.map(Deferred.make<SubmissionOutcome, StoreError | Unavailable>(), (reply) => ({ submission: { conversations: [item.conversation] }, reply }))
-    )
-    // Stream.fromChunk hands the persist stage the whole group as one chunk: one commit.
-    yield* Stream.fromChunk(Chunk.fromIterable(pending)).pipe(persist, Stream.runDrain)
+    const submissions: Array<Submission> = conversations.map((item) => ({ conversations: [item.conversation] }))
+    // Stream.fromChunk hands the persist stage the whole group as one chunk: one commit. Its output
+    // holds each submission with its outcome; one missing from it could not be stored even alone
+    // (the stage logged why).
+    const persisted = yield* Stream.fromChunk(Chunk.fromIterable(submissions.map((submission) => ({ submission })))).pipe(persist, Stream.runCollect)
+    const outcomes = new Map<Submission, SubmissionOutcome>()
+    for (const item of persisted) outcomes.set(item.submission, item.outcome)
     for (let i = 0; i < conversations.length; i++) {
-      const outcome = yield* Effect.either(Deferred.await(pending[i].reply))
+      const outcome = outcomes.get(submissions[i])
       const line = conversations[i].line
-      if (Either.isLeft(outcome)) {
+      if (outcome === undefined) {
         counts.rejected++
-        yield* reportRejected(line, `not stored: ${outcome.left.message}`)
-      } else if (outcome.right._tag === "Conflict") {
+        yield* reportRejected(line, "not stored: the database refused it (see the error logged above)")
+      } else if (outcome._tag === "Conflict") {
         counts.conflicts++
         counts.rejected++
         yield* reportRejected(line, `conversation ${conversations[i].conversation.id} already exists with different content`, { conversation_id: conversations[i].conversation.id })
-      } else if (outcome.right.resubmitted > 0) {
+      } else if (outcome.resubmitted > 0) {
         counts.resubmitted++
       } else {
         counts.stored++
@@ -130,6 +132,7 @@ export const runStore: Effect.Effect<void, CommandFailed | ConfigurationError, F
       Stream.groupedWithin(GROUP_SIZE, GROUP_WAIT),
       Stream.mapEffect((group) => storeGroup(Chunk.toReadonlyArray(group), counts)),
       Stream.runDrain,
+      (work) => withProgress(work, "store", () => ({ ...counts })),
       Effect.provide(WorkSignal.Default),
       Effect.provide(SqliteStoreLive(config.databaseFile)),
       Effect.catchTag("StoreError", (error) => Effect.fail(new CommandFailed({ message: `store: ${error.message}` })))
