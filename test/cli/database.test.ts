@@ -65,6 +65,13 @@ describe("insightd store, then query", () => {
     expect(jsonLines(limited).map((insight) => insight.conversation_id)).toEqual(["conv_fx09", "conv_fx01"])
   })
 
+  it("commits many lines in one transaction, as the daemon's persist stage does", async () => {
+    const result = await runCli(["store"], { input: { file: fixture("conversations.jsonl") }, env: { INSIGHTD_DB: join(work, "group.sqlite"), INSIGHTD_LOG_LEVEL: "debug" } })
+    expect(result.code).toBe(0)
+    const commits = result.logs.filter((log) => log.message === "conversations committed")
+    expect(commits.map((log) => log.submissions)).toEqual([12])
+  })
+
   it("counts the same content again as resubmitted; different content under a stored id is a rejected conflict", async () => {
     const again = await runCli(["store"], { input: { file: fixture("conversations.jsonl") }, env })
     expect(again.code).toBe(0)
