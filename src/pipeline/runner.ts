@@ -23,6 +23,13 @@ import { validate } from "../stages/validate.js"
 import { Store } from "../store/Store.js"
 import type { ResolvedPipeline } from "./definition.js"
 
+/**
+ * Conversations claimed per transaction: at least every batch the analyzer can run at once, and
+ * at least 100, because each claim is a commit (an fsync) and a backlog's pace with the local
+ * analyzer is set by commits; at most 200, so a shutdown has little to hand back.
+ */
+const claimSize = (batchSize: number, concurrency: number): number => Math.min(200, Math.max(100, batchSize * concurrency))
+
 export interface PipelineOptions {
   readonly retryBudget: number
   readonly thresholds: SentimentThresholds
@@ -102,7 +109,7 @@ export const startPipeline = (pipeline: ResolvedPipeline, options: PipelineOptio
         retryBudget: pipeline.analyze.retryBudget ?? options.retryBudget,
         thresholds: options.thresholds
       }
-      const analysis: Effect.Effect<void, unknown, Store | WorkSignal | Lifecycle | Analyzer> = pendingConversations(Math.min(100, pipeline.batch.size * analyzeOptions.concurrency)).pipe(
+      const analysis: Effect.Effect<void, unknown, Store | WorkSignal | Lifecycle | Analyzer> = pendingConversations(claimSize(pipeline.batch.size, analyzeOptions.concurrency)).pipe(
         batch(pipeline.batch),
         analyze(analyzeOptions),
         persistInsight,

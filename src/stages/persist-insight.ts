@@ -1,8 +1,10 @@
 /**
- * Stage `persist-insight`: analysed batches in, recorded batches out. Each batch's insights and
- * status changes are written in one transaction.
+ * Stage `persist-insight`: analysed batches in, recorded batches out. Insights and status changes
+ * are written in one transaction per write, and batches that finish while a write is in progress
+ * are gathered into the next one (group commit, as on the ingest side): with a fast analyzer the
+ * commits (each an fsync) were what limited a backlog's pace, not the analysis.
  */
-import { Effect, Stream } from "effect"
+import { Chunk, Effect, Sink, Stream } from "effect"
 import type { StoreError } from "../domain/errors.js"
 import { recordBatch, recordFailed, recordInsightWritten } from "../observability/metrics.js"
 import { Store } from "../store/Store.js"
@@ -13,45 +15,60 @@ export interface RecordedBatch extends AnalyzedBatch {
   readonly failed: number
 }
 
+/** Analysed batches gathered into one write at most. */
+const MAX_BATCHES_PER_WRITE = 16
+
+const recordTogether = (group: Chunk.Chunk<AnalyzedBatch>) =>
+  Effect.flatMap(Store, (store) => store.record(Chunk.toReadonlyArray(group).flatMap((analyzed) => analyzed.outcomes))).pipe(
+    Effect.withSpan("stage.persist-insight", { attributes: { batches: Chunk.size(group) } }),
+    Effect.as(group)
+  )
+
+/** Metrics and the `batch analyzed` log line, per analysed batch, once it is recorded. */
+const reportRecorded = (analyzed: AnalyzedBatch) =>
+  Effect.gen(function* () {
+    let completed = 0
+    let failed = 0
+    let promptTokens = 0
+    let completionTokens = 0
+    let analyzer: string | undefined
+    for (const outcome of analyzed.outcomes) {
+      if (outcome._tag === "Completed") {
+        completed++
+        analyzer = outcome.insight.analyzer
+        promptTokens += outcome.insight.prompt_tokens ?? 0
+        completionTokens += outcome.insight.completion_tokens ?? 0
+        recordInsightWritten(outcome.insight.analyzer)
+      } else if (outcome._tag === "Failed") {
+        failed++
+        recordFailed(outcome.error)
+      }
+    }
+    recordBatch(analyzed.outcomes.length, analyzed.durationMs)
+    const fields = {
+      stage: "persist-insight",
+      analyzer: analyzer ?? null,
+      batch_size: analyzed.outcomes.length,
+      completed,
+      failed,
+      duration_ms: analyzed.durationMs,
+      prompt_tokens: promptTokens,
+      completion_tokens: completionTokens
+    }
+    // The local analyzer finishes thousands of batches a second: per batch is debug detail there
+    // (progress shows in /metrics); a Grok batch is a paid call worth a line at info.
+    const local = analyzer?.startsWith("local:") === true && failed === 0
+    yield* (local ? Effect.logDebug("batch analyzed") : Effect.logInfo("batch analyzed")).pipe(Effect.annotateLogs(fields))
+    return { ...analyzed, completed, failed }
+  })
+
 export const persistInsight = <E, R>(
   batches: Stream.Stream<AnalyzedBatch, E, R>
 ): Stream.Stream<RecordedBatch, E | StoreError, R | Store> =>
-  Stream.mapEffect(batches, (analyzed) =>
-    Effect.gen(function* () {
-      const store = yield* Store
-      yield* store.record(analyzed.outcomes)
-      let completed = 0
-      let failed = 0
-      let promptTokens = 0
-      let completionTokens = 0
-      let analyzer: string | undefined
-      for (const outcome of analyzed.outcomes) {
-        if (outcome._tag === "Completed") {
-          completed++
-          analyzer = outcome.insight.analyzer
-          promptTokens += outcome.insight.prompt_tokens ?? 0
-          completionTokens += outcome.insight.completion_tokens ?? 0
-          recordInsightWritten(outcome.insight.analyzer)
-        } else if (outcome._tag === "Failed") {
-          failed++
-          recordFailed(outcome.error)
-        }
-      }
-      recordBatch(analyzed.outcomes.length, analyzed.durationMs)
-      const fields = {
-        stage: "persist-insight",
-        analyzer: analyzer ?? null,
-        batch_size: analyzed.outcomes.length,
-        completed,
-        failed,
-        duration_ms: analyzed.durationMs,
-        prompt_tokens: promptTokens,
-        completion_tokens: completionTokens
-      }
-      // The local analyzer finishes thousands of batches a second: per batch is debug detail there
-      // (progress shows in /metrics); a Grok batch is a paid call worth a line at info.
-      const local = analyzer?.startsWith("local:") === true && failed === 0
-      yield* (local ? Effect.logDebug("batch analyzed") : Effect.logInfo("batch analyzed")).pipe(Effect.annotateLogs(fields))
-      return { ...analyzed, completed, failed }
-    }).pipe(Effect.withSpan("stage.persist-insight", { attributes: { batch_size: analyzed.outcomes.length } }))
+  batches.pipe(
+    // Collects batches for as long as the write before is busy, then writes them together.
+    Stream.aggregate(Sink.collectAllN<AnalyzedBatch>(MAX_BATCHES_PER_WRITE)),
+    Stream.mapEffect(recordTogether),
+    Stream.flattenChunks,
+    Stream.mapEffect(reportRecorded)
   )
