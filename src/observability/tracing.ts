@@ -5,10 +5,7 @@
  * are then no-ops, and the HTTP server skips its per-request span (measured: a quarter of a
  * request's CPU when it was on).
  */
-import * as NodeSdk from "@effect/opentelemetry/NodeSdk"
-import { OTLPTraceExporter } from "@opentelemetry/exporter-trace-otlp-http"
-import { BatchSpanProcessor } from "@opentelemetry/sdk-trace-base"
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
 
 /** Where traces go, or null when tracing is off. The exporter itself reads the same variables. */
 export const otlpTracesEndpoint = (env: NodeJS.ProcessEnv = process.env): string | null => {
@@ -20,12 +17,25 @@ export const otlpTracesEndpoint = (env: NodeJS.ProcessEnv = process.env): string
 
 export const tracingEnabled = (env: NodeJS.ProcessEnv = process.env): boolean => otlpTracesEndpoint(env) !== null
 
-/** The OTLP tracer when configured; else tracing disabled. Spans still in the batch are flushed on shutdown. */
+/**
+ * The OTLP tracer when configured; else tracing disabled. Spans still in the batch are flushed on
+ * shutdown. The OpenTelemetry SDK and exporter are loaded only when tracing is on: a few MB of
+ * resident memory that a daemon without a collector should not carry.
+ */
 export const tracingLayer = (env: NodeJS.ProcessEnv = process.env): Layer.Layer<never> =>
   tracingEnabled(env)
-    ? NodeSdk.layer(() => ({
-        resource: { serviceName: env.OTEL_SERVICE_NAME?.trim() || "insightd" },
-        // Short delay: a trace shows up within a second, and a short-lived run still exports.
-        spanProcessor: new BatchSpanProcessor(new OTLPTraceExporter(), { scheduledDelayMillis: 500 })
-      })).pipe(Layer.discard)
+    ? Layer.unwrapEffect(
+        Effect.promise(async () => {
+          const [NodeSdk, { OTLPTraceExporter }, { BatchSpanProcessor }] = await Promise.all([
+            import("@effect/opentelemetry/NodeSdk"),
+            import("@opentelemetry/exporter-trace-otlp-http"),
+            import("@opentelemetry/sdk-trace-base")
+          ])
+          return NodeSdk.layer(() => ({
+            resource: { serviceName: env.OTEL_SERVICE_NAME?.trim() || "insightd" },
+            // Short delay: a trace shows up within a second, and a short-lived run still exports.
+            spanProcessor: new BatchSpanProcessor(new OTLPTraceExporter(), { scheduledDelayMillis: 500 })
+          })).pipe(Layer.discard)
+        })
+      )
     : Layer.setTracerEnabled(false)
