@@ -5,6 +5,9 @@
 //   insert everything queued in ONE transaction), then 202 JSON + Location, only after commit.
 // Same table, columns and index as insightd's `conversations` (src/store/migrations.ts);
 // WAL + synchronous=FULL.  Env: INSIGHTD_PORT, INSIGHTD_HOST, INSIGHTD_DB (like the daemon).
+// POST /api/v1/conversations/bulk (bench/bulk.mjs): read the body (16 MiB), JSON array or NDJSON
+// (Content-Type application/x-ndjson), the same minimal validation per item (any invalid → 400,
+// none stored), ≤ 1,000 items, ids, ONE transaction for the request, then 202 with the ids.
 import Database from "better-sqlite3"
 import { randomFillSync } from "node:crypto"
 import { createServer } from "node:http"
@@ -15,6 +18,8 @@ const host = process.env.INSIGHTD_HOST ?? "127.0.0.1"
 const file = process.env.INSIGHTD_DB ?? "reference.db"
 const MAX_BODY = 1024 * 1024
 const MAX_GROUP = 2048
+const MAX_BULK_BODY = 16 * 1024 * 1024
+const MAX_BULK_ITEMS = 1000
 
 const db = new Database(file)
 db.pragma("journal_mode = WAL")
@@ -92,8 +97,59 @@ const reply = (res, status, payload) => {
 
 const invalid = (res, field, message) => reply(res, 400, { error: "invalid_schema", message, details: [{ field, message }] })
 
+/** The item's row, or the reason it is invalid (the same minimal checks as a single POST). */
+const toRow = (json, raw) => {
+  if (json === null || typeof json !== "object" || Array.isArray(json)) return "a conversation must be a JSON object"
+  if (typeof json.author !== "string" || json.author.length === 0) return "author must be a non-empty string"
+  const millis = typeof json.timestamp === "string" ? Date.parse(json.timestamp) : NaN
+  if (Number.isNaN(millis)) return "timestamp must be an ISO-8601 date-time"
+  if (typeof json.text !== "string" || json.text.length < 1 || json.text.length > 20_000) return "text must be 1..20000 characters"
+  return { id: `conv_${nextUlid()}`, text: json.text, author: json.author, timestamp: new Date(millis).toISOString(), raw }
+}
+
+const bulk = (req, res) => {
+  const type = (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase()
+  const ndjson = type === "application/x-ndjson"
+  if (type !== "" && type !== "application/json" && !ndjson) return reply(res, 415, { error: "unsupported_media_type", message: "send application/json or application/x-ndjson" })
+  const chunks = []
+  let size = 0
+  let tooLarge = false
+  req.on("data", (chunk) => {
+    size += chunk.length
+    if (size > MAX_BULK_BODY) tooLarge = true
+    else chunks.push(chunk)
+  })
+  req.on("end", () => {
+    if (tooLarge) return reply(res, 413, { error: "payload_too_large", message: "body over 16 MiB" })
+    const text = Buffer.concat(chunks).toString("utf8")
+    // Each item keeps its own JSON text as `raw`: the NDJSON line, or the item re-serialised.
+    let items
+    try {
+      items = ndjson
+        ? text.split("\n").filter((line) => line.trim() !== "").map((line) => [JSON.parse(line), line])
+        : JSON.parse(text).map((item) => [item, JSON.stringify(item)])
+    } catch {
+      return invalid(res, "(body)", ndjson ? "not valid NDJSON" : "not a JSON array")
+    }
+    if (items.length === 0 || items.length > MAX_BULK_ITEMS) return invalid(res, "(body)", `1..${MAX_BULK_ITEMS} conversations per request`)
+    const rows = []
+    for (let i = 0; i < items.length; i++) {
+      const row = toRow(items[i][0], items[i][1])
+      if (typeof row === "string") return invalid(res, `[${i}]`, row)
+      rows.push({ row })
+    }
+    try {
+      insertAll(rows, new Date().toISOString())
+    } catch (error) {
+      return reply(res, 503, { error: "unavailable", message: String(error.message) })
+    }
+    reply(res, 202, { status: "accepted", accepted: rows.length, conversation_ids: rows.map(({ row }) => row.id) })
+  })
+}
+
 const server = createServer({ keepAliveTimeout: 65_000 }, (req, res) => {
   if (req.method === "GET" && req.url === "/health") return reply(res, 200, { status: "ok" })
+  if (req.method === "POST" && req.url === "/api/v1/conversations/bulk") return bulk(req, res)
   if (req.method !== "POST" || req.url !== "/api/v1/conversations") return reply(res, 404, { error: "not_found", message: "no such route" })
   const type = (req.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase()
   if (type !== "" && type !== "application/json") return reply(res, 415, { error: "unsupported_media_type", message: "send application/json" })
