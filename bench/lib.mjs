@@ -530,3 +530,67 @@ export const sampleGet = async ({ generator, url, seconds = 2, connections = 1, 
     maxMs: percentile(latencies, 100)
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// A large insights table, fast: the daemon creates the schema (its own migrations), then rows go
+// in directly with better-sqlite3 (indexes dropped during the load and re-created from their own
+// SQL afterwards, so whatever indexes the migrations define are what gets queried).
+
+export const INSIGHT_TOPICS = ["delivery_delay", "refund_request", "billing_error", "app_crash", "account_access", "product_quality", "praise", "subscription", "checkout", "shipping_damage", "password_reset", "agent_feedback"]
+
+/**
+ * Creates `db` with `count` completed conversations and their insights (timestamps spread over
+ * 2024, authors `customer-0…`, ~20 conversations each, 1–2 clusters from INSIGHT_TOPICS).
+ * Returns { ms, count }.
+ */
+export const populateInsights = async ({ db, count, seed = 1 }) => {
+  const started = Date.now()
+  const server = await startServer({ kind: "insightd", db, pipeline: path.join(BENCH_DIR, "pipelines", "ingest-only.json") })
+  await server.stop()
+  const conn = new Database(db)
+  try {
+    conn.pragma("journal_mode = WAL")
+    conn.pragma("synchronous = OFF")
+    const indexes = conn.prepare("SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL AND tbl_name IN ('conversations', 'insights', 'insight_clusters')").all()
+    for (const { name } of indexes) conn.exec(`DROP INDEX "${name}"`)
+    const insertConversation = conn.prepare(`INSERT INTO conversations (id, text, author, timestamp, messages, metadata, raw, content_hash, status, attempts, received_at, updated_at)
+      VALUES (?, ?, ?, ?, NULL, NULL, ?, ?, 'completed', 1, ?, ?)`)
+    const insertInsight = conn.prepare(`INSERT INTO insights (conversation_id, timestamp, author, sentiment_score, sentiment, confidence, clusters, reasoning, analyzer, raw_response, prompt_tokens, completion_tokens, cost_usd, analyzed_at)
+      VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'bench', '{}', NULL, NULL, NULL, ?)`)
+    const insertCluster = conn.prepare("INSERT INTO insight_clusters (conversation_id, cluster, timestamp) VALUES (?, ?, ?)")
+    const rand = prng(seed)
+    const yearStart = Date.UTC(2024, 0, 1)
+    const yearMs = 366 * 24 * 3600 * 1000
+    const authors = Math.max(1, Math.floor(count / 20))
+    const now = new Date().toISOString()
+    const batch = conn.transaction((from, to) => {
+      for (let i = from; i < to; i++) {
+        const c = makeConversation(rand, i)
+        const id = `conv_${String(i).padStart(10, "0")}${Math.floor(rand() * 1e9).toString(36).padStart(6, "0")}`
+        const timestamp = new Date(yearStart + Math.floor(rand() * yearMs / 1000) * 1000).toISOString()
+        const author = `customer-${Math.floor(rand() * authors)}`
+        const score = Math.round((rand() * 2 - 1) * 1000) / 1000
+        const label = score < -0.1 ? "negative" : score > 0.1 ? "positive" : "neutral"
+        const confidence = Math.round((0.5 + rand() * 0.5) * 1000) / 1000
+        const first = INSIGHT_TOPICS[Math.floor(rand() * INSIGHT_TOPICS.length)]
+        const second = rand() < 0.3 ? INSIGHT_TOPICS[Math.floor(rand() * INSIGHT_TOPICS.length)] : first
+        const clusters = first === second ? [first] : [first, second]
+        insertConversation.run(id, c.text, author, timestamp, JSON.stringify({ ...c, author, timestamp }), (i * 2654435761 >>> 0).toString(16).padStart(16, "0"), now, now)
+        insertInsight.run(id, timestamp, author, score, label, confidence, JSON.stringify(clusters), `bench insight ${i}`, now)
+        for (const cluster of clusters) insertCluster.run(id, cluster, timestamp)
+      }
+    })
+    for (let from = 0; from < count; from += 50_000) {
+      batch(from, Math.min(count, from + 50_000))
+      await sleep(0)
+    }
+    for (const { sql } of indexes) conn.exec(sql)
+    conn.pragma("wal_checkpoint(TRUNCATE)")
+  } finally {
+    conn.close()
+  }
+  return { ms: Date.now() - started, count }
+}
+
+/** The cursor the API issues (src/http/handlers.ts): base64url of JSON [timestamp, id]. */
+export const insightCursor = (timestamp, id) => Buffer.from(JSON.stringify([timestamp, id])).toString("base64url")
