@@ -48,7 +48,7 @@ describe("configuration", () => {
 
   it("pipeline files are validated and name the bad field", () => {
     const good = loadPipeline("pipelines/default.json")
-    expect(Either.isRight(good) && good.right.batch).toEqual({ size: 10, waitMs: 200 })
+    expect(Either.isRight(good) && good.right.batch).toEqual({ size: 10, waitMs: 0 })
     const bad = file("p1.json", { name: "x", sources: [{ type: "http" }], stages: [{ stage: "validate" }, { stage: "persist" }, { stage: "batch", size: 0 }, { stage: "analyze" }, { stage: "persist-insight" }] })
     expect(errorOf(loadPipeline(bad))).toMatch(/stages\.2\.size/)
     const disordered = file("p2.json", { name: "x", sources: [{ type: "http" }], stages: [{ stage: "persist" }, { stage: "validate" }] })
