@@ -266,10 +266,21 @@ export const freePort = () =>
  * Starts a server process (insightd or the reference) on a free port with its database at `db`.
  * `kind`: "insightd" | "reference". `pipeline`: a pipeline file for insightd (default: the repo's).
  */
+/**
+ * The V8 flags the daemon is deployed with (`npm start`, Docker, systemd: a bounded heap), read
+ * from package.json's start script so the benchmarks measure the daemon as it runs. A run that
+ * sets NODE_OPTIONS for the daemon (memory.mjs --daemon-node-options) measures those instead.
+ */
+export const DAEMON_NODE_FLAGS = (() => {
+  const start = JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8")).scripts.start
+  return start.split(/\s+/).filter((token) => token.startsWith("--"))
+})()
+
 export const startServer = async ({ kind, db, pipeline, nodeArgs = [], env = {}, onSpawn, healthTimeoutMs = 30_000 }) => {
   const port = await freePort()
   const script = kind === "insightd" ? [path.join(REPO, "dist", "main.js"), "serve"] : [path.join(BENCH_DIR, "reference-server.mjs")]
-  const child = spawn(process.execPath, [...nodeArgs, ...script], {
+  const deployedFlags = kind === "insightd" && env.NODE_OPTIONS === undefined ? DAEMON_NODE_FLAGS : []
+  const child = spawn(process.execPath, [...deployedFlags, ...nodeArgs, ...script], {
     cwd: REPO,
     stdio: ["ignore", "pipe", "pipe"],
     env: {
