@@ -13,6 +13,7 @@ import { ConfigurationError } from "./domain/errors.js"
 import { loggerLayer } from "./logging.js"
 import { loadPipeline } from "./pipeline/definition.js"
 import { analyzeCommand } from "./cli/analyze.js"
+import { importCsvCommand } from "./cli/import-csv.js"
 import { ingestCommand } from "./cli/ingest.js"
 import { lintPipelineCommand } from "./cli/lint-pipeline.js"
 import { migrateCommand } from "./cli/migrate.js"
@@ -40,6 +41,7 @@ const insightd = Command.make("insightd").pipe(
     validateCommand,
     analyzeCommand,
     storeCommand,
+    importCsvCommand,
     ingestCommand,
     queryCommand,
     retryFailedCommand,

@@ -1,0 +1,184 @@
+/**
+ * `insightd import-csv FILE`: the Kaggle "Customer Support on Twitter" file (twcs.csv) rebuilt
+ * into one conversation per thread (src/twcs/reader.ts). Writes conversations JSONL on stdout, or
+ * with `--store` straight into the database through Store.submit, many conversations per
+ * transaction (the daemon's group commit). Ids come from the root tweet, so importing the same
+ * file again stores nothing twice. Rejected rows are reported on stderr with their line number and
+ * make the exit status 1; progress goes to stderr (a bar on a terminal, log lines otherwise).
+ */
+import * as Args from "@effect/cli/Args"
+import * as Command from "@effect/cli/Command"
+import * as Options from "@effect/cli/Options"
+import { Effect, Either, Stream } from "effect"
+import type { ConfigurationError, StoreError } from "../domain/errors.js"
+import type { NewConversation } from "../domain/conversation.js"
+import { describeIssues, validateConversation } from "../stages/validate.js"
+import { Store } from "../store/Store.js"
+import { SqliteStoreLive } from "../store/sqlite.js"
+import { type ImportedThread, type ImportEvent, type ImportProgress, newProgress, progressFraction, twcsImport } from "../twcs/reader.js"
+import { CommandFailed, reportRejected, withConfig, writeLines } from "./shared.js"
+
+/** Conversations per store transaction. */
+const STORE_GROUP = 2000
+
+interface Counts {
+  threads: number
+  stored: number
+  resubmitted: number
+  conflicts: number
+  rejected: number
+}
+
+const formatDuration = (seconds: number): string => {
+  if (!Number.isFinite(seconds)) return "?"
+  const s = Math.max(0, Math.round(seconds))
+  return s >= 3600 ? `${Math.floor(s / 3600)}h${String(Math.floor((s % 3600) / 60)).padStart(2, "0")}m` : `${Math.floor(s / 60)}:${String(s % 60).padStart(2, "0")}`
+}
+
+/** rows, threads, rate and ETA so far. */
+const progressFigures = (progress: ImportProgress, startedAt: number) => {
+  const elapsed = (Date.now() - startedAt) / 1000
+  const fraction = progressFraction(progress)
+  return {
+    phase: progress.phase,
+    rows: progress.rows,
+    rejected: progress.rejected,
+    threads: progress.threadsEmitted,
+    threads_total: progress.threadsTotal,
+    rows_per_second: elapsed > 0 ? Math.round(progress.rows / elapsed) : 0,
+    percent: fraction === null ? null : Math.round(fraction * 1000) / 10,
+    eta_seconds: fraction === null || fraction <= 0.01 ? null : Math.round((elapsed * (1 - fraction)) / fraction)
+  }
+}
+
+/** A bar redrawn in place on a terminal; periodic log lines when stderr is a file or a pipe. */
+const reportProgress = (progress: ImportProgress, startedAt: number, everyMs: number): Effect.Effect<never> => {
+  if (process.stderr.isTTY === true) {
+    const draw = Effect.sync(() => {
+      const f = progressFigures(progress, startedAt)
+      const width = 30
+      const filled = f.percent === null ? 0 : Math.round((f.percent / 100) * width)
+      const bar = `[${"#".repeat(filled)}${"-".repeat(width - filled)}]`
+      process.stderr.write(
+        `\r${bar} ${f.percent ?? "?"}% ${f.phase} rows ${f.rows} threads ${f.threads}${f.threads_total === null ? "" : `/${f.threads_total}`} ` +
+          `${f.rows_per_second} rows/s ETA ${f.eta_seconds === null ? "?" : formatDuration(f.eta_seconds)}   `
+      )
+    })
+    return Effect.forever(Effect.zipRight(Effect.sleep(200), draw)).pipe(Effect.ensuring(Effect.sync(() => process.stderr.write("\n"))))
+  }
+  return Effect.forever(
+    Effect.zipRight(
+      Effect.sleep(everyMs),
+      Effect.suspend(() => Effect.logInfo("import-csv progress").pipe(Effect.annotateLogs(progressFigures(progress, startedAt))))
+    )
+  )
+}
+
+/** Stores one group of threads in one transaction; conflicts (same id, other content) are rejects. */
+const storeThreads = (threads: ReadonlyArray<ImportedThread>, counts: Counts): Effect.Effect<void, StoreError, Store> =>
+  Effect.gen(function* () {
+    if (threads.length === 0) return
+    const store = yield* Store
+    const conversations: Array<{ readonly thread: ImportedThread; readonly conversation: NewConversation }> = []
+    for (const thread of threads) {
+      const valid = validateConversation({ json: JSON.parse(thread.json) as unknown, raw: thread.json })
+      if (Either.isLeft(valid)) {
+        counts.rejected++
+        yield* reportRejected(thread.line, `thread ${thread.id}: ${describeIssues(valid.left)}`)
+      } else conversations.push({ thread, conversation: valid.right })
+    }
+    // One submission per conversation: a conflict refuses only that one.
+    const outcomes = yield* store.submit(conversations.map((item) => ({ conversations: [item.conversation] })))
+    for (let i = 0; i < outcomes.length; i++) {
+      const outcome = outcomes[i]
+      if (outcome._tag === "Conflict") {
+        counts.conflicts++
+        counts.rejected++
+        yield* reportRejected(conversations[i].thread.line, `conversation ${conversations[i].thread.id} already exists with different content`)
+      } else if (outcome.resubmitted > 0) counts.resubmitted++
+      else counts.stored++
+    }
+  })
+
+const reportRejects = (events: ReadonlyArray<ImportEvent>, counts: Counts): Effect.Effect<ReadonlyArray<ImportedThread>> =>
+  Effect.gen(function* () {
+    const threads: Array<ImportedThread> = []
+    for (const event of events) {
+      if (event._tag === "Thread") threads.push(event)
+      else {
+        counts.rejected++
+        yield* reportRejected(event.line, event.reason)
+      }
+    }
+    counts.threads += threads.length
+    return threads
+  })
+
+export const runImportCsv = (args: {
+  readonly file: string
+  readonly store: boolean
+  readonly progressEvery: number
+}): Effect.Effect<void, CommandFailed | ConfigurationError> =>
+  withConfig((config) =>
+    Effect.gen(function* () {
+      const counts: Counts = { threads: 0, stored: 0, resubmitted: 0, conflicts: 0, rejected: 0 }
+      const progress = newProgress()
+      const startedAt = Date.now()
+      const events = twcsImport(args.file, progress).pipe(
+        Stream.mapError((error) => new CommandFailed({ message: `import-csv: ${error.message}` }))
+      )
+      const work = args.store
+        ? events.pipe(
+            Stream.mapEffect((batch) => reportRejects(batch, counts)),
+            Stream.flattenIterables,
+            Stream.rechunk(STORE_GROUP),
+            Stream.mapChunksEffect((chunk) => Effect.as(storeThreads([...chunk], counts), chunk)),
+            Stream.runDrain,
+            Effect.provide(SqliteStoreLive(config.databaseFile)),
+            Effect.catchTag("StoreError", (error) => Effect.fail(new CommandFailed({ message: `import-csv: ${error.message}` })))
+          )
+        : events.pipe(
+            Stream.runForEach((batch) =>
+              Effect.flatMap(reportRejects(batch, counts), (threads) => writeLines(threads.map((thread) => thread.json)))
+            )
+          )
+      yield* Effect.raceFirst(work, reportProgress(progress, startedAt, args.progressEvery * 1000))
+      const seconds = (Date.now() - startedAt) / 1000
+      yield* Effect.logInfo("import-csv finished").pipe(
+        Effect.annotateLogs({
+          file: args.file,
+          rows: progress.rows,
+          threads: counts.threads,
+          rejected: counts.rejected,
+          ...(args.store ? { database: config.databaseFile, stored: counts.stored, resubmitted: counts.resubmitted, conflicts: counts.conflicts } : {}),
+          seconds: Math.round(seconds * 10) / 10,
+          rows_per_second: seconds > 0 ? Math.round(progress.rows / seconds) : 0
+        })
+      )
+      if (counts.rejected > 0) {
+        return yield* Effect.fail(new CommandFailed({ message: `import-csv: ${counts.rejected} row${counts.rejected === 1 ? "" : "s"} rejected` }))
+      }
+    })
+  )
+
+export const importCsvCommand = Command.make(
+  "import-csv",
+  {
+    file: Args.text({ name: "FILE" }).pipe(Args.withDescription("the twcs.csv file (Kaggle \"Customer Support on Twitter\"); - reads stdin")),
+    store: Options.boolean("store").pipe(
+      Options.withDescription("write the conversations into the database (INSIGHTD_DB or config), many per transaction, instead of JSONL on stdout")
+    ),
+    progressEvery: Options.integer("progress-every").pipe(
+      Options.withDefault(5),
+      Options.withDescription("seconds between progress log lines when stderr is not a terminal")
+    )
+  },
+  runImportCsv
+).pipe(
+  Command.withDescription(
+    "Rebuild the threads of a twcs.csv file (tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id) into " +
+      "one conversation per thread: messages in time order, the customer as author, id conv_twcs_<root tweet id> (a re-import is idempotent). " +
+      "Writes conversations JSONL on stdout, or stores them with --store. Bad rows are reported on stderr with their line number and make " +
+      "the exit status 1; streams within a bounded memory (threads are spilled to a temp file and emitted when complete)."
+  )
+)
