@@ -119,7 +119,7 @@ const readAndSpill = async (
       on_skip: (error) => {
         if (error !== undefined) {
           progress.rejected++
-          onReject({ _tag: "Rejected", line: typeof error.lines === "number" ? error.lines : 0, reason: `malformed CSV: ${error.message.replace(/^Invalid [^:]*: /, "")}` })
+          onReject({ _tag: "Rejected", line: typeof error.lines === "number" ? error.lines - crlfInQuotes : 0, reason: `malformed CSV: ${error.message.replace(/^Invalid [^:]*: /, "")}` })
         }
         return undefined
       }
@@ -129,9 +129,14 @@ const readAndSpill = async (
   let columns: ColumnIndex | undefined
   let width = 0
   let lastLine = 0
+  let crlfInQuotes = 0
   for await (const { info, record } of parser as AsyncIterable<{ info: { lines: number }; record: Array<string> }>) {
     const line = lastLine + 1
-    lastLine = info.lines
+    // csv-parse counts a CRLF inside a quoted field as two lines; an editor shows one.
+    if (info.lines - crlfInQuotes - lastLine > 1) {
+      for (const field of record) for (let at = field.indexOf("\r\n"); at >= 0; at = field.indexOf("\r\n", at + 2)) crlfInQuotes++
+    }
+    lastLine = info.lines - crlfInQuotes
     if (columns === undefined) {
       const found = columnIndex(record)
       if (typeof found === "string") {
