@@ -1,0 +1,149 @@
+#!/usr/bin/env node
+// import-csv benchmark, side by side on one generated twcs file (bench/gen-twcs.mjs):
+//   reference  a bare csv-parse pass writing each row as JSON to stdout (what any import must at least do)
+//   import-csv `node dist/main.js import-csv FILE > /dev/null` (threads rebuilt)   goal: ratio ≥ 0.5
+//   store      `node dist/main.js import-csv FILE --store` into a fresh SQLite     goal: ≥ 20,000 conversations/s
+// Rounds alternate reference / import-csv; medians are reported. Both include process start-up.
+// --big: also generates 2.8 M tweets (the real file's size) and samples import-csv's VmRSS from
+// /proc/<pid>/status: goal peak ≤ 1 GB.
+//
+//   npm run build && node bench/import-csv.mjs [--tweets=200000] [--rounds=3] [--big] [--seed=42]
+// Results: bench/results/import-csv.json
+import { spawn } from "node:child_process"
+import fs from "node:fs"
+import path from "node:path"
+import { fileURLToPath } from "node:url"
+import { generateTwcs } from "./gen-twcs.mjs"
+
+const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url))
+const REPO = path.dirname(BENCH_DIR)
+const args = Object.fromEntries(
+  process.argv.slice(2).map((arg) => {
+    const m = /^--([^=]+)(?:=(.*))?$/.exec(arg)
+    return m ? [m[1], m[2] ?? true] : [arg, true]
+  })
+)
+const tweets = Number(args.tweets ?? 200_000)
+const rounds = Number(args.rounds ?? 3)
+const seed = Number(args.seed ?? 42)
+const work = path.join(BENCH_DIR, ".tmp", `import-csv-${process.pid}`)
+fs.mkdirSync(work, { recursive: true })
+const log = (line) => process.stderr.write(`${line}\n`)
+const median = (values) => {
+  const sorted = [...values].sort((a, b) => a - b)
+  const mid = Math.floor(sorted.length / 2)
+  return sorted.length % 2 === 1 ? sorted[mid] : (sorted[mid - 1] + sorted[mid]) / 2
+}
+
+const REFERENCE = `
+import fs from "node:fs"
+import { parse } from "csv-parse"
+let lines = []
+const out = async (text) => { if (!process.stdout.write(text)) await new Promise((r) => process.stdout.once("drain", r)) }
+for await (const record of fs.createReadStream(process.argv[2], { highWaterMark: 1 << 20 }).pipe(parse({ columns: true, relax_column_count: true }))) {
+  lines.push(JSON.stringify(record))
+  if (lines.length >= 1000) { await out(lines.join("\\n") + "\\n"); lines = [] }
+}
+if (lines.length > 0) await out(lines.join("\\n") + "\\n")
+`
+
+/** Runs a command with stdout to /dev/null; resolves with seconds, exit code and peak RSS (MB). */
+const run = (argv, env = {}) =>
+  new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint()
+    const devNull = fs.openSync("/dev/null", "w")
+    const proc = spawn(process.execPath, argv, { cwd: REPO, env: { ...process.env, INSIGHTD_LOG_FORMAT: "json", ...env }, stdio: ["ignore", devNull, "pipe"] })
+    let stderr = ""
+    proc.stderr.on("data", (chunk) => (stderr += chunk))
+    let peakKb = 0
+    const sample = () => {
+      try {
+        const m = /VmRSS:\s+(\d+) kB/.exec(fs.readFileSync(`/proc/${proc.pid}/status`, "utf8"))
+        if (m) peakKb = Math.max(peakKb, Number(m[1]))
+      } catch {
+        // the process just ended
+      }
+    }
+    const timer = setInterval(sample, 100)
+    proc.on("error", reject)
+    proc.on("close", (code) => {
+      clearInterval(timer)
+      fs.closeSync(devNull)
+      resolve({ seconds: Number(process.hrtime.bigint() - started) / 1e9, code, peakMb: Math.round(peakKb / 1024), stderr })
+    })
+  })
+
+const lastLog = (stderr) => {
+  const lines = stderr.trim().split("\n")
+  try {
+    return JSON.parse(lines.at(-1))
+  } catch {
+    return { raw: lines.at(-1) }
+  }
+}
+
+const results = { date: new Date().toISOString(), node: process.version, tweets, rounds, seed }
+try {
+  const file = path.join(work, "twcs.csv")
+  log(`generating ${tweets} tweets…`)
+  const generated = await generateTwcs({ tweets, out: file, seed })
+  const bytes = fs.statSync(file).size
+  results.file = { tweets: generated.tweets, threads: generated.threads, megabytes: Math.round(bytes / 1e5) / 10 }
+
+  const referenceScript = path.join(work, "reference.mjs")
+  fs.writeFileSync(referenceScript, REFERENCE)
+  fs.symlinkSync(path.join(REPO, "node_modules"), path.join(work, "node_modules"))
+  const ref = []
+  const imp = []
+  for (let round = 1; round <= rounds; round++) {
+    const r = await run([referenceScript, file])
+    if (r.code !== 0) throw new Error(`reference failed: ${r.stderr}`)
+    const i = await run(["dist/main.js", "import-csv", file])
+    if (i.code !== 0) throw new Error(`import-csv failed (${i.code}): ${i.stderr.slice(-2000)}`)
+    ref.push(r.seconds)
+    imp.push(i.seconds)
+    log(`round ${round}: reference ${r.seconds.toFixed(2)} s, import-csv ${i.seconds.toFixed(2)} s (ratio ${(r.seconds / i.seconds).toFixed(2)}), import-csv peak RSS ${i.peakMb} MB`)
+  }
+  results.reference_seconds = ref
+  results.import_csv_seconds = imp
+  results.ratio = Math.round((median(ref) / median(imp)) * 100) / 100
+  results.ratio_target = 0.5
+  results.rows_per_second = Math.round(generated.tweets / median(imp))
+
+  const stores = []
+  for (let round = 1; round <= rounds; round++) {
+    const db = path.join(work, `store-${round}.db`)
+    const s = await run(["dist/main.js", "import-csv", file, "--store"], { INSIGHTD_DB: db })
+    if (s.code !== 0) throw new Error(`import-csv --store failed (${s.code}): ${s.stderr.slice(-2000)}`)
+    const summary = lastLog(s.stderr)
+    stores.push({ seconds: s.seconds, stored: summary.stored, per_second: Math.round(summary.stored / s.seconds) })
+    log(`store round ${round}: ${summary.stored} conversations in ${s.seconds.toFixed(2)} s = ${Math.round(summary.stored / s.seconds)}/s`)
+    for (const suffix of ["", "-wal", "-shm"]) fs.rmSync(db + suffix, { force: true })
+  }
+  results.store = stores
+  results.store_conversations_per_second = median(stores.map((s) => s.per_second))
+  results.store_target = 20_000
+
+  if (args.big) {
+    const big = path.join(work, "twcs-big.csv")
+    log("generating 2.8 M tweets…")
+    const bigGenerated = await generateTwcs({ tweets: 2_800_000, out: big, seed })
+    fs.rmSync(file, { force: true })
+    const b = await run(["dist/main.js", "import-csv", big])
+    if (b.code !== 0) throw new Error(`import-csv (big) failed (${b.code}): ${b.stderr.slice(-2000)}`)
+    results.big = {
+      tweets: bigGenerated.tweets,
+      megabytes: Math.round(fs.statSync(big).size / 1e5) / 10,
+      seconds: Math.round(b.seconds * 10) / 10,
+      peak_rss_mb: b.peakMb,
+      target_mb: 1024
+    }
+    log(`big: ${bigGenerated.tweets} tweets in ${b.seconds.toFixed(1)} s, peak RSS ${b.peakMb} MB`)
+  }
+} finally {
+  fs.rmSync(work, { recursive: true, force: true })
+}
+const resultsDir = path.join(BENCH_DIR, "results")
+fs.mkdirSync(resultsDir, { recursive: true })
+fs.writeFileSync(path.join(resultsDir, "import-csv.json"), `${JSON.stringify(results, null, 2)}\n`)
+process.stdout.write(`${JSON.stringify(results, null, 2)}\n`)
