@@ -13,6 +13,7 @@ import type { Insight, InsightListItem, SentimentLabel } from "../domain/insight
 import { migrations } from "./migrations.js"
 import {
   type ConversationWithInsight,
+  type InsightQuery,
   type StatusCounts,
   Store,
   type StoreShape,
@@ -266,21 +267,27 @@ export const makeSqlStore = Effect.gen(function* () {
     return rows.length
   }).pipe(Effect.mapError(storeError("recovering abandoned claims")))
 
+  /** WHERE conditions of the insights filters, shared by the list and the summary (alias `i`). */
+  const insightFilters = (query: Omit<InsightQuery, "order" | "limit" | "after">) =>
+    [
+      query.startTime === undefined ? null : sql`i.timestamp >= ${query.startTime}`,
+      query.endTime === undefined ? null : sql`i.timestamp < ${query.endTime}`,
+      query.minConfidence === undefined ? null : sql`i.confidence >= ${query.minConfidence}`,
+      query.maxConfidence === undefined ? null : sql`i.confidence <= ${query.maxConfidence}`,
+      query.minSentiment === undefined ? null : sql`i.sentiment_score >= ${query.minSentiment}`,
+      query.maxSentiment === undefined ? null : sql`i.sentiment_score <= ${query.maxSentiment}`,
+      query.sentiment === undefined ? null : sql`i.sentiment = ${query.sentiment}`,
+      query.author === undefined ? null : sql`i.author = ${query.author}`,
+      // The time range again inside: the subquery then reads only that range of the cluster's rows.
+      query.cluster === undefined
+        ? null
+        : sql`i.conversation_id IN (SELECT conversation_id FROM insight_clusters WHERE cluster = ${query.cluster}
+            AND timestamp >= ${query.startTime ?? ""} AND timestamp < ${query.endTime ?? "\uffff"})`
+    ].filter((f) => f !== null)
+
   const queryInsights: StoreShape["queryInsights"] = (query) =>
     Effect.gen(function* () {
-      const filters = [
-        query.startTime === undefined ? null : sql`i.timestamp >= ${query.startTime}`,
-        query.endTime === undefined ? null : sql`i.timestamp < ${query.endTime}`,
-        query.minConfidence === undefined ? null : sql`i.confidence >= ${query.minConfidence}`,
-        query.maxConfidence === undefined ? null : sql`i.confidence <= ${query.maxConfidence}`,
-        query.minSentiment === undefined ? null : sql`i.sentiment_score >= ${query.minSentiment}`,
-        query.maxSentiment === undefined ? null : sql`i.sentiment_score <= ${query.maxSentiment}`,
-        query.sentiment === undefined ? null : sql`i.sentiment = ${query.sentiment}`,
-        query.author === undefined ? null : sql`i.author = ${query.author}`,
-        query.cluster === undefined
-          ? null
-          : sql`i.conversation_id IN (SELECT conversation_id FROM insight_clusters WHERE cluster = ${query.cluster})`
-      ].filter((f) => f !== null)
+      const filters = insightFilters(query)
       const countRows = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM insights i WHERE ${sql.and(filters)}`
       const after =
         query.after === undefined
@@ -320,21 +327,7 @@ export const makeSqlStore = Effect.gen(function* () {
 
   const summarize: StoreShape["summarize"] = (query) =>
     Effect.gen(function* () {
-      const filters = [
-        query.startTime === undefined ? null : sql`i.timestamp >= ${query.startTime}`,
-        query.endTime === undefined ? null : sql`i.timestamp < ${query.endTime}`,
-        query.minConfidence === undefined ? null : sql`i.confidence >= ${query.minConfidence}`,
-        query.maxConfidence === undefined ? null : sql`i.confidence <= ${query.maxConfidence}`,
-        query.minSentiment === undefined ? null : sql`i.sentiment_score >= ${query.minSentiment}`,
-        query.maxSentiment === undefined ? null : sql`i.sentiment_score <= ${query.maxSentiment}`,
-        query.sentiment === undefined ? null : sql`i.sentiment = ${query.sentiment}`,
-        query.author === undefined ? null : sql`i.author = ${query.author}`,
-        // The time range again inside: the subquery then reads only that range of the cluster's rows.
-        query.cluster === undefined
-          ? null
-          : sql`i.conversation_id IN (SELECT conversation_id FROM insight_clusters WHERE cluster = ${query.cluster}
-              AND timestamp >= ${query.startTime ?? ""} AND timestamp < ${query.endTime ?? "\uffff"})`
-      ].filter((f) => f !== null)
+      const filters = insightFilters(query)
       // Timestamps are normalised UTC ISO strings: the first 13 (hour) or 10 (day) characters name the bucket.
       const prefix = query.bucket === "hour" ? 13 : 10
       // One pass over the summary index (migration 0002) gives buckets, labels and analyzers at once.
