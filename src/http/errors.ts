@@ -19,7 +19,7 @@ import {
   UnsupportedMediaType
 } from "../domain/errors.js"
 
-type ClientError =
+export type ClientError =
   | InvalidInput
   | InvalidParameter
   | Unauthorized
@@ -63,13 +63,19 @@ const wireOf = (error: ClientError): { readonly status: number; readonly body: W
   }
 }
 
-/** A ready response for middleware: same status and body as the HttpApi path, plus headers. */
-export const errorResponse = (error: ClientError): HttpServerResponse.HttpServerResponse => {
+/** Status, body and headers of an error answer: shared by HttpApi middleware and the hot ingest route. */
+export const errorWire = (error: ClientError): { readonly status: number; readonly body: Wire; readonly headers: Record<string, string> } => {
   const { body, status } = wireOf(error)
   const headers: Record<string, string> = {}
   if (error._tag === "RateLimited") headers["retry-after"] = String(error.retry_after)
   if (error._tag === "Unavailable") headers["retry-after"] = "5"
   if (error._tag === "Unauthorized") headers["www-authenticate"] = 'Bearer realm="insightd"'
+  return { status, body, headers }
+}
+
+/** A ready response for middleware: same status and body as the HttpApi path, plus headers. */
+export const errorResponse = (error: ClientError): HttpServerResponse.HttpServerResponse => {
+  const { body, headers, status } = errorWire(error)
   return HttpServerResponse.unsafeJson(body, { status, headers })
 }
 

@@ -25,13 +25,12 @@ import { summaryView } from "../observability/summary.js"
 import { Ingest } from "../services/Ingest.js"
 import { Lifecycle } from "../services/Lifecycle.js"
 import { WorkSignal } from "../services/WorkSignal.js"
-import { type RawItem, validateSubmission } from "../stages/validate.js"
+import { validateSubmission } from "../stages/validate.js"
 import { Store, type InsightCursor } from "../store/Store.js"
 import { InsightdApi, type InsightsParams } from "./api.js"
+import { acceptedBody, type BodyKind, conflictError, parseBulk, parseSingle, SMALL_BODY_BYTES } from "./ingestBodies.js"
 
 const unavailable = (what: string) => () => new Unavailable({ message: `the database cannot be ${what} right now; try again shortly`, reason: "database" })
-
-type BodyKind = "json" | "ndjson"
 
 const mediaType = (request: HttpServerRequest.HttpServerRequest): string =>
   (request.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase()
@@ -53,7 +52,6 @@ const bodyKind = (request: HttpServerRequest.HttpServerRequest, allowNdjson: boo
  * (the common single conversation) skip the budget: their memory is bounded by the connections.
  */
 const BODY_BUDGET_MIB = 16
-const SMALL_BODY_BYTES = 64 * 1024
 const MIB = 1024 * 1024
 const bodyPermits = (request: HttpServerRequest.HttpServerRequest, limit: number): number => {
   const declared = Number(request.headers["content-length"] ?? Number.NaN)
@@ -116,56 +114,6 @@ const readBody = (request: HttpServerRequest.HttpServerRequest, limit: number, o
     })
   })
 
-const invalidJson = (error: unknown, where?: { index: number; line: number }) =>
-  new InvalidInput({
-    message: `${where ? `line ${where.line}: ` : ""}body is not valid JSON (${(error as Error).message})`,
-    details: [{ field: "(body)", message: `not valid JSON: ${(error as Error).message}`, ...(where ?? {}) }]
-  })
-
-const parseSingle = (text: string): Either.Either<RawItem, InvalidInput> => {
-  try {
-    const json: unknown = JSON.parse(text)
-    if (Array.isArray(json)) {
-      return Either.left(new InvalidInput({ message: "expected one conversation object; send arrays to /api/v1/conversations/bulk", details: [{ field: "(body)", message: "must be a JSON object" }] }))
-    }
-    return Either.right({ json, raw: text })
-  } catch (error) {
-    return Either.left(invalidJson(error))
-  }
-}
-
-const parseBulk = (text: string, kind: BodyKind): Either.Either<ReadonlyArray<RawItem>, InvalidInput> => {
-  if (kind === "ndjson") {
-    const items: Array<RawItem> = []
-    const lines = text.split("\n")
-    for (let i = 0; i < lines.length; i++) {
-      const line = lines[i].trim()
-      if (line === "") continue
-      try {
-        items.push({ json: JSON.parse(line), raw: line })
-      } catch (error) {
-        return Either.left(invalidJson(error, { index: items.length, line: i + 1 }))
-      }
-    }
-    return Either.right(items)
-  }
-  try {
-    const json: unknown = JSON.parse(text)
-    if (!Array.isArray(json)) {
-      return Either.left(new InvalidInput({ message: "bulk body must be a JSON array of conversations (or NDJSON with Content-Type application/x-ndjson)", details: [{ field: "(body)", message: "must be a JSON array" }] }))
-    }
-    return Either.right(json.map((item) => ({ json: item, raw: JSON.stringify(item) })))
-  } catch (error) {
-    return Either.left(invalidJson(error))
-  }
-}
-
-const conflict = (ids: ReadonlyArray<string>) =>
-  new Conflict({
-    message: `conversation ${ids.slice(0, 5).join(", ")}${ids.length > 5 ? ` and ${ids.length - 5} more` : ""} already exists with different content`,
-    conversation_ids: ids
-  })
-
 const encodeCursor = (cursor: InsightCursor): string => Buffer.from(JSON.stringify([cursor.timestamp, cursor.id])).toString("base64url")
 
 const decodeCursor = (text: string): Either.Either<InsightCursor, InvalidParameter> => {
@@ -197,10 +145,7 @@ export const ConversationsHandlers = HttpApiBuilder.group(InsightdApi, "conversa
         return permits === 0 ? handle : bodiesInMemory.withPermits(permits)(handle)
       }
     const accepted = (id: string) =>
-      HttpServerResponse.unsafeJson(
-        { status: "accepted", conversation_id: id, message: "Conversation queued for analysis" },
-        { status: 202, headers: { location: `/api/v1/conversations/${id}` } }
-      )
+      HttpServerResponse.unsafeJson(acceptedBody(id), { status: 202, headers: { location: `/api/v1/conversations/${id}` } })
     return handlers
       .handleRaw("submit", ({ request }) =>
         Effect.gen(function* () {
@@ -209,7 +154,7 @@ export const ConversationsHandlers = HttpApiBuilder.group(InsightdApi, "conversa
           const item = yield* parseSingle(text)
           const submission = yield* validateSubmission([item], { bulk: false })
           const outcome = yield* ingest.submit(submission).pipe(Effect.catchTag("StoreError", () => Effect.fail(unavailable("written")())))
-          if (outcome._tag === "Conflict") return yield* conflict(outcome.conflictingIds)
+          if (outcome._tag === "Conflict") return yield* conflictError(outcome.conflictingIds)
           recordAccepted("http", 1)
           return accepted(outcome.ids[0])
         }).pipe(withinBodyBudget(request, config.http.maxBodyBytes))
@@ -227,7 +172,7 @@ export const ConversationsHandlers = HttpApiBuilder.group(InsightdApi, "conversa
           }
           const submission = yield* validateSubmission(items, { bulk: true })
           const outcome = yield* ingest.submit(submission).pipe(Effect.catchTag("StoreError", () => Effect.fail(unavailable("written")())))
-          if (outcome._tag === "Conflict") return yield* conflict(outcome.conflictingIds)
+          if (outcome._tag === "Conflict") return yield* conflictError(outcome.conflictingIds)
           recordAccepted("http", outcome.ids.length)
           return HttpServerResponse.unsafeJson({ status: "accepted", accepted: outcome.ids.length, conversation_ids: outcome.ids }, { status: 202 })
         }).pipe(withinBodyBudget(request, config.http.maxBulkBodyBytes))

@@ -23,6 +23,13 @@ const sameSecret = (given: string, expected: string): boolean => {
   return a.length === b.length && timingSafeEqual(a, b)
 }
 
+/** Whether an `Authorization` header carries one of the configured keys (bearer, constant time). */
+export const hasValidApiKey = (header: string | undefined, keys: ReadonlyArray<string>): boolean => {
+  const value = header ?? ""
+  const token = /^bearer /i.test(value) ? value.slice(7).trim() : ""
+  return keys.some((key) => sameSecret(token, key))
+}
+
 const decodeErrorResponse = (error: HttpApiError.HttpApiDecodeError) => {
   const details = error.issues.map((issue) => {
     const field = issue.path.length === 0 ? "(request)" : issue.path.map(String).join(".")
@@ -45,9 +52,7 @@ export const ApiMiddlewareLive = HttpApiBuilder.middleware(
         const url = request.url
         if (url.startsWith("/api/")) {
           if (keys.length > 0) {
-            const header = request.headers.authorization ?? ""
-            const token = /^bearer /i.test(header) ? header.slice(7).trim() : ""
-            if (!keys.some((key) => sameSecret(token, key))) {
+            if (!hasValidApiKey(request.headers.authorization, keys)) {
               return errorResponse(new Unauthorized({ message: "a valid Authorization: Bearer <key> header is required" }))
             }
           }

@@ -6,7 +6,7 @@ import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, Layer } from "effect"
-import { createServer, type Server } from "node:http"
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { AppConfig } from "../config.js"
 import { DashboardLive } from "../dashboard/route.js"
 import { httpMetrics } from "../observability/http.js"
@@ -16,6 +16,7 @@ import { InsightdApi } from "./api.js"
 import { DocsLive } from "./docs.js"
 import { errorResponse } from "./errors.js"
 import { HandlersLive } from "./handlers.js"
+import { makeHotIngest } from "./hotIngest.js"
 import { ApiMiddlewareLive } from "./middleware.js"
 
 const logAddress = Layer.effectDiscard(
@@ -60,11 +61,39 @@ const UnknownRouteLive = HttpApiBuilder.Router.use((router) =>
   )
 )
 
+/**
+ * The Node server with the HttpApi app behind it, whose request listener offers each request to
+ * the hot ingest route first (see ./hotIngest.ts) and hands the rest to the Effect handler.
+ */
+const dispatchingServer = (node: Server, options: { readonly port: number; readonly host: string }) =>
+  Layer.merge(
+    Layer.scoped(
+      HttpServer.HttpServer,
+      Effect.gen(function* () {
+        const hot = yield* makeHotIngest
+        const listening = yield* NodeHttpServer.make(() => node, options)
+        return HttpServer.make({
+          address: listening.address,
+          serve: (app, middleware) =>
+            Effect.gen(function* () {
+              const handler = yield* (middleware === undefined ? NodeHttpServer.makeHandler(app) : NodeHttpServer.makeHandler(app, middleware))
+              const listener = (request: IncomingMessage, response: ServerResponse) => {
+                if (!hot(request, response)) handler(request, response)
+              }
+              node.on("request", listener)
+              yield* Effect.addFinalizer(() => Effect.sync(() => node.off("request", listener)))
+            })
+        })
+      })
+    ),
+    NodeHttpServer.layerContext
+  )
+
 export const HttpServerLive = Layer.unwrapEffect(
   Effect.map(AppConfig, (config) => {
     const tracing = tracingEnabled()
-    let nodeServer: Server | undefined
-    const server = NodeHttpServer.layer(() => (nodeServer = createServer({ keepAliveTimeout: 65_000 })), { port: config.http.port, host: config.http.host })
+    const nodeServer = createServer({ keepAliveTimeout: 65_000 })
+    const server = dispatchingServer(nodeServer, { port: config.http.port, host: config.http.host })
     const api = HttpApiBuilder.api(InsightdApi).pipe(Layer.provide(HandlersLive))
     return HttpApiBuilder.serve(httpMetrics).pipe(
       Layer.provide(DocsLive),

@@ -3,9 +3,9 @@
  * persist stage takes them from `submissions` and answers each one after its commit.
  * The queue is bounded, so a flood of requests waits instead of exhausting memory.
  */
-import { Chunk, Deferred, Effect, Queue, Stream } from "effect"
+import { Chunk, Deferred, Effect, Either, Queue, Stream } from "effect"
 import { type StoreError, Unavailable } from "../domain/errors.js"
-import type { PendingSubmission } from "../stages/persist.js"
+import type { PendingSubmission, SubmissionReply } from "../stages/persist.js"
 import { nextEventLoopTurn } from "./eventLoop.js"
 import type { Submission, SubmissionOutcome } from "../store/Store.js"
 
@@ -18,16 +18,41 @@ export class Ingest extends Effect.Service<Ingest>()("insightd/Ingest", {
     let outstanding = 0
     let closed = false
     const shuttingDown = () => new Unavailable({ message: "insightd is shutting down and accepts no new conversations", reason: "draining" })
+    const counted = (reply: SubmissionReply): SubmissionReply => (result) => {
+      outstanding--
+      reply(result)
+    }
+    /**
+     * Hands a submission in without waiting when the queue has room (the usual case); `false`
+     * when it is full, and nothing was handed in. `reply` runs once, after the commit or a refusal.
+     */
+    const offerNow = (submission: Submission, reply: SubmissionReply): boolean => {
+      if (closed) {
+        reply(Either.left(shuttingDown()))
+        return true
+      }
+      outstanding++
+      if (Queue.unsafeOffer(queue, { submission, reply: counted(reply) })) return true
+      outstanding--
+      return false
+    }
+    /** Hands a submission in, waiting for room in the queue when it is full. */
+    const enqueue = (submission: Submission, reply: SubmissionReply): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (offerNow(submission, reply)) return Effect.void
+        outstanding++
+        return Queue.offer(queue, { submission, reply: counted(reply) })
+      })
     return {
       /** Completes once the submission is committed (or refused); never before. */
       submit: (submission: Submission): Effect.Effect<SubmissionOutcome, StoreError | Unavailable> =>
         Effect.gen(function* () {
-          if (closed) return yield* shuttingDown()
-          const reply = yield* Deferred.make<SubmissionOutcome, StoreError | Unavailable>()
-          outstanding++
-          yield* Queue.offer(queue, { submission, reply })
-          return yield* Deferred.await(reply)
-        }).pipe(Effect.ensuring(Effect.sync(() => outstanding--))),
+          const done = yield* Deferred.make<SubmissionOutcome, StoreError | Unavailable>()
+          yield* enqueue(submission, (result) => Deferred.unsafeDone(done, result))
+          return yield* Deferred.await(done)
+        }),
+      offerNow,
+      enqueue,
       /**
        * What the persist stage reads, one chunk per commit. After the first submission arrives it
        * waits one event-loop turn, so every request parsed in that turn joins the same
@@ -48,7 +73,7 @@ export class Ingest extends Effect.Service<Ingest>()("insightd/Ingest", {
       close: Effect.gen(function* () {
         closed = true
         const left = yield* Queue.takeAll(queue)
-        yield* Effect.forEach(left, (item) => (item.reply ? Deferred.fail(item.reply, shuttingDown()) : Effect.void), { discard: true })
+        for (const item of left) item.reply?.(Either.left(shuttingDown()))
       })
     }
   })

@@ -3,15 +3,21 @@
  * waiting when the stage pulls is written in ONE transaction (group commit); each waiting
  * request learns its own outcome only after that commit, so a 202 always means durable.
  */
-import { Chunk, Deferred, Effect, Either, Stream } from "effect"
+import { Chunk, Effect, Either, Stream } from "effect"
 import { StoreError, type Unavailable } from "../domain/errors.js"
 import { WorkSignal } from "../services/WorkSignal.js"
 import { Store, type Submission, type SubmissionOutcome } from "../store/Store.js"
 
-/** A submission and, when someone waits for it (an HTTP request), where to send the outcome. */
+/** The outcome of a submission as sent back to whoever waits for it. */
+export type SubmissionReply = (result: Either.Either<SubmissionOutcome, StoreError | Unavailable>) => void
+
+/**
+ * A submission and, when someone waits for it (an HTTP request), where to send the outcome: a
+ * plain callback rather than a Deferred, so the hot ingest route needs no fiber per request.
+ */
 export interface PendingSubmission {
   readonly submission: Submission
-  readonly reply?: Deferred.Deferred<SubmissionOutcome, StoreError | Unavailable> | undefined
+  readonly reply?: SubmissionReply | undefined
 }
 
 export interface PersistedSubmission {
@@ -44,9 +50,9 @@ export const persist = <E, R>(
           pending,
           (item, i) => {
             const result = alone[i]
-            if (Either.isLeft(result)) return item.reply ? Deferred.fail(item.reply, result.left) : Effect.void
+            if (Either.isLeft(result)) return Effect.sync(() => item.reply?.(Either.left(result.left)))
             persisted.push({ submission: item.submission, outcome: result.right[0] })
-            return item.reply ? Deferred.succeed(item.reply, result.right[0]) : Effect.void
+            return Effect.sync(() => item.reply?.(Either.right(result.right[0])))
           },
           { discard: true }
         )
@@ -54,7 +60,7 @@ export const persist = <E, R>(
         return Chunk.fromIterable(persisted)
       }
       const outcomes = group.right
-      yield* Effect.forEach(pending, (item, i) => (item.reply ? Deferred.succeed(item.reply, outcomes[i]) : Effect.void), { discard: true })
+      for (let i = 0; i < pending.length; i++) pending[i].reply?.(Either.right(outcomes[i]))
       if (outcomes.some((outcome) => outcome._tag === "Accepted")) yield* signal.notify
       yield* Effect.logDebug("conversations committed").pipe(
         Effect.annotateLogs({ stage: "persist", submissions: pending.length })
