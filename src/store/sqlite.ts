@@ -10,7 +10,7 @@ import { randomUUID } from "node:crypto"
 import type { Conversation, ConversationId, Message } from "../domain/conversation.js"
 import { StoreError } from "../domain/errors.js"
 import type { Insight, InsightListItem, SentimentLabel } from "../domain/insight.js"
-import { migrations } from "./migrations.js"
+import { migrations, rebuildRollups } from "./migrations.js"
 import {
   type ConversationWithInsight,
   type InsightQuery,
@@ -93,13 +93,126 @@ const chunksOf = <A>(items: ReadonlyArray<A>, size: number): Array<ReadonlyArray
 // SQLite allows 32,766 bound parameters per statement; rows carry at most 14 columns.
 const ROWS_PER_INSERT = 512
 
+// A type alias, not an interface: sql.insert takes it as a plain record.
+type RollupSums = {
+  n: number
+  score: number
+  prompt_tokens: number
+  completion_tokens: number
+  cost_usd: number
+}
+
+/** What one insight adds to (sign 1) or, when replaced, takes from (sign -1) the rollup tables. */
+interface RollupContribution {
+  readonly timestamp: string
+  readonly sentiment: string
+  readonly analyzer: string
+  readonly score: number
+  readonly promptTokens: number
+  readonly completionTokens: number
+  readonly costUsd: number
+}
+
+/** Rollup deltas summed per key in memory, so a batch costs one upsert per touched key. */
+class RollupDeltas {
+  readonly plain = new Map<string, { hour: string; sentiment: string; analyzer: string } & RollupSums>()
+  readonly clusters = new Map<string, { cluster: string; hour: string; sentiment: string; analyzer: string } & RollupSums>()
+  readonly pairs = new Map<string, { cluster: string; hour: string; other: string; sentiment: string; n: number; score: number }>()
+
+  add(c: RollupContribution, clusters: ReadonlyArray<string>, sign: 1 | -1): void {
+    const hour = c.timestamp.slice(0, 13)
+    const bump = (sums: RollupSums) => {
+      sums.n += sign
+      sums.score += sign * c.score
+      sums.prompt_tokens += sign * c.promptTokens
+      sums.completion_tokens += sign * c.completionTokens
+      sums.cost_usd += sign * c.costUsd
+    }
+    const zero = { n: 0, score: 0, prompt_tokens: 0, completion_tokens: 0, cost_usd: 0 }
+    const key = JSON.stringify([hour, c.sentiment, c.analyzer])
+    let plain = this.plain.get(key)
+    if (plain === undefined) this.plain.set(key, (plain = { hour, sentiment: c.sentiment, analyzer: c.analyzer, ...zero }))
+    bump(plain)
+    for (const cluster of clusters) {
+      const clusterKey = JSON.stringify([cluster, hour, c.sentiment, c.analyzer])
+      let row = this.clusters.get(clusterKey)
+      if (row === undefined) this.clusters.set(clusterKey, (row = { cluster, hour, sentiment: c.sentiment, analyzer: c.analyzer, ...zero }))
+      bump(row)
+      for (const other of clusters) {
+        const pairKey = JSON.stringify([cluster, hour, other, c.sentiment])
+        let pair = this.pairs.get(pairKey)
+        if (pair === undefined) this.pairs.set(pairKey, (pair = { cluster, hour, other, sentiment: c.sentiment, n: 0, score: 0 }))
+        pair.n += sign
+        pair.score += sign * c.score
+      }
+    }
+  }
+}
+
+/** A re-analysis with the same result changes nothing: no write for it. */
+const changes = (sums: RollupSums) => sums.n !== 0 || sums.score !== 0 || sums.prompt_tokens !== 0 || sums.completion_tokens !== 0 || sums.cost_usd !== 0
+
 const nowIso = Effect.map(Clock.currentTimeMillis, (millis) => new Date(millis).toISOString())
+
+const ISO_MILLIS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/
+
+export interface TimeRange {
+  readonly startTime?: string | undefined
+  readonly endTime?: string | undefined
+}
+
+/** A time range as whole UTC hours [from, to) (hour keys, bound absent = open), which the rollups answer, and the partial edges, which the rows answer. */
+export interface RangeSplit {
+  readonly hours: { readonly from: string | undefined; readonly to: string | undefined } | null
+  readonly edges: ReadonlyArray<TimeRange>
+}
+
+/**
+ * Stored timestamps and the API's bounds are normalised (toISOString), so string order is time
+ * order and the first 13 characters name the hour; any other bound (null) is answered from the rows.
+ */
+export const splitRange = (range: TimeRange): RangeSplit | null => {
+  const { endTime: end, startTime: start } = range
+  if ((start !== undefined && !ISO_MILLIS.test(start)) || (end !== undefined && !ISO_MILLIS.test(end))) return null
+  let from: string | undefined
+  if (start !== undefined) {
+    from = start.endsWith(":00:00.000Z") ? start.slice(0, 13) : new Date(Date.parse(`${start.slice(0, 13)}:00:00.000Z`) + 3_600_000).toISOString().slice(0, 13)
+    if (!/^\d{4}-/.test(from)) return null // past year 9999
+  }
+  const to = end?.slice(0, 13)
+  if (from !== undefined && to !== undefined && from >= to) return { hours: null, edges: [range] }
+  const edges: Array<TimeRange> = []
+  if (start !== undefined && start < `${from}:00:00.000Z`) edges.push({ startTime: start, endTime: `${from}:00:00.000Z` })
+  if (end !== undefined && `${to}:00:00.000Z` < end) edges.push({ startTime: `${to}:00:00.000Z`, endTime: end })
+  return { hours: { from, to }, edges }
+}
 
 /** Builds the Store over whatever SqlClient is provided (one process owns the SQLite file). */
 export const makeSqlStore = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   // Identifies this process's claims, so a shared database (PostgreSQL) can tell owners apart.
   const owner = `${process.pid}-${randomUUID().slice(0, 8)}`
+
+  const applyRollupDeltas = (deltas: RollupDeltas) =>
+    Effect.gen(function* () {
+      for (const rows of chunksOf([...deltas.plain.values()].filter(changes), ROWS_PER_INSERT)) {
+        yield* sql`INSERT INTO insight_rollup ${sql.insert([...rows])} ON CONFLICT (hour, sentiment, analyzer) DO UPDATE SET
+          n = insight_rollup.n + excluded.n, score = insight_rollup.score + excluded.score,
+          prompt_tokens = insight_rollup.prompt_tokens + excluded.prompt_tokens,
+          completion_tokens = insight_rollup.completion_tokens + excluded.completion_tokens, cost_usd = insight_rollup.cost_usd + excluded.cost_usd`
+      }
+      for (const rows of chunksOf([...deltas.clusters.values()].filter(changes), ROWS_PER_INSERT)) {
+        yield* sql`INSERT INTO insight_cluster_rollup ${sql.insert([...rows])} ON CONFLICT (cluster, hour, sentiment, analyzer) DO UPDATE SET
+          n = insight_cluster_rollup.n + excluded.n, score = insight_cluster_rollup.score + excluded.score,
+          prompt_tokens = insight_cluster_rollup.prompt_tokens + excluded.prompt_tokens,
+          completion_tokens = insight_cluster_rollup.completion_tokens + excluded.completion_tokens,
+          cost_usd = insight_cluster_rollup.cost_usd + excluded.cost_usd`
+      }
+      for (const rows of chunksOf([...deltas.pairs.values()].filter((pair) => pair.n !== 0 || pair.score !== 0), ROWS_PER_INSERT)) {
+        yield* sql`INSERT INTO insight_cluster_pair_rollup ${sql.insert([...rows])} ON CONFLICT (cluster, hour, other, sentiment) DO UPDATE SET
+          n = insight_cluster_pair_rollup.n + excluded.n, score = insight_cluster_pair_rollup.score + excluded.score`
+      }
+    })
 
   const submit: StoreShape["submit"] = (submissions) =>
     Effect.gen(function* () {
@@ -202,15 +315,68 @@ export const makeSqlStore = Effect.gen(function* () {
     Effect.gen(function* () {
       if (outcomes.length === 0) return
       const now = yield* nowIso
-      const completed = outcomes.flatMap((o) => (o._tag === "Completed" ? [o.insight] : []))
+      // The last outcome for an id wins, as the upsert below would make it.
+      const completed = [...new Map(outcomes.flatMap((o) => (o._tag === "Completed" ? [[o.insight.conversation_id, o.insight] as const] : []))).values()]
+      // Rollup deltas of the whole call, upserted once at the end: a handful of keys per batch.
+      const deltas = new RollupDeltas()
       for (const chunk of chunksOf(completed, ROWS_PER_INSERT)) {
         const ids = chunk.map((insight) => insight.conversation_id)
-        const located = yield* sql<{ id: string; timestamp: string; author: string }>`SELECT id, timestamp, author FROM conversations WHERE ${sql.in("id", ids)}`
+        // The insight being replaced (re-analysis), if any: its contribution leaves the rollups.
+        const located = yield* sql<{
+          id: string
+          timestamp: string
+          author: string
+          old_timestamp: string | null
+          old_sentiment: string | null
+          old_analyzer: string | null
+          old_score: number | null
+          old_pt: number | null
+          old_ct: number | null
+          old_cost: number | null
+        }>`SELECT c.id, c.timestamp, c.author, i.timestamp AS old_timestamp, i.sentiment AS old_sentiment, i.analyzer AS old_analyzer,
+            i.sentiment_score AS old_score, i.prompt_tokens AS old_pt, i.completion_tokens AS old_ct, i.cost_usd AS old_cost
+          FROM conversations c LEFT JOIN insights i ON i.conversation_id = c.id WHERE ${sql.in("c.id", ids)}`
         const byId = new Map(located.map((row) => [row.id, row]))
         const present = chunk.filter((insight) => byId.has(insight.conversation_id))
         if (present.length === 0) continue
         const presentIds = present.map((insight) => insight.conversation_id)
-        yield* sql`DELETE FROM insight_clusters WHERE ${sql.in("conversation_id", presentIds)}`
+        const oldClusters = yield* sql<{ conversation_id: string; cluster: string }>`DELETE FROM insight_clusters WHERE ${sql.in("conversation_id", presentIds)}
+          RETURNING conversation_id, cluster`
+        const oldClustersById = new Map<string, Array<string>>()
+        for (const row of oldClusters) oldClustersById.set(row.conversation_id, [...(oldClustersById.get(row.conversation_id) ?? []), row.cluster])
+        for (const row of located) {
+          if (row.old_timestamp === null || !presentIds.includes(row.id as ConversationId)) continue
+          deltas.add(
+            {
+              timestamp: row.old_timestamp,
+              sentiment: row.old_sentiment ?? "",
+              analyzer: row.old_analyzer ?? "",
+              score: Number(row.old_score),
+              promptTokens: Number(row.old_pt ?? 0),
+              completionTokens: Number(row.old_ct ?? 0),
+              costUsd: Number(row.old_cost ?? 0)
+            },
+            oldClustersById.get(row.id) ?? [],
+            -1
+          )
+        }
+        for (const insight of present) {
+          const row = byId.get(insight.conversation_id)!
+          deltas.add(
+            {
+              // The upsert keeps a replaced insight's timestamp.
+              timestamp: row.old_timestamp ?? row.timestamp,
+              sentiment: insight.sentiment,
+              analyzer: insight.analyzer,
+              score: insight.sentiment_score,
+              promptTokens: insight.prompt_tokens ?? 0,
+              completionTokens: insight.completion_tokens ?? 0,
+              costUsd: insight.cost_usd ?? 0
+            },
+            [...new Set(insight.clusters)],
+            1
+          )
+        }
         yield* sql`INSERT INTO insights ${sql.insert(
           present.map((insight) => ({
             conversation_id: insight.conversation_id,
@@ -247,6 +413,7 @@ export const makeSqlStore = Effect.gen(function* () {
         yield* sql`UPDATE conversations SET status = 'completed', last_error = NULL, claimed_by = NULL, claimed_at = NULL, updated_at = ${now}
           WHERE ${sql.in("id", presentIds)}`
       }
+      yield* applyRollupDeltas(deltas)
       for (const outcome of outcomes) {
         if (outcome._tag === "Failed") {
           yield* sql`UPDATE conversations SET status = 'failed', last_error = ${outcome.error.slice(0, 2000)}, claimed_by = NULL, claimed_at = NULL, updated_at = ${now}
@@ -279,51 +446,132 @@ export const makeSqlStore = Effect.gen(function* () {
     return rows.length
   }).pipe(Effect.mapError(storeError("recovering abandoned claims")))
 
-  /** WHERE conditions of the insights filters, shared by the list and the summary (alias `i`). */
-  const insightFilters = (query: Omit<InsightQuery, "order" | "limit" | "after">) =>
-    [
+  type Filters = Omit<InsightQuery, "order" | "limit" | "after">
+
+  /**
+   * WHERE conditions on the insight row (alias `i`), the cluster filter left out (see clusterIn and
+   * the cluster-driven queries). `walk`: score and confidence conditions are written `+column`, which
+   * keeps SQLite from picking their index (then sorting every match) so the page walks the ordered
+   * (timestamp, id) or (sentiment, timestamp, id) index and checks them on the way.
+   */
+  const rowFilters = (query: Filters, walk = false) => {
+    const score = walk ? sql`+i.sentiment_score` : sql`i.sentiment_score`
+    const confidence = walk ? sql`+i.confidence` : sql`i.confidence`
+    return [
       query.startTime === undefined ? null : sql`i.timestamp >= ${query.startTime}`,
       query.endTime === undefined ? null : sql`i.timestamp < ${query.endTime}`,
-      query.minConfidence === undefined ? null : sql`i.confidence >= ${query.minConfidence}`,
-      query.maxConfidence === undefined ? null : sql`i.confidence <= ${query.maxConfidence}`,
-      query.minSentiment === undefined ? null : sql`i.sentiment_score >= ${query.minSentiment}`,
-      query.maxSentiment === undefined ? null : sql`i.sentiment_score <= ${query.maxSentiment}`,
+      query.minConfidence === undefined ? null : sql`${confidence} >= ${query.minConfidence}`,
+      query.maxConfidence === undefined ? null : sql`${confidence} <= ${query.maxConfidence}`,
+      query.minSentiment === undefined ? null : sql`${score} >= ${query.minSentiment}`,
+      query.maxSentiment === undefined ? null : sql`${score} <= ${query.maxSentiment}`,
       query.sentiment === undefined ? null : sql`i.sentiment = ${query.sentiment}`,
-      query.author === undefined ? null : sql`i.author = ${query.author}`,
-      // The time range again inside: the subquery then reads only that range of the cluster's rows.
-      query.cluster === undefined
-        ? null
-        : sql`i.conversation_id IN (SELECT conversation_id FROM insight_clusters WHERE cluster = ${query.cluster}
-            AND timestamp >= ${query.startTime ?? ""} AND timestamp < ${query.endTime ?? "\uffff"})`
+      query.author === undefined ? null : sql`i.author = ${query.author}`
     ].filter((f) => f !== null)
+  }
+
+  /** The cluster filter as a subquery, for when the planner should choose (an author filter leads). */
+  const clusterIn = (query: Filters) =>
+    // The time range again inside: the subquery then reads only that range of the cluster's rows.
+    query.cluster === undefined
+      ? []
+      : [
+          sql`i.conversation_id IN (SELECT conversation_id FROM insight_clusters WHERE cluster = ${query.cluster}
+            AND timestamp >= ${query.startTime ?? ""} AND timestamp < ${query.endTime ?? "\uffff"})`
+        ]
+
+  /**
+   * Conditions on `k`, the filter cluster's rows, driving a query over its (cluster, timestamp, id)
+   * index: a cluster's insights in time order without visiting the others. `k` must come first in
+   * the FROM (CROSS JOIN fixes SQLite's join order).
+   */
+  const clusterDriven = (query: Filters & { readonly cluster: string }) => [
+    sql`k.cluster = ${query.cluster}`,
+    query.startTime === undefined ? null : sql`k.timestamp >= ${query.startTime}`,
+    query.endTime === undefined ? null : sql`k.timestamp < ${query.endTime}`,
+    sql`i.conversation_id = k.conversation_id`,
+    ...rowFilters(query)
+  ].filter((f) => f !== null)
+
+  /** The filters the rollup tables answer (time range, label, cluster); null when others are set. */
+  const rollupSplit = (query: Filters): RangeSplit | null =>
+    query.minConfidence === undefined &&
+    query.maxConfidence === undefined &&
+    query.minSentiment === undefined &&
+    query.maxSentiment === undefined &&
+    query.author === undefined
+      ? splitRange(query)
+      : null
+
+  /** Conditions on a rollup table for the whole hours of `split` and the label/cluster filters. */
+  const rollupFilters = (query: Filters, hours: NonNullable<RangeSplit["hours"]>) =>
+    [
+      hours.from === undefined ? null : sql`hour >= ${hours.from}`,
+      hours.to === undefined ? null : sql`hour < ${hours.to}`,
+      query.sentiment === undefined ? null : sql`sentiment = ${query.sentiment}`,
+      query.cluster === undefined ? null : sql`cluster = ${query.cluster}`
+    ].filter((f) => f !== null)
+
+  const rollupTable = (query: Filters) => sql.literal(query.cluster === undefined ? "insight_rollup" : "insight_cluster_rollup")
+
+  const exactCount = (query: Filters) =>
+    Effect.map(sql<{ n: number }>`SELECT COUNT(*) AS n FROM insights i WHERE ${sql.and([...rowFilters(query), ...clusterIn(query)])}`, (rows) => Number(rows[0]?.n ?? 0))
+
+  /** Exact number of insights matching the filters: whole hours from the rollups when they answer them, edges and the rest from the rows. */
+  const countInsights = (query: Filters) =>
+    Effect.gen(function* () {
+      const split = rollupSplit(query)
+      if (split === null) return yield* exactCount(query)
+      let n = 0
+      if (split.hours !== null) {
+        const rows = yield* sql<{ n: number | null }>`SELECT SUM(n) AS n FROM ${rollupTable(query)} WHERE ${sql.and(rollupFilters(query, split.hours))}`
+        n += Number(rows[0]?.n ?? 0)
+      }
+      for (const edge of split.edges) n += yield* exactCount({ ...query, ...edge })
+      return n
+    })
 
   const queryInsights: StoreShape["queryInsights"] = (query) =>
     Effect.gen(function* () {
-      const filters = insightFilters(query)
-      const countRows = yield* sql<{ n: number }>`SELECT COUNT(*) AS n FROM insights i WHERE ${sql.and(filters)}`
-      const after =
-        query.after === undefined
-          ? []
-          : query.order === "desc"
-            ? [sql`(i.timestamp, i.conversation_id) < (${query.after.timestamp}, ${query.after.id})`]
-            : [sql`(i.timestamp, i.conversation_id) > (${query.after.timestamp}, ${query.after.id})`]
+      const totalCount = yield* countInsights(query)
       const direction = sql.literal(query.order === "desc" ? "DESC" : "ASC")
-      // One extra row tells whether another page follows.
-      const rows = yield* sql<Row>`SELECT i.*, c.text FROM insights i JOIN conversations c ON c.id = i.conversation_id
-        WHERE ${sql.and([...filters, ...after])}
-        ORDER BY i.timestamp ${direction}, i.conversation_id ${direction}
-        LIMIT ${query.limit + 1}`
+      const comparison = sql.literal(query.order === "desc" ? "<" : ">")
+      const limit = query.limit + 1 // one extra row tells whether another page follows
+      let rows: ReadonlyArray<Row>
+      if (query.cluster !== undefined && query.author === undefined) {
+        const after = query.after === undefined ? [] : [sql`(k.timestamp, k.conversation_id) ${comparison} (${query.after.timestamp}, ${query.after.id})`]
+        rows = yield* sql<Row>`SELECT i.*, c.text FROM insight_clusters k CROSS JOIN insights i JOIN conversations c ON c.id = i.conversation_id
+          WHERE ${sql.and([...clusterDriven({ ...query, cluster: query.cluster }), ...after])}
+          ORDER BY k.timestamp ${direction}, k.conversation_id ${direction}
+          LIMIT ${limit}`
+      } else {
+        // Walking the time order finds a page after ~limit × (rows in range / matches) rows; the score or
+        // confidence index visits every match and sorts them. Walk unless the matches are that rare.
+        let walk = false
+        const ranged = query.minConfidence !== undefined || query.maxConfidence !== undefined || query.minSentiment !== undefined || query.maxSentiment !== undefined
+        // Past 10 k matches the walk is short at any size this store serves: skip counting the range.
+        if (ranged && query.author === undefined && totalCount >= 10_000) walk = true
+        else if (ranged && query.author === undefined) {
+          const inRange = yield* countInsights({ startTime: query.startTime, endTime: query.endTime, sentiment: query.sentiment, cluster: query.cluster })
+          walk = totalCount * totalCount >= limit * inRange
+        }
+        const after = query.after === undefined ? [] : [sql`(i.timestamp, i.conversation_id) ${comparison} (${query.after.timestamp}, ${query.after.id})`]
+        rows = yield* sql<Row>`SELECT i.*, c.text FROM insights i JOIN conversations c ON c.id = i.conversation_id
+          WHERE ${sql.and([...rowFilters(query, walk), ...clusterIn(query), ...after])}
+          ORDER BY i.timestamp ${direction}, i.conversation_id ${direction}
+          LIMIT ${limit}`
+      }
       const page = rows.slice(0, query.limit).map(toListItem)
       const last = page[page.length - 1]
       return {
         items: page,
-        totalCount: Number(countRows[0]?.n ?? 0),
+        totalCount,
         next: rows.length > query.limit && last !== undefined ? { timestamp: last.timestamp, id: last.conversation_id } : null
       }
     }).pipe(Effect.mapError(storeError("querying insights")))
 
   const topClusters: StoreShape["topClusters"] = (limit) =>
-    sql<{ cluster: string }>`SELECT cluster, COUNT(*) AS n FROM insight_clusters GROUP BY cluster ORDER BY n DESC, cluster ASC LIMIT ${limit}`.pipe(
+    sql<{ cluster: string }>`SELECT cluster, SUM(n) AS n FROM insight_cluster_rollup GROUP BY cluster HAVING SUM(n) > 0
+      ORDER BY n DESC, cluster ASC LIMIT ${limit}`.pipe(
       Effect.map((rows) => rows.map((row) => row.cluster)),
       Effect.mapError(storeError("reading cluster labels"))
     )
@@ -337,29 +585,80 @@ export const makeSqlStore = Effect.gen(function* () {
     Effect.mapError(storeError("counting conversations"))
   )
 
+  type GroupRow = { b: string; a: string; s: SentimentLabel; n: number; score: number; pt: number | null; ct: number | null; cost: number | null }
+  type ClusterRow = { cluster: string; n: number; score: number }
+
+  /** Bucket × analyzer × label aggregates read from the insight rows. */
+  const rowGroups = (query: Filters, prefix: number) =>
+    query.cluster !== undefined && query.author === undefined
+      ? sql<GroupRow>`SELECT substr(i.timestamp, 1, ${prefix}) AS b, i.analyzer AS a, i.sentiment AS s, COUNT(*) AS n, SUM(i.sentiment_score) AS score,
+          SUM(i.prompt_tokens) AS pt, SUM(i.completion_tokens) AS ct, SUM(i.cost_usd) AS cost
+        FROM insight_clusters k CROSS JOIN insights i WHERE ${sql.and(clusterDriven({ ...query, cluster: query.cluster }))} GROUP BY b, a, s`
+      : // Without a cluster: from the summary index (migration 0002), seeking to the time range.
+        sql<GroupRow>`SELECT substr(i.timestamp, 1, ${prefix}) AS b, i.analyzer AS a, i.sentiment AS s, COUNT(*) AS n, SUM(i.sentiment_score) AS score,
+          SUM(i.prompt_tokens) AS pt, SUM(i.completion_tokens) AS ct, SUM(i.cost_usd) AS cost
+        FROM insights i WHERE ${sql.and([...rowFilters(query), ...clusterIn(query)])} GROUP BY b, a, s`
+
+  /** Per cluster count and score sum of the matching insights, read from the rows (all clusters when limit is null). */
+  const rowClusters = (query: Filters, limit: number | null) => {
+    const tail = limit === null ? sql`` : sql`ORDER BY n DESC, c.cluster ASC LIMIT ${limit}`
+    return query.cluster !== undefined && query.author === undefined
+      ? // The other clusters of the filter cluster's insights: from its rows, then each insight's cluster rows.
+        sql<ClusterRow>`SELECT c.cluster AS cluster, COUNT(*) AS n, SUM(i.sentiment_score) AS score
+          FROM insight_clusters k CROSS JOIN insights i CROSS JOIN insight_clusters c
+          WHERE ${sql.and([...clusterDriven({ ...query, cluster: query.cluster }), sql`c.conversation_id = k.conversation_id`])}
+          GROUP BY c.cluster ${tail}`
+      : sql<ClusterRow>`SELECT c.cluster AS cluster, COUNT(*) AS n, SUM(i.sentiment_score) AS score
+          FROM insights i CROSS JOIN insight_clusters c
+          WHERE ${sql.and([...rowFilters(query), ...clusterIn(query), sql`c.conversation_id = i.conversation_id`])}
+          GROUP BY c.cluster ${tail}`
+  }
+
   const summarize: StoreShape["summarize"] = (query) =>
     Effect.gen(function* () {
-      const filters = insightFilters(query)
       // Timestamps are normalised UTC ISO strings: the first 13 (hour) or 10 (day) characters name the bucket.
       const prefix = query.bucket === "hour" ? 13 : 10
-      // One pass over the summary index (migration 0002) gives buckets, labels and analyzers at once.
-      // It sorts the matching rows to group them: under a second for a million, proportional to the range.
-      const groups = yield* sql<{ b: string; a: string; s: SentimentLabel; n: number; score: number; pt: number | null; ct: number | null; cost: number | null }>`
-        SELECT substr(i.timestamp, 1, ${prefix}) AS b, i.analyzer AS a, i.sentiment AS s, COUNT(*) AS n, SUM(i.sentiment_score) AS score,
-          SUM(i.prompt_tokens) AS pt, SUM(i.completion_tokens) AS ct, SUM(i.cost_usd) AS cost
-        FROM insights i WHERE ${sql.and(filters)} GROUP BY b, a, s`
-      // Cluster rows carry their insight's timestamp and score (migration 0003): a time range alone
-      // is answered from the insight_clusters_summary index; other filters need the join.
-      const onlyTime = filters.length === (query.startTime === undefined ? 0 : 1) + (query.endTime === undefined ? 0 : 1)
-      const clusters = onlyTime
-        ? yield* sql<{ cluster: string; n: number; score: number }>`
-          SELECT c.cluster AS cluster, COUNT(*) AS n, SUM(c.sentiment_score) AS score FROM insight_clusters c
-          WHERE ${sql.and([query.startTime === undefined ? null : sql`c.timestamp >= ${query.startTime}`, query.endTime === undefined ? null : sql`c.timestamp < ${query.endTime}`].filter((f) => f !== null))}
-          GROUP BY c.cluster ORDER BY n DESC, c.cluster ASC LIMIT 10`
-        : yield* sql<{ cluster: string; n: number; score: number }>`
-          SELECT c.cluster AS cluster, COUNT(*) AS n, SUM(i.sentiment_score) AS score
-          FROM insight_clusters c JOIN insights i ON i.conversation_id = c.conversation_id
-          WHERE ${sql.and(filters)} GROUP BY c.cluster ORDER BY n DESC, c.cluster ASC LIMIT 10`
+      const split = rollupSplit(query)
+      const groups: Array<GroupRow> = []
+      let clusters: ReadonlyArray<ClusterRow>
+      if (split === null) {
+        groups.push(...(yield* rowGroups(query, prefix)))
+        clusters = yield* rowClusters(query, 10)
+      } else {
+        // Whole hours from the rollups, the (at most two) partial edge hours from the rows.
+        if (split.hours !== null) {
+          groups.push(
+            ...(yield* sql<GroupRow>`SELECT substr(hour, 1, ${prefix}) AS b, analyzer AS a, sentiment AS s, SUM(n) AS n, SUM(score) AS score,
+              SUM(prompt_tokens) AS pt, SUM(completion_tokens) AS ct, SUM(cost_usd) AS cost
+              FROM ${rollupTable(query)} WHERE ${sql.and(rollupFilters(query, split.hours))} GROUP BY b, a, s`)
+          )
+        }
+        for (const edge of split.edges) groups.push(...(yield* rowGroups({ ...query, ...edge }, prefix)))
+        {
+          const merged = new Map<string, { n: number; score: number }>()
+          const parts: Array<ReadonlyArray<ClusterRow>> = []
+          if (split.hours !== null) {
+            parts.push(
+              query.cluster === undefined
+                ? yield* sql<ClusterRow>`SELECT cluster, SUM(n) AS n, SUM(score) AS score FROM insight_cluster_rollup
+                  WHERE ${sql.and(rollupFilters(query, split.hours))} GROUP BY cluster`
+                : // The clusters the filter cluster's insights carry (itself included).
+                  yield* sql<ClusterRow>`SELECT other AS cluster, SUM(n) AS n, SUM(score) AS score FROM insight_cluster_pair_rollup
+                  WHERE ${sql.and(rollupFilters(query, split.hours))} GROUP BY other`
+            )
+          }
+          for (const edge of split.edges) parts.push(yield* rowClusters({ ...query, ...edge }, null))
+          for (const row of parts.flat()) {
+            const entry = merged.get(row.cluster) ?? { n: 0, score: 0 }
+            merged.set(row.cluster, { n: entry.n + Number(row.n), score: entry.score + Number(row.score) })
+          }
+          clusters = [...merged.entries()]
+            .filter(([, entry]) => entry.n > 0)
+            .sort(([a, x], [b, y]) => y.n - x.n || (a < b ? -1 : a > b ? 1 : 0))
+            .slice(0, 10)
+            .map(([cluster, entry]) => ({ cluster, n: entry.n, score: entry.score }))
+        }
+      }
       const emptyLabels = () => ({ positive: 0, neutral: 0, negative: 0 })
       const buckets = new Map<string, { count: number; score: number; labels: Record<SentimentLabel, number> }>()
       const analyzers = new Map<string, { count: number; promptTokens: number; completionTokens: number; costUsd: number }>()
@@ -368,6 +667,8 @@ export const makeSqlStore = Effect.gen(function* () {
       let scoreSum = 0
       for (const row of groups) {
         const n = Number(row.n)
+        // A rollup key whose insights were all re-analysed away stays behind with n = 0.
+        if (n === 0) continue
         const score = Number(row.score)
         total += n
         scoreSum += score
@@ -393,8 +694,9 @@ export const makeSqlStore = Effect.gen(function* () {
           .map(([key, bucket]) => ({ start: bucketStart(key), count: bucket.count, meanSentiment: bucket.score / bucket.count, labels: bucket.labels })),
         labels,
         topClusters: clusters.map((row) => ({ cluster: row.cluster, count: Number(row.n), meanSentiment: Number(row.score) / Number(row.n) })),
+        // Ties by name, so the order does not depend on which path answered.
         analyzers: [...analyzers.entries()]
-          .sort(([, a], [, b]) => b.count - a.count)
+          .sort(([a, x], [b, y]) => y.count - x.count || (a < b ? -1 : a > b ? 1 : 0))
           .map(([analyzer, stats]) => ({ analyzer, ...stats }))
       }
     }).pipe(Effect.mapError(storeError("summarizing insights")))
@@ -421,6 +723,26 @@ export const makeSqlStore = Effect.gen(function* () {
 
 const migrate = Migrator.make({})({ loader: Migrator.fromRecord(migrations) })
 
+/**
+ * The rollups are derived from the insights; rows written around the Store (the benchmarks' direct
+ * fills, a hand edit) leave them behind. Their totals are compared at start (tens of ms at a
+ * million insights) and on a difference they are rebuilt from the rows.
+ */
+const checkRollups = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const [row] = yield* sql<{ insights: number; rolled: number | null; clusters: number; clusterRolled: number | null; pairRolled: number | null }>`SELECT
+    (SELECT COUNT(*) FROM insights) AS insights, (SELECT SUM(n) FROM insight_rollup) AS rolled,
+    (SELECT COUNT(*) FROM insight_clusters) AS clusters, (SELECT SUM(n) FROM insight_cluster_rollup) AS clusterRolled,
+    (SELECT SUM(n) FROM insight_cluster_pair_rollup WHERE other = cluster) AS pairRolled`
+  if (row === undefined) return
+  const clusters = Number(row.clusters)
+  if (Number(row.insights) === Number(row.rolled ?? 0) && clusters === Number(row.clusterRolled ?? 0) && clusters === Number(row.pairRolled ?? 0)) return
+  yield* Effect.logWarning("insight rollups differ from the insights (rows written outside the daemon?): rebuilding them").pipe(
+    Effect.annotateLogs({ insights: Number(row.insights), rolled: Number(row.rolled ?? 0) })
+  )
+  yield* sql.withTransaction(rebuildRollups)
+})
+
 /** SQLite connection tuned for a daemon: WAL (set by the client), full fsync on commit, FKs on. */
 export const sqliteClientLayer = (filename: string) =>
   Layer.effectDiscard(
@@ -432,6 +754,7 @@ export const sqliteClientLayer = (filename: string) =>
       yield* sql.unsafe("PRAGMA busy_timeout = 5000")
       yield* sql.unsafe("PRAGMA foreign_keys = ON")
       yield* migrate
+      yield* checkRollups
     }).pipe(Effect.mapError((error) => new StoreError({ message: `database ${filename}: ${error.message}`, cause: error })))
   ).pipe(
     Layer.provideMerge(

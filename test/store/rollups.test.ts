@@ -1,0 +1,253 @@
+/**
+ * The rollup tables (migration 0004) answer total_count and the summary for time / label / cluster
+ * filters: on a real SQLite file, after a few hundred insights over three days (several analyzers,
+ * clusters, re-analyses replacing insights, a duplicate within one batch), every count and every
+ * summary field must equal a plain recount of the final insights, with range edges inside hours.
+ * Paging (cluster-driven and time-order walks) must return each match exactly once, in order.
+ */
+import { describe, expect, it } from "@effect/vitest"
+import Database from "better-sqlite3"
+import { Context, Effect, Layer } from "effect"
+import type { Insight, SentimentLabel } from "../../src/domain/insight.js"
+import { SqliteStoreLive, splitRange } from "../../src/store/sqlite.js"
+import { type InsightQuery, type InsightSummary, Store, type StoreShape, type SummaryQuery } from "../../src/store/Store.js"
+import { newConversation, tempDbPath } from "../support/layers.js"
+
+type Filters = Omit<InsightQuery, "order" | "limit" | "after">
+interface Final {
+  readonly id: string
+  readonly timestamp: string
+  readonly author: string
+  readonly insight: Insight
+}
+
+let seed = 7
+const random = () => (seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648
+const pick = <A>(items: ReadonlyArray<A>): A => items[Math.floor(random() * items.length)]!
+
+const CLUSTERS = ["delivery_delay", "refund_request", "billing_error", "app_crash", "account_access", "praise", "shipping", "checkout", "password_reset", "subscription", "agent_feedback", "other"]
+const ANALYZERS = ["local:lexicon-v1", "grok:grok-4-fast-non-reasoning", "grok:grok-4"]
+const AUTHORS = ["@ana", "@bo", "@cy", "@di", "@ed"]
+const DAY0 = Date.parse("2026-03-01T00:00:00.000Z")
+
+const label = (score: number): SentimentLabel => (score < -0.1 ? "negative" : score > 0.1 ? "positive" : "neutral")
+
+const makeInsight = (id: string): Insight => {
+  const score = Math.round((random() * 2 - 1) * 1000) / 1000
+  const analyzer = pick(ANALYZERS)
+  const grok = analyzer.startsWith("grok")
+  // Skewed so the top-10 cut and its ties matter; sometimes a repeated label.
+  const clusters = [CLUSTERS[Math.floor(random() * random() * CLUSTERS.length)]!]
+  if (random() < 0.4) clusters.push(pick(CLUSTERS))
+  if (random() < 0.1) clusters.push(clusters[0]!)
+  return {
+    conversation_id: id as Insight["conversation_id"],
+    sentiment_score: score,
+    sentiment: label(score),
+    confidence: Math.round(random() * 1000) / 1000,
+    clusters,
+    reasoning: "r",
+    analyzer,
+    raw_response: "{}",
+    prompt_tokens: grok ? 100 + Math.floor(random() * 300) : null,
+    completion_tokens: grok ? 20 + Math.floor(random() * 50) : null,
+    cost_usd: grok ? Math.round(random() * 1e6) / 1e9 : null,
+    analyzed_at: "2026-03-05T00:00:00.000Z"
+  }
+}
+
+const matches = (f: Final, q: Filters) =>
+  (q.startTime === undefined || f.timestamp >= q.startTime) &&
+  (q.endTime === undefined || f.timestamp < q.endTime) &&
+  (q.minConfidence === undefined || f.insight.confidence >= q.minConfidence) &&
+  (q.maxConfidence === undefined || f.insight.confidence <= q.maxConfidence) &&
+  (q.minSentiment === undefined || f.insight.sentiment_score >= q.minSentiment) &&
+  (q.maxSentiment === undefined || f.insight.sentiment_score <= q.maxSentiment) &&
+  (q.sentiment === undefined || f.insight.sentiment === q.sentiment) &&
+  (q.author === undefined || f.author === q.author) &&
+  (q.cluster === undefined || f.insight.clusters.includes(q.cluster))
+
+const byName = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0)
+
+/** The summary recomputed from the final insights, as the contract defines it. */
+const recount = (finals: ReadonlyArray<Final>, q: SummaryQuery): InsightSummary => {
+  const rows = finals.filter((f) => matches(f, q))
+  const labels = { positive: 0, neutral: 0, negative: 0 }
+  const buckets = new Map<string, { count: number; score: number; labels: Record<SentimentLabel, number> }>()
+  const clusters = new Map<string, { count: number; score: number }>()
+  const analyzers = new Map<string, { count: number; promptTokens: number; completionTokens: number; costUsd: number }>()
+  let score = 0
+  for (const { insight, timestamp } of rows) {
+    score += insight.sentiment_score
+    labels[insight.sentiment]++
+    const key = q.bucket === "hour" ? `${timestamp.slice(0, 13)}:00:00.000Z` : `${timestamp.slice(0, 10)}T00:00:00.000Z`
+    const bucket = buckets.get(key) ?? { count: 0, score: 0, labels: { positive: 0, neutral: 0, negative: 0 } }
+    bucket.count++
+    bucket.score += insight.sentiment_score
+    bucket.labels[insight.sentiment]++
+    buckets.set(key, bucket)
+    for (const cluster of new Set(insight.clusters)) {
+      const c = clusters.get(cluster) ?? { count: 0, score: 0 }
+      c.count++
+      c.score += insight.sentiment_score
+      clusters.set(cluster, c)
+    }
+    const a = analyzers.get(insight.analyzer) ?? { count: 0, promptTokens: 0, completionTokens: 0, costUsd: 0 }
+    a.count++
+    a.promptTokens += insight.prompt_tokens ?? 0
+    a.completionTokens += insight.completion_tokens ?? 0
+    a.costUsd += insight.cost_usd ?? 0
+    analyzers.set(insight.analyzer, a)
+  }
+  return {
+    total: rows.length,
+    meanSentiment: rows.length === 0 ? null : score / rows.length,
+    buckets: [...buckets.entries()]
+      .sort(([a], [b]) => byName(a, b))
+      .map(([start, b]) => ({ start, count: b.count, meanSentiment: b.score / b.count, labels: b.labels })),
+    labels,
+    topClusters: [...clusters.entries()]
+      .sort(([a, x], [b, y]) => y.count - x.count || byName(a, b))
+      .slice(0, 10)
+      .map(([cluster, c]) => ({ cluster, count: c.count, meanSentiment: c.score / c.count })),
+    analyzers: [...analyzers.entries()].sort(([a, x], [b, y]) => y.count - x.count || byName(a, b)).map(([analyzer, s]) => ({ analyzer, ...s }))
+  }
+}
+
+/** Integers exactly, floats to 1e-9 (sums taken in another order round differently). */
+const expectSame = (actual: unknown, expected: unknown, path: string): void => {
+  if (typeof expected === "number" && !Number.isInteger(expected)) {
+    expect(typeof actual, path).toBe("number")
+    expect(Math.abs((actual as number) - expected), `${path}: ${String(actual)} vs ${expected}`).toBeLessThan(1e-9)
+  } else if (Array.isArray(expected)) {
+    expect(Array.isArray(actual), path).toBe(true)
+    expect((actual as Array<unknown>).length, `${path}.length`).toBe(expected.length)
+    expected.forEach((e, i) => expectSame((actual as Array<unknown>)[i], e, `${path}[${i}]`))
+  } else if (typeof expected === "object" && expected !== null) {
+    expect(Object.keys(actual as object).sort(), path).toEqual(Object.keys(expected).sort())
+    for (const [key, e] of Object.entries(expected)) expectSame((actual as Record<string, unknown>)[key], e, `${path}.${key}`)
+  } else expect(actual, path).toBe(expected)
+}
+
+const T = (day: number, time: string) => `2026-03-0${1 + day}T${time}Z`
+
+const FILTERS: ReadonlyArray<Filters> = [
+  {},
+  { sentiment: "negative" },
+  { sentiment: "neutral" },
+  { cluster: "delivery_delay" },
+  { cluster: "other" },
+  { cluster: "nonexistent" },
+  { cluster: "billing_error", sentiment: "positive" },
+  // Edges inside hours, several days apart.
+  { startTime: T(0, "05:17:23.456"), endTime: T(2, "19:42:00.001") },
+  { startTime: T(0, "05:17:23.456"), endTime: T(2, "19:42:00.001"), sentiment: "positive" },
+  { startTime: T(0, "05:17:23.456"), endTime: T(2, "19:42:00.001"), cluster: "delivery_delay" },
+  { startTime: T(1, "00:59:59.999"), endTime: T(1, "23:00:00.001"), cluster: "refund_request", sentiment: "negative" },
+  // Aligned on hours, open on one side, within one hour, across two neighbouring hours, empty.
+  { startTime: T(1, "00:00:00.000"), endTime: T(2, "00:00:00.000") },
+  { startTime: T(1, "13:30:00.000") },
+  { endTime: T(1, "13:30:00.000"), cluster: "delivery_delay" },
+  { startTime: T(1, "10:05:00.000"), endTime: T(1, "10:55:00.000") },
+  { startTime: T(1, "10:05:00.000"), endTime: T(1, "11:55:00.000"), sentiment: "negative" },
+  { startTime: T(1, "10:05:00.000"), endTime: T(1, "10:05:00.000") },
+  // Answered from the rows (filters the rollups do not key).
+  { minConfidence: 0.5 },
+  { minSentiment: -0.5, maxSentiment: -0.2 },
+  { minSentiment: 0.95 },
+  { author: "@ana" },
+  { author: "@bo", cluster: "delivery_delay" },
+  { cluster: "delivery_delay", minSentiment: -0.5, startTime: T(0, "05:17:23.456") }
+]
+
+describe("rollups", () => {
+  it("splits a range into whole hours and edges", () => {
+    expect(splitRange({})).toEqual({ hours: { from: undefined, to: undefined }, edges: [] })
+    expect(splitRange({ startTime: "2026-03-01T05:17:23.456Z", endTime: "2026-03-01T08:00:00.000Z" })).toEqual({
+      hours: { from: "2026-03-01T06", to: "2026-03-01T08" },
+      edges: [{ startTime: "2026-03-01T05:17:23.456Z", endTime: "2026-03-01T06:00:00.000Z" }]
+    })
+    expect(splitRange({ startTime: "2026-03-01T05:17:23.456Z", endTime: "2026-03-01T06:10:00.000Z" })).toEqual({
+      hours: null,
+      edges: [{ startTime: "2026-03-01T05:17:23.456Z", endTime: "2026-03-01T06:10:00.000Z" }]
+    })
+    expect(splitRange({ startTime: "2026-03-01T23:30:00.000Z" })?.hours?.from).toBe("2026-03-02T00")
+    expect(splitRange({ startTime: "2026-03-01" })).toBeNull()
+  })
+
+  it.scoped("total_count, paging and every summary field equal a recount of the rows, re-analyses included", () =>
+    Effect.gen(function* () {
+      const db = tempDbPath()
+      yield* Effect.addFinalizer(() => Effect.sync(db.cleanup))
+      const store = Context.get(yield* Layer.build(SqliteStoreLive(db.path)), Store)
+      const conversations = Array.from({ length: 320 }, (_, i) =>
+        newConversation({
+          timestamp: new Date(DAY0 + Math.floor(random() * 3 * 86_400_000)).toISOString(),
+          author: AUTHORS[i % AUTHORS.length],
+          text: `conversation ${i}`
+        })
+      )
+      yield* store.submit([{ conversations }])
+      const finals = new Map<string, Final>()
+      const record = (insights: ReadonlyArray<Insight>) =>
+        Effect.gen(function* () {
+          yield* store.record(insights.map((insight) => ({ _tag: "Completed" as const, insight })))
+          for (const insight of insights) {
+            const c = conversations.find((x) => x.id === insight.conversation_id)!
+            finals.set(c.id, { id: c.id, timestamp: c.timestamp, author: c.author, insight })
+          }
+        })
+      // The pipeline's batches of ten.
+      for (let i = 0; i < conversations.length; i += 10) yield* record(conversations.slice(i, i + 10).map((c) => makeInsight(c.id)))
+      // Re-analyses (retry): other label, analyzer, clusters, tokens; one id twice in one call.
+      const again = conversations.filter(() => random() < 0.3)
+      for (let i = 0; i < again.length; i += 7) yield* record(again.slice(i, i + 7).map((c) => makeInsight(c.id)))
+      const twice = conversations[3]!.id
+      yield* record([makeInsight(twice), makeInsight(conversations[4]!.id), makeInsight(twice)])
+      const all = [...finals.values()]
+
+      const checkAll = (s: StoreShape) =>
+        Effect.gen(function* () {
+          for (const filters of FILTERS) {
+            const expected = all.filter((f) => matches(f, filters))
+            const first = yield* s.queryInsights({ ...filters, order: "desc", limit: 1000 })
+            expect(first.totalCount, JSON.stringify(filters)).toBe(expected.length)
+            for (const bucket of ["hour", "day"] as const) {
+              const summary = yield* s.summarize({ ...filters, bucket })
+              expectSame(summary, recount(all, { ...filters, bucket }), `summary ${bucket} ${JSON.stringify(filters)}`)
+            }
+            for (const order of ["desc", "asc"] as const) {
+              const ids: Array<string> = []
+              let after: InsightQuery["after"]
+              do {
+                const page = yield* s.queryInsights({ ...filters, order, limit: 37, after })
+                expect(page.totalCount).toBe(expected.length)
+                ids.push(...page.items.map((item) => item.conversation_id))
+                after = page.next ?? undefined
+              } while (after !== undefined)
+              const sorted = [...expected].sort((a, b) => byName(a.timestamp, b.timestamp) || byName(a.id, b.id)).map((f) => f.id)
+              expect(ids, `${order} ${JSON.stringify(filters)}`).toEqual(order === "asc" ? sorted : sorted.reverse())
+            }
+          }
+        })
+      yield* checkAll(store)
+
+      // Rows written around the Store (what the benchmarks' fills do) are seen at the next start.
+      const direct = new Database(db.path)
+      const extra = newConversation({ timestamp: T(1, "10:30:00.000") })
+      yield* store.submit([{ conversations: [extra] }])
+      direct
+        .prepare(
+          `INSERT INTO insights (conversation_id, timestamp, author, sentiment_score, sentiment, confidence, clusters, reasoning, analyzer, raw_response, analyzed_at)
+          VALUES (?, ?, ?, -0.9, 'negative', 0.5, '["delivery_delay"]', '', 'direct', '{}', ?)`
+        )
+        .run(extra.id, extra.timestamp, extra.author, extra.timestamp)
+      direct.prepare("INSERT INTO insight_clusters (conversation_id, cluster, timestamp) VALUES (?, 'delivery_delay', ?)").run(extra.id, extra.timestamp)
+      direct.close()
+      all.push({ id: extra.id, timestamp: extra.timestamp, author: extra.author, insight: { ...makeInsight(extra.id), sentiment_score: -0.9, sentiment: "negative", confidence: 0.5, clusters: ["delivery_delay"], analyzer: "direct", prompt_tokens: null, completion_tokens: null, cost_usd: null } })
+      const reopened = Context.get(yield* Layer.build(SqliteStoreLive(db.path)), Store)
+      yield* checkAll(reopened)
+    }),
+    60_000
+  )
+})
