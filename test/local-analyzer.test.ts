@@ -164,6 +164,14 @@ describe("local analyzer: output contract", () => {
     }
   })
 
+  it("gives the same results when its wink instances are renewed (bounded memory) every few texts", () => {
+    // wink never forgets a word it has seen, so the analyzer replaces its instances now and
+    // then; what it learnt must not change any result.
+    const renewing = makeLocalAnalyzer({ renewWinkAfterDocs: 3 })
+    const texts = [...samples, "order #A1X7 for @user1 still hasn't arrived", "zxqv blorptastic service, unhelpfulish agent 😡", ...samples]
+    for (const text of texts) expect(renewing.analyze(text)).toEqual(analyze(text))
+  })
+
   it("does not crash on empty-ish or non-string input", () => {
     for (const text of ["", " ", "\n\t", "...", "🤷"]) {
       const result = analyze(text)
