@@ -77,6 +77,12 @@ export const ApiMiddlewareLive = HttpApiBuilder.middleware(
           Effect.catchIf(
             (error): error is HttpApiError.HttpApiDecodeError => error instanceof HttpApiError.HttpApiDecodeError,
             (error) => Effect.succeed(decodeErrorResponse(error))
+          ),
+          // A 503 from a handler (database unavailable, draining mid-request) carries Retry-After
+          // like the middleware's own; HttpApi's error encoding would send the body only.
+          Effect.catchIf(
+            (error: unknown): error is Unavailable => error instanceof Unavailable,
+            (error) => Effect.succeed(errorResponse(error))
           )
         )
       })

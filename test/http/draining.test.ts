@@ -39,13 +39,16 @@ afterAll(async () => {
   expect(client.serverErrors(), "no response may be a 500").toEqual([])
 })
 
-/** Starts a POST whose body never finishes uploading; resolves with the response. */
-const stalledUpload = () => {
+/**
+ * Starts a POST whose body never finishes uploading; resolves with the response. A declared
+ * length over 64 KiB is read by the HttpApi handler, a small one by the hot ingest route.
+ */
+const stalledUpload = (declaredLength: number) => {
   let settle!: (value: { status: number; body: string; headers: Record<string, unknown> } | { error: string }) => void
   const result = new Promise<{ status: number; body: string; headers: Record<string, unknown> } | { error: string }>((resolve) => (settle = resolve))
   const req = httpRequest(
     `${daemon.baseUrl}/api/v1/conversations`,
-    { method: "POST", headers: { "content-type": "application/json", "content-length": "100000" } },
+    { method: "POST", headers: { "content-type": "application/json", "content-length": String(declaredLength) } },
     (res) => {
       let body = ""
       res.setEncoding("utf8")
@@ -81,7 +84,8 @@ describe("with a backlog being analysed", () => {
 
 describe("SIGTERM while busy", () => {
   it("answers 503 unavailable to submissions while draining, then exits 0 with every 202 stored", async () => {
-    const stalled = stalledUpload()
+    const stalled = stalledUpload(100_000)
+    const stalledSmall = stalledUpload(2_000)
     await sleep(100) // the stalled request is in the handler, reading its body
 
     const accepted: Array<string> = []
@@ -122,13 +126,17 @@ describe("SIGTERM while busy", () => {
     stop = true
     await Promise.all(workers)
 
-    // The upload in progress when SIGTERM arrived is refused with 503 (deterministic).
-    if ("error" in refused) throw new Error(`stalled upload got no response: ${refused.error}`)
-    expect(refused.status).toBe(503)
-    const body = JSON.parse(refused.body) as { error: string; message: string; details: Array<unknown> }
-    expect(Object.keys(body).sort()).toEqual(["details", "error", "message"])
-    expect(body.error).toBe("unavailable")
-    expect(body.details).toEqual([{ reason: "draining" }])
+    // The uploads in progress when SIGTERM arrived are refused with 503 (deterministic), on the
+    // HttpApi handler (large body) and on the hot route (small body) alike, with Retry-After.
+    for (const upload of [refused, await stalledSmall.result]) {
+      if ("error" in upload) throw new Error(`stalled upload got no response: ${upload.error}`)
+      expect(upload.status).toBe(503)
+      expect(upload.headers["retry-after"]).toBe("5")
+      const body = JSON.parse(upload.body) as { error: string; message: string; details: Array<unknown> }
+      expect(Object.keys(body).sort()).toEqual(["details", "error", "message"])
+      expect(body.error).toBe("unavailable")
+      expect(body.details).toEqual([{ reason: "draining" }])
+    }
 
     if (ready !== undefined) {
       expect(ready.status).toBe(503)
