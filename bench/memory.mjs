@@ -11,6 +11,9 @@
 //   node bench/memory.mjs [--backlog=100000] [--bulk=1000] [--seconds=5] [--connections=64]
 //                         [--loadgen=wrk|node] [--skip-load] [--skip-backlog]
 //                         [--daemon-node-options="--max-old-space-size=128"]  (NODE_OPTIONS for the daemon)
+//                         [--analyse-seconds=N]  (stop the backlog analysis after N s: a 1 M backlog takes
+//                                                 ~30 min to work off; memory is what is measured)
+//                         [--result=memory-1m]   (result file name, default memory)
 import Database from "better-sqlite3"
 import fs from "node:fs"
 import path from "node:path"
@@ -24,6 +27,7 @@ const bulkSize = Number(args.bulk ?? 1000)
 const generator = chooseGenerator(args)
 const INGEST_ONLY = path.join(BENCH_DIR, "pipelines", "ingest-only.json")
 const TARGET_MB = 200
+const analyseSeconds = args["analyse-seconds"] === undefined ? null : Number(args["analyse-seconds"])
 const daemonEnv = args["daemon-node-options"] ? { NODE_OPTIONS: String(args["daemon-node-options"]) } : {}
 
 /** Conversations not yet completed/failed, read from the database file (WAL: readers do not block). */
@@ -159,7 +163,7 @@ const withBacklog = async () => {
   try {
     server = await startServer({ kind: "insightd", db, env: daemonEnv, onSpawn: (pid) => ((daemonPid = pid), (rss = rssSampler(pid, 100))), healthTimeoutMs: 900_000 })
     readyMs = Date.now() - spawnedAt
-    const deadline = Date.now() + 900_000
+    const deadline = Date.now() + (analyseSeconds === null ? 900_000 : analyseSeconds * 1000)
     while (doneAt === null && Date.now() < deadline) {
       const t = performance.now()
       try {
@@ -198,7 +202,8 @@ const withBacklog = async () => {
       healthyAfterMs: readyMs,
       firstCompletionAfterMs: firstProgressAt === null ? null : firstProgressAt - spawnedAt,
       totalMs,
-      conversationsPerSecond: Math.round(backlog / (totalMs / 1000)),
+      analysed: backlog - (counts.pending ?? 0) - (counts.processing ?? 0),
+      conversationsPerSecond: Math.round((backlog - (counts.pending ?? 0) - (counts.processing ?? 0)) / (totalMs / 1000)),
       steadyConversationsPerSecond: firstProgressAt === null || !done ? null : Math.round(backlog / ((doneAt - firstProgressAt) / 1000)),
       healthWhileAnalysing: health,
       peakRssMb: peak
@@ -209,7 +214,7 @@ const withBacklog = async () => {
     `  (b) backlog worked off by the normal daemon in ${fmt(totalMs / 1000, 1)} s from spawn → ${fmt(result.analysis.conversationsPerSecond)} conversations/s end to end ` +
       `(${fmt(result.analysis.steadyConversationsPerSecond)}/s from first completion); /health first answered after ${fmt(readyMs)} ms, ` +
       `then p50 ${health.p50Ms} ms / max ${health.maxMs} ms over ${health.probes} probes; peak RSS ${peak} MB; final ${JSON.stringify(counts)}` +
-      (done ? "" : "  NOT DONE (timeout)")
+      (done ? "" : analyseSeconds === null ? "  NOT DONE (timeout)" : `  (stopped after ${analyseSeconds} s of analysis, as asked: ${fmt(backlog - (counts.pending ?? 0) - (counts.processing ?? 0))} analysed)`)
   )
   return result
 }
@@ -231,7 +236,8 @@ const verdicts = []
 for (const r of out.underLoad ?? []) verdicts.push([`under load (${r.pipeline})`, Math.max(r.peakRssUnderLoadMb, r.peakRssAfterLoadMb)])
 if (out.backlog) {
   verdicts.push(["backlog build (ingest-only, bulk)", out.backlog.ingest.peakRssMb])
-  verdicts.push([`backlog of ${fmt(backlog)} (normal daemon)`, out.backlog.analysis.peakRssMb])
+  const partly = analyseSeconds !== null && !out.backlog.analysis.done ? `, first ${analyseSeconds} s of its analysis` : ""
+  verdicts.push([`backlog of ${fmt(backlog)} (normal daemon${partly})`, out.backlog.analysis.peakRssMb])
 }
 console.log("\nmemory summary:")
 for (const [what, peak] of verdicts) console.log(`  ${what.padEnd(40)} peak ${String(peak).padStart(6)} MB  ${peak <= TARGET_MB ? "ok" : `OVER ${TARGET_MB} MB`}`)
@@ -239,4 +245,4 @@ if (out.backlog) console.log(`  backlog analysis throughput: ${fmt(out.backlog.a
 out.verdicts = verdicts.map(([what, peakMb]) => ({ what, peakMb, withinTarget: peakMb <= TARGET_MB }))
 out.node = process.version
 out.measuredAt = new Date().toISOString()
-console.log(`wrote ${writeResult(daemonEnv.NODE_OPTIONS ? "memory-node-options" : "memory", out)}`)
+console.log(`wrote ${writeResult(args.result ? String(args.result) : daemonEnv.NODE_OPTIONS ? "memory-node-options" : "memory", out)}`)

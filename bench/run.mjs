@@ -70,6 +70,10 @@ if (wanted("latency")) run("latency", script("latency"), quick ? ["--count=15"] 
 if (wanted("query")) run("query", script("query"), [...(quick ? ["--rows=50000", "--rounds=1", "--seconds=1"] : []), ...passLoadgen])
 optional("summary", quick ? ["--rows=50000", "--runs=5"] : [])
 if (wanted("memory")) run("memory", script("memory"), ["--connections=50", ...(quick ? ["--seconds=2", "--backlog=10000"] : []), ...passLoadgen])
+// Issue 6 asks for ≤ 200 MB with a 1 M backlog: built in full, then analysed for two minutes
+// (working all of it off takes ~30 min; what grows with the backlog shows up at start and in
+// the first claims).
+if (wanted("memory") && !quick) run("memory-1m", script("memory"), ["--skip-load", "--backlog=1000000", "--analyse-seconds=120", "--result=memory-1m"])
 
 const ingest = fresh("ingest")
 const ingestRatio = ingest?.ratios?.insightd?.ratioOfMedians
@@ -142,12 +146,12 @@ else if (summary?.timings) {
   perRound.push(["summary", Object.entries(summary.timings).map(([name, t]) => `${name}: p50 ${t.p50_ms} ms, p95 ${t.p95_ms} ms over ${t.runs} runs (${fmt(t.matched)} matched)`)])
 }
 
-const memory = fresh("memory")
-if (memory) {
+for (const memory of [fresh("memory"), fresh("memory-1m")]) {
+  if (!memory) continue
   for (const v of memory.verdicts) rows.push({ measure: `memory: peak RSS MB, ${v.what}`, insightd: v.peakMb, reference: null, ratio: null, target: `≤ ${memory.targetMb} MB`, met: v.withinTarget })
   if (memory.backlog) {
     const a = memory.backlog.analysis
-    perRound.push(["memory", [...(memory.underLoad ?? []).map((u) => `under load (${u.pipeline}): idle ${u.idleRssMb} MB, peak ${u.peakRssUnderLoadMb} MB at ${fmt(u.acceptedPerSecond)} req/s, after ${u.peakRssAfterLoadMb} MB`), `backlog ${fmt(memory.backlog.backlog)}: analysed at ${fmt(a.conversationsPerSecond)} conversations/s end to end, peak ${a.peakRssMb} MB, /health p50 ${a.healthWhileAnalysing.p50Ms} ms / max ${a.healthWhileAnalysing.maxMs} ms while analysing`]])
+    perRound.push(["memory", [...(memory.underLoad ?? []).map((u) => `under load (${u.pipeline}): idle ${u.idleRssMb} MB, peak ${u.peakRssUnderLoadMb} MB at ${fmt(u.acceptedPerSecond)} req/s, after ${u.peakRssAfterLoadMb} MB`), `backlog ${fmt(memory.backlog.backlog)}: ${a.done ? "" : `${fmt(a.analysed)} of it `}analysed at ${fmt(a.conversationsPerSecond)} conversations/s end to end, peak ${a.peakRssMb} MB, /health p50 ${a.healthWhileAnalysing.p50Ms} ms / max ${a.healthWhileAnalysing.maxMs} ms while analysing`]])
   }
 }
 

@@ -162,12 +162,14 @@ const renewableModel: typeof model = (() => {
 
 /** A wink pipeline whose `readDoc` moves to a fresh instance every `renewAfter` documents. */
 export const renewingWink = (pipe: Array<string>, renewAfter: number) => {
-  let instance: WinkMethods = winkNLP(renewableModel, pipe)
+  let instance: WinkMethods | undefined = winkNLP(renewableModel, pipe)
   let read = 0
   return {
     its: instance.its,
     readDoc: (text: string): Document => {
-      if (read >= renewAfter) {
+      if (instance === undefined || read >= renewAfter) {
+        // Dropped first, so the collector may reclaim the old copy while the new one is built.
+        instance = undefined
         instance = winkNLP(renewableModel, pipe)
         read = 0
       }
