@@ -271,15 +271,21 @@ export const freePort = () =>
  * from package.json's start script so the benchmarks measure the daemon as it runs. A run that
  * sets NODE_OPTIONS for the daemon (memory.mjs --daemon-node-options) measures those instead.
  */
-export const DAEMON_NODE_FLAGS = (() => {
-  const start = JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8")).scripts.start
-  return start.split(/\s+/).filter((token) => token.startsWith("--"))
-})()
+const START_SCRIPT = JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8")).scripts.start
+export const DAEMON_NODE_FLAGS = START_SCRIPT.split(/\s+/).filter((token) => token.startsWith("--"))
+/** Environment assignments before `node` in the start script (MALLOC_ARENA_MAX=2). */
+export const DAEMON_ENV = Object.fromEntries(
+  START_SCRIPT.split(/\s+/)
+    .slice(0, START_SCRIPT.split(/\s+/).indexOf("node"))
+    .filter((token) => /^[A-Z_][A-Z0-9_]*=/.test(token))
+    .map((token) => [token.slice(0, token.indexOf("=")), token.slice(token.indexOf("=") + 1)])
+)
 
 export const startServer = async ({ kind, db, pipeline, nodeArgs = [], env = {}, onSpawn, healthTimeoutMs = 30_000 }) => {
   const port = await freePort()
   const script = kind === "insightd" ? [path.join(REPO, "dist", "main.js"), "serve"] : [path.join(BENCH_DIR, "reference-server.mjs")]
   const deployedFlags = kind === "insightd" && env.NODE_OPTIONS === undefined ? DAEMON_NODE_FLAGS : []
+  const deployedEnv = kind === "insightd" ? DAEMON_ENV : {}
   const child = spawn(process.execPath, [...deployedFlags, ...nodeArgs, ...script], {
     cwd: REPO,
     stdio: ["ignore", "pipe", "pipe"],
@@ -293,6 +299,7 @@ export const startServer = async ({ kind, db, pipeline, nodeArgs = [], env = {},
       INSIGHTD_LOG_LEVEL: "warning",
       INSIGHTD_ANALYZER: "local",
       ...(pipeline ? { INSIGHTD_PIPELINE: pipeline } : {}),
+      ...deployedEnv,
       ...env
     }
   })
