@@ -8,7 +8,6 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import { Cause, Effect, Exit, Option } from "effect"
 import { loadConfig } from "./config.js"
-import { serve } from "./daemon.js"
 import { ConfigurationError } from "./domain/errors.js"
 import { loggerLayer } from "./logging.js"
 import { loadPipeline } from "./pipeline/definition.js"
@@ -30,6 +29,9 @@ const serveCommand = Command.make("serve", {}, () =>
   Effect.gen(function* () {
     const config = yield* loadConfig(process.env)
     const pipeline = yield* loadPipeline(config.pipelineFile)
+    // Loaded only for `serve`: the HTTP server, its handlers and the metrics exporter are most of
+    // the daemon's modules, and every stage command would otherwise pay for loading them.
+    const { serve } = yield* Effect.promise(() => import("./daemon.js"))
     return yield* serve(config, pipeline).pipe(Effect.provide(loggerLayer(config.log.format, config.log.level)))
   })
 ).pipe(Command.withDescription("Run the daemon: HTTP API + stdin JSONL → validate → persist → batch → analyze → persist-insight"))

@@ -1,10 +1,10 @@
 /** Picks the analyzer implementation for the effective configuration (SPEC §9: `auto`, `grok`, `local`). */
-import { Layer } from "effect"
+import { Effect, Layer } from "effect"
 import type { AnalyzerChoice, Config } from "../config.js"
 import { ConfigurationError } from "../domain/errors.js"
 import type { Store } from "../store/Store.js"
 import type { Analyzer } from "./Analyzer.js"
-import { GrokAnalyzerLive, type GrokSettings } from "./grok/GrokAnalyzer.js"
+import type { GrokSettings } from "./grok/GrokAnalyzer.js"
 import { LocalAnalyzerLive } from "./local.js"
 
 /** The pipeline file's choice wins unless it says `auto`, which defers to config.json/env. */
@@ -47,5 +47,6 @@ export const analyzerLayer = (config: Config, pipelineChoice: AnalyzerChoice | u
       })
     )
   }
-  return GrokAnalyzerLive(settings)
+  // Loaded only when chosen: its HTTP client (undici) is a large share of a command's start-up.
+  return Layer.unwrapEffect(Effect.promise(() => import("./grok/GrokAnalyzer.js")).pipe(Effect.map(({ GrokAnalyzerLive }) => GrokAnalyzerLive(settings))))
 }

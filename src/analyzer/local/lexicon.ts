@@ -10,8 +10,8 @@
  *    weights, intensifiers, negation scope, "but" contrast, caps and "!".
  */
 import { createRequire } from "node:module"
-import model from "wink-eng-lite-web-model"
-import winkNLP, { type Document, type ItsFunction, type WinkMethods } from "wink-nlp"
+import type { Document, ItsFunction, Model, WinkMethods } from "wink-nlp"
+import type WinkNLP from "wink-nlp"
 import { type CompiledTerm, TermIndex, type TokenForms } from "./matcher.js"
 import {
   CONCESSION_WORDS,
@@ -150,19 +150,25 @@ const isShoutedText = (text: string): boolean => {
 export const WINK_RENEW_AFTER_DOCS = 20_000
 
 /**
- * The model with its `metaCER` loader called once: wink-eng-lite-web-model 1.8's loader assigns
- * `JSON.stringify` of its own previous result back to itself, so every further instance got a
- * string escaped once more, until it overflowed ("Invalid string length") after a few dozen.
+ * wink and its model (megabytes of JSON) are loaded on first use, so commands that never analyse
+ * (validate, store, import-csv, --help) do not pay for them at start-up.
+ * The model goes with its `metaCER` loader called once: wink-eng-lite-web-model 1.8's loader
+ * assigns `JSON.stringify` of its own previous result back to itself, so every further instance
+ * got a string escaped once more, until it overflowed ("Invalid string length") after a few dozen.
  */
-const renewableModel: typeof model = (() => {
-  const load = model.metaCER as () => object
-  let loaded: object | undefined
-  return { ...model, metaCER: () => (loaded ??= load()) }
-})()
+let wink: { readonly winkNLP: typeof WinkNLP; readonly model: Model } | undefined
+const loadWink = () =>
+  (wink ??= (() => {
+    const model = require("wink-eng-lite-web-model") as Model
+    const load = model.metaCER as () => object
+    let loaded: object | undefined
+    return { winkNLP: require("wink-nlp") as typeof WinkNLP, model: { ...model, metaCER: () => (loaded ??= load()) } }
+  })())
 
 /** A wink pipeline whose `readDoc` moves to a fresh instance every `renewAfter` documents. */
 export const renewingWink = (pipe: Array<string>, renewAfter: number) => {
-  let instance: WinkMethods | undefined = winkNLP(renewableModel, pipe)
+  const { model, winkNLP } = loadWink()
+  let instance: WinkMethods | undefined = winkNLP(model, pipe)
   let read = 0
   return {
     its: instance.its,
@@ -170,7 +176,7 @@ export const renewingWink = (pipe: Array<string>, renewAfter: number) => {
       if (instance === undefined || read >= renewAfter) {
         // Dropped first, so the collector may reclaim the old copy while the new one is built.
         instance = undefined
-        instance = winkNLP(renewableModel, pipe)
+        instance = winkNLP(model, pipe)
         read = 0
       }
       read++
