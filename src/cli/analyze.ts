@@ -4,7 +4,6 @@
  * (local by default, Grok when XAI_API_KEY is set or INSIGHTD_ANALYZER says so) and the batch and
  * concurrency settings of the pipeline file.
  */
-import * as Command from "@effect/cli/Command"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import { Chunk, Clock, Effect, Layer, Option, Stream } from "effect"
 import { existsSync } from "node:fs"
@@ -200,12 +199,4 @@ export const runAnalyze: Effect.Effect<void, CommandFailed | ConfigurationError,
     const analyzer: Layer.Layer<Analyzer, ConfigurationError> = analyzerLayer(config, settings.analyze?.analyzer).pipe(Layer.provide(runLocalStore(clusterCounts)))
     yield* analyzeLines(config, settings, clusterCounts).pipe(Effect.provide(analyzer))
   })
-)
-
-export const analyzeCommand = Command.make("analyze", {}, () => runAnalyze).pipe(
-  Command.withDescription(
-    "Read conversations JSONL on stdin, write insights JSONL on stdout (the API's insight fields), without a database. " +
-      "Runs the daemon's validate, batch and analyze stages with the configured analyzer: local unless XAI_API_KEY is set " +
-      "(or INSIGHTD_ANALYZER chooses). Bad lines and failed analyses are reported on stderr with their line number; exit status 1 then."
-  )
 )

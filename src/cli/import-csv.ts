@@ -6,9 +6,6 @@
  * file again stores nothing twice. Rejected rows are reported on stderr with their line number and
  * make the exit status 1; progress goes to stderr (a bar on a terminal, log lines otherwise).
  */
-import * as Args from "@effect/cli/Args"
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import { Effect, Either, Stream } from "effect"
 import type { ConfigurationError, StoreError } from "../domain/errors.js"
 import type { NewConversation } from "../domain/conversation.js"
@@ -160,25 +157,3 @@ export const runImportCsv = (args: {
       }
     })
   )
-
-export const importCsvCommand = Command.make(
-  "import-csv",
-  {
-    file: Args.text({ name: "FILE" }).pipe(Args.withDescription("the twcs.csv file (Kaggle \"Customer Support on Twitter\"); - reads stdin")),
-    store: Options.boolean("store").pipe(
-      Options.withDescription("write the conversations into the database (INSIGHTD_DB or config), many per transaction, instead of JSONL on stdout")
-    ),
-    progressEvery: Options.integer("progress-every").pipe(
-      Options.withDefault(5),
-      Options.withDescription("seconds between progress log lines when stderr is not a terminal")
-    )
-  },
-  runImportCsv
-).pipe(
-  Command.withDescription(
-    "Rebuild the threads of a twcs.csv file (tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id) into " +
-      "one conversation per thread: messages in time order, the customer as author, id conv_twcs_<root tweet id> (a re-import is idempotent). " +
-      "Writes conversations JSONL on stdout, or stores them with --store. Bad rows are reported on stderr with their line number and make " +
-      "the exit status 1; streams within a bounded memory (threads are spilled to a temp file and emitted when complete)."
-  )
-)

@@ -7,13 +7,11 @@
  * rest of the chunk is sent again. Give conversations an `id` to make a resend after a lost answer
  * idempotent; without one the daemon cannot tell a resend from new content.
  */
-import * as Args from "@effect/cli/Args"
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Chunk, Clock, Duration, Effect, Layer, Option, Redacted, Schedule, Stream } from "effect"
+import { MAX_INGEST_BATCH } from "./commands.js"
 import { CommandFailed, inputLines, reportRejected, withProgress } from "./shared.js"
 
 interface Item {
@@ -48,7 +46,7 @@ export interface IngestOptions {
   readonly retries: number
 }
 
-const MAX_BATCH = 1000
+const MAX_BATCH = MAX_INGEST_BATCH
 
 const bulkUrl = (url: string): string => {
   const base = url.replace(/\/+$/, "")
@@ -249,22 +247,3 @@ export const runIngest = (options: IngestOptions): Effect.Effect<void, CommandFa
     // Loaded when `ingest` runs: undici is a large share of every other command's start-up.
     Effect.provide(Layer.unwrapEffect(Effect.promise(() => import("@effect/platform-node/NodeHttpClient")).pipe(Effect.map((client) => client.layer))))
   )
-
-export const ingestCommand = Command.make(
-  "ingest",
-  {
-    url: Options.text("url").pipe(Options.withDescription("the daemon's base URL, e.g. http://127.0.0.1:8080")),
-    concurrency: Options.integer("concurrency").pipe(Options.withDefault(4), Options.withDescription("requests in flight at once (1..256)")),
-    batchSize: Options.integer("batch-size").pipe(Options.withDefault(500), Options.withDescription(`conversations per request (1..${MAX_BATCH})`)),
-    apiKey: Options.text("api-key").pipe(Options.optional, Options.withDescription("bearer key when the daemon requires one (default: INSIGHTD_API_KEY)")),
-    retries: Options.integer("retries").pipe(Options.withDefault(8), Options.withDescription("retries of a request after network errors, timeouts or 5xx (429 waits do not count)")),
-    file: Args.text({ name: "FILE" }).pipe(Args.optional, Args.withDescription("JSONL file to send; stdin when absent or -"))
-  },
-  runIngest
-).pipe(
-  Command.withDescription(
-    "Send conversations JSONL to a running daemon through POST /api/v1/conversations/bulk, in chunks with bounded concurrency. " +
-      "Honours 429 Retry-After, retries transient failures with backoff, resends a chunk without the lines the daemon rejected. " +
-      "Prints accepted/rejected counts on stderr at the end; exit status 1 when any line was rejected."
-  )
-)

@@ -2,8 +2,6 @@
  * `insightd lint-pipeline FILE`: checks a pipeline file with exactly the check `serve` runs at
  * start (loadPipeline), so a file that lints clean is one the daemon accepts.
  */
-import * as Args from "@effect/cli/Args"
-import * as Command from "@effect/cli/Command"
 import { Effect, Either } from "effect"
 import { loadPipeline } from "../pipeline/definition.js"
 import { CommandFailed, writeLines } from "./shared.js"
@@ -18,10 +16,3 @@ export const runLintPipeline = ({ file }: { readonly file: string }): Effect.Eff
           `${pipeline.ingest ? "ingest" : "no ingest"}; ${pipeline.analyze === null ? "no analysis" : `analysis with ${pipeline.analyze.analyzer} analyzer, batches of ${pipeline.batch?.size}`})`
       ])
   })
-
-export const lintPipelineCommand = Command.make("lint-pipeline", { file: Args.text({ name: "FILE" }).pipe(Args.withDescription("the pipeline file (JSON)")) }, runLintPipeline).pipe(
-  Command.withDescription(
-    "Check a pipeline file with the same check the daemon runs at start. Prints `ok` or what is wrong with its field path " +
-      "(e.g. stages.2.size); exit status 0 when valid, 1 otherwise."
-  )
-)

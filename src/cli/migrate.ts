@@ -3,7 +3,6 @@
  * migration) and reports the schema version. Useful before starting a new release, or to create
  * an empty database.
  */
-import * as Command from "@effect/cli/Command"
 import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect } from "effect"
 import type { ConfigurationError } from "../domain/errors.js"
@@ -44,8 +43,4 @@ export const runMigrate: Effect.Effect<void, CommandFailed | ConfigurationError>
         (latest.migration_id > known ? `; this insightd knows only ${known} migrations (the database is newer)` : "")
     ])
   })
-)
-
-export const migrateCommand = Command.make("migrate", {}, () => runMigrate).pipe(
-  Command.withDescription("Apply pending database migrations to the database (INSIGHTD_DB or config) and print the schema version.")
 )

@@ -3,34 +3,15 @@
  * (decoded by the same parameter schema, so the same values are accepted and refused). It pages
  * through Store.queryInsights with its cursor, so a large result never sits in memory at once.
  */
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import { Effect, Either, Option, ParseResult, Schema } from "effect"
 import type { ConfigurationError } from "../domain/errors.js"
 import { InsightsParams } from "../http/api.js"
 import { type InsightCursor, type InsightQuery, Store } from "../store/Store.js"
 import { SqliteStoreLive } from "../store/sqlite.js"
+import type { QueryOptions } from "./commands.js"
 import { CommandFailed, withConfig, writeJsonLines } from "./shared.js"
 
 const PAGE_SIZE = 1000
-
-const filter = (name: string, description: string) => Options.text(name).pipe(Options.optional, Options.withDescription(description))
-
-export const queryOptions = {
-  startTime: filter("start-time", "only conversations at or after this ISO-8601 time"),
-  endTime: filter("end-time", "only conversations before this ISO-8601 time"),
-  minConfidence: filter("min-confidence", "confidence at least (0..1)"),
-  maxConfidence: filter("max-confidence", "confidence at most (0..1)"),
-  minSentiment: filter("min-sentiment", "sentiment score at least (-1..1)"),
-  maxSentiment: filter("max-sentiment", "sentiment score at most (-1..1)"),
-  sentiment: filter("sentiment", "positive, negative or neutral"),
-  cluster: filter("cluster", "only insights with this topic cluster"),
-  author: filter("author", "only conversations of this author"),
-  order: filter("order", "desc (newest first, the default) or asc"),
-  limit: filter("limit", "at most this many insights in total (default: all)")
-}
-
-type QueryOptions = { readonly [K in keyof typeof queryOptions]: Option.Option<string> }
 
 const optionName = (param: string): string => `--${param.replace(/_/g, "-")}`
 
@@ -120,10 +101,3 @@ export const runQuery = (options: QueryOptions): Effect.Effect<void, CommandFail
       Effect.catchTag("StoreError", (error) => Effect.fail(new CommandFailed({ message: `query: ${error.message}` })))
     )
   )
-
-export const queryCommand = Command.make("query", queryOptions, runQuery).pipe(
-  Command.withDescription(
-    "Write insights from the database (INSIGHTD_DB or config) as JSONL on stdout, newest first, with the filters of " +
-      "GET /api/v1/insights. Time bounds filter the conversation timestamp (start ≤ t < end); min/max bounds are inclusive."
-  )
-)

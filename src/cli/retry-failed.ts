@@ -8,20 +8,11 @@
  *   `grok rejected the API key`   401/403                   `local analyzer`       local analyzer errors
  *   `analysis did not finish`     the process died during analysis each time
  */
-import * as Command from "@effect/cli/Command"
-import * as Options from "@effect/cli/Options"
 import { Effect, Option } from "effect"
 import type { ConfigurationError } from "../domain/errors.js"
 import { Store } from "../store/Store.js"
 import { SqliteStoreLive } from "../store/sqlite.js"
 import { CommandFailed, withConfig, writeLines } from "./shared.js"
-
-const errorClass = Options.text("error-class").pipe(
-  Options.optional,
-  Options.withDescription(
-    "only conversations whose last_error starts with this text, case ignored (e.g. `grok`, `grok answered HTTP 5`, `grok did not answer`, `local analyzer`)"
-  )
-)
 
 export const runRetryFailed = ({ errorClass }: { readonly errorClass: Option.Option<string> }): Effect.Effect<void, CommandFailed | ConfigurationError> =>
   withConfig((config) =>
@@ -40,10 +31,3 @@ export const runRetryFailed = ({ errorClass }: { readonly errorClass: Option.Opt
       Effect.catchTag("StoreError", (error) => Effect.fail(new CommandFailed({ message: `retry-failed: ${error.message}` })))
     )
   )
-
-export const retryFailedCommand = Command.make("retry-failed", { errorClass }, runRetryFailed).pipe(
-  Command.withDescription(
-    "Put failed conversations back to pending (the daemon analyses them again) and print how many on stdout. " +
-      "--error-class narrows it to those whose last_error starts with the given text (case ignored)."
-  )
-)

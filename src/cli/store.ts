@@ -5,7 +5,6 @@
  * is counted as resubmitted, different content is a conflict and rejected. Insight lines are
  * recorded with Store.record, which marks their conversation completed.
  */
-import * as Command from "@effect/cli/Command"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import { Chunk, Effect, Either, Option, ParseResult, Schema, Stream } from "effect"
 import { ConversationId, type NewConversation, Timestamp } from "../domain/conversation.js"
@@ -140,13 +139,4 @@ export const runStore: Effect.Effect<void, CommandFailed | ConfigurationError, F
     yield* Effect.logInfo("store finished").pipe(Effect.annotateLogs({ database: config.databaseFile, ...counts }))
     yield* failWhenRejected("store", counts.rejected)
   })
-)
-
-export const storeCommand = Command.make("store", {}, () => runStore).pipe(
-  Command.withDescription(
-    "Write conversations JSONL from stdin into the database (INSIGHTD_DB or config), many lines per transaction as the daemon does; " +
-      "insight lines (the output of `insightd analyze`) are recorded for conversations already stored. Stored conversations are " +
-      "analysed by the daemon. Prints stored/resubmitted/conflicts/insights/rejected on stderr; a conflict (same id, different content) " +
-      "or bad line is a reject and makes the exit status 1."
-  )
 )

@@ -3,7 +3,6 @@
  * the same `validate` stage the daemon runs. Each valid line is echoed as received, with the id the
  * daemon would assign (`conv_` + ULID) added when it had none, so later stages agree on ids.
  */
-import * as Command from "@effect/cli/Command"
 import type * as FileSystem from "@effect/platform/FileSystem"
 import { Effect, Stream } from "effect"
 import { type NewConversation } from "../domain/conversation.js"
@@ -41,10 +40,3 @@ export const runValidate: Effect.Effect<void, CommandFailed | ConfigurationError
   yield* Effect.logInfo("validate finished").pipe(Effect.annotateLogs({ valid, rejected }))
   yield* failWhenRejected("validate", rejected)
 }))
-
-export const validateCommand = Command.make("validate", {}, () => runValidate).pipe(
-  Command.withDescription(
-    "Read conversations JSONL on stdin, write the valid ones on stdout (each with its id: kept, or assigned as the daemon does). " +
-      "A bad line is reported on stderr with its line number and the field at fault; the exit status is 1 when any line was rejected."
-  )
-)

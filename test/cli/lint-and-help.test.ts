@@ -70,4 +70,29 @@ describe("--help", () => {
     expect(result.code).toBe(0)
     expect(result.stdout.replace(/\s+/g, " ")).toContain(phrase)
   })
+
+  // Commands are defined in src/cli/commands.ts and their implementations imported when they run:
+  // the help must still list every command and every option and argument of each.
+  it("insightd --help lists every command", async () => {
+    const result = await runCli(["--help"])
+    expect(result.code).toBe(0)
+    for (const command of ["serve", "validate", "analyze", "store", "import-csv", "ingest", "query", "retry-failed", "migrate", "lint-pipeline"]) {
+      expect(result.stdout).toContain(command)
+    }
+  })
+
+  it.each([
+    ["import-csv", ["FILE", "--store", "--progress-every"]],
+    ["ingest", ["FILE", "--url", "--concurrency", "--batch-size", "--api-key", "--retries"]],
+    [
+      "query",
+      ["--start-time", "--end-time", "--min-confidence", "--max-confidence", "--min-sentiment", "--max-sentiment", "--sentiment", "--cluster", "--author", "--order", "--limit"]
+    ],
+    ["retry-failed", ["--error-class"]],
+    ["lint-pipeline", ["FILE"]]
+  ])("insightd %s --help lists its options", async (command, options) => {
+    const result = await runCli([command, "--help"])
+    expect(result.code).toBe(0)
+    for (const option of options) expect(result.stdout).toContain(option)
+  })
 })
