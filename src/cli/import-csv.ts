@@ -6,19 +6,15 @@
  * file again stores nothing twice. Rejected rows are reported on stderr with their line number and
  * make the exit status 1; progress goes to stderr (a bar on a terminal, log lines otherwise).
  */
-import { Effect, Either, Stream } from "effect"
-import type { ConfigurationError, StoreError } from "../domain/errors.js"
-import type { NewConversation } from "../domain/conversation.js"
-import { describeIssues, validateConversation } from "../stages/validate.js"
-import { Store } from "../store/Store.js"
-import { SqliteStoreLive } from "../store/sqlite.js"
+import { Effect, Stream } from "effect"
+import type { ConfigurationError } from "../domain/errors.js"
 import { type ImportedThread, type ImportEvent, type ImportProgress, newProgress, progressFraction, twcsImport } from "../twcs/reader.js"
 import { CommandFailed, reportRejected, withConfig, writeLines } from "./shared.js"
 
 /** Conversations per store transaction. */
 const STORE_GROUP = 2000
 
-interface Counts {
+export interface Counts {
   threads: number
   stored: number
   resubmitted: number
@@ -71,32 +67,6 @@ const reportProgress = (progress: ImportProgress, startedAt: number, everyMs: nu
   )
 }
 
-/** Stores one group of threads in one transaction; conflicts (same id, other content) are rejects. */
-const storeThreads = (threads: ReadonlyArray<ImportedThread>, counts: Counts): Effect.Effect<void, StoreError, Store> =>
-  Effect.gen(function* () {
-    if (threads.length === 0) return
-    const store = yield* Store
-    const conversations: Array<{ readonly thread: ImportedThread; readonly conversation: NewConversation }> = []
-    for (const thread of threads) {
-      const valid = validateConversation({ json: JSON.parse(thread.json) as unknown, raw: thread.json })
-      if (Either.isLeft(valid)) {
-        counts.rejected++
-        yield* reportRejected(thread.line, `thread ${thread.id}: ${describeIssues(valid.left)}`)
-      } else conversations.push({ thread, conversation: valid.right })
-    }
-    // One submission per conversation: a conflict refuses only that one.
-    const outcomes = yield* store.submit(conversations.map((item) => ({ conversations: [item.conversation] })))
-    for (let i = 0; i < outcomes.length; i++) {
-      const outcome = outcomes[i]
-      if (outcome._tag === "Conflict") {
-        counts.conflicts++
-        counts.rejected++
-        yield* reportRejected(conversations[i].thread.line, `conversation ${conversations[i].thread.id} already exists with different content`)
-      } else if (outcome.resubmitted > 0) counts.resubmitted++
-      else counts.stored++
-    }
-  })
-
 const reportRejects = (events: ReadonlyArray<ImportEvent>, counts: Counts): Effect.Effect<ReadonlyArray<ImportedThread>> =>
   Effect.gen(function* () {
     const threads: Array<ImportedThread> = []
@@ -125,14 +95,16 @@ export const runImportCsv = (args: {
         Stream.mapError((error) => new CommandFailed({ message: `import-csv: ${error.message}` }))
       )
       const work = args.store
-        ? events.pipe(
-            Stream.mapEffect((batch) => reportRejects(batch, counts)),
-            Stream.flattenIterables,
-            Stream.rechunk(STORE_GROUP),
-            Stream.mapChunksEffect((chunk) => Effect.as(storeThreads([...chunk], counts), chunk)),
-            Stream.runDrain,
-            Effect.provide(SqliteStoreLive(config.databaseFile)),
-            Effect.catchTag("StoreError", (error) => Effect.fail(new CommandFailed({ message: `import-csv: ${error.message}` })))
+        ? // The store, its SQL client and the validate stage are loaded only for --store.
+          Effect.flatMap(Effect.promise(() => import("./import-csv-store.js")), ({ storeThreads, withStore }) =>
+            events.pipe(
+              Stream.mapEffect((batch) => reportRejects(batch, counts)),
+              Stream.flattenIterables,
+              Stream.rechunk(STORE_GROUP),
+              Stream.mapChunksEffect((chunk) => Effect.as(storeThreads([...chunk], counts), chunk)),
+              Stream.runDrain,
+              withStore(config.databaseFile)
+            )
           )
         : events.pipe(
             Stream.runForEach((batch) =>
