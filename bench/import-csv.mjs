@@ -3,6 +3,9 @@
 //   reference  a bare csv-parse pass writing each row as JSON to stdout (what any import must at least do)
 //   import-csv `node dist/main.js import-csv FILE > /dev/null` (threads rebuilt)   goal: ratio ≥ 0.5
 //   store      `node dist/main.js import-csv FILE --store` into a fresh SQLite     goal: ≥ 20,000 conversations/s
+//   pipe       `node dist/main.js import-csv FILE | node dist/main.js store` into a fresh SQLite, timed
+//              from the start until both processes have exited, conversations counted in the
+//              database afterwards                                               goal: ≥ 20,000 conversations/s
 // Rounds alternate reference / import-csv; medians are reported. Both include process start-up.
 // --big: also generates 2.8 M tweets (the real file's size) and samples import-csv's VmRSS from
 // /proc/<pid>/status: goal peak ≤ 1 GB.
@@ -13,6 +16,7 @@ import { spawn } from "node:child_process"
 import fs from "node:fs"
 import path from "node:path"
 import { fileURLToPath } from "node:url"
+import Database from "better-sqlite3"
 import { generateTwcs } from "./gen-twcs.mjs"
 
 const BENCH_DIR = path.dirname(fileURLToPath(import.meta.url))
@@ -73,6 +77,42 @@ const run = (argv, env = {}) =>
     })
   })
 
+/** `import-csv FILE | store` through a shell; resolves with seconds until both have exited and the exit codes. */
+const runPipe = (file, db) =>
+  new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint()
+    const main = JSON.stringify(path.join(REPO, "dist/main.js"))
+    const node = JSON.stringify(process.execPath)
+    // PIPESTATUS: the exit status of each side, so a failing import-csv is not hidden by store's.
+    const script = `${node} ${main} import-csv ${JSON.stringify(file)} 2>"$ERR_IMPORT" | ${node} ${main} store 2>"$ERR_STORE"; echo "\${PIPESTATUS[0]} \${PIPESTATUS[1]}"`
+    const errImport = `${db}.import.err`
+    const errStore = `${db}.store.err`
+    const proc = spawn("bash", ["-c", script], {
+      cwd: REPO,
+      env: { ...process.env, INSIGHTD_LOG_FORMAT: "json", INSIGHTD_DB: db, ERR_IMPORT: errImport, ERR_STORE: errStore },
+      stdio: ["ignore", "pipe", "inherit"]
+    })
+    let out = ""
+    proc.stdout.on("data", (chunk) => (out += chunk))
+    proc.on("error", reject)
+    proc.on("close", () => {
+      const seconds = Number(process.hrtime.bigint() - started) / 1e9
+      const [importCode, storeCode] = out.trim().split(" ").map(Number)
+      const stderr = `${fs.readFileSync(errImport, "utf8")}${fs.readFileSync(errStore, "utf8")}`
+      resolve({ seconds, importCode, storeCode, stderr })
+    })
+  })
+
+/** Conversations in the database (what was committed, whatever the commands said). */
+const storedIn = (db) => {
+  const handle = new Database(db, { readonly: true })
+  try {
+    return handle.prepare("SELECT count(*) AS n FROM conversations").get().n
+  } finally {
+    handle.close()
+  }
+}
+
 const lastLog = (stderr) => {
   const lines = stderr.trim().split("\n")
   try {
@@ -123,6 +163,20 @@ try {
   results.store = stores
   results.store_conversations_per_second = median(stores.map((s) => s.per_second))
   results.store_target = 20_000
+
+  const pipes = []
+  for (let round = 1; round <= rounds; round++) {
+    const db = path.join(work, `pipe-${round}.db`)
+    const p = await runPipe(file, db)
+    if (p.importCode !== 0 || p.storeCode !== 0) throw new Error(`import-csv | store failed (${p.importCode} ${p.storeCode}): ${p.stderr.slice(-2000)}`)
+    const stored = storedIn(db)
+    pipes.push({ seconds: p.seconds, stored, per_second: Math.round(stored / p.seconds) })
+    log(`pipe round ${round}: ${stored} conversations in ${p.seconds.toFixed(2)} s = ${Math.round(stored / p.seconds)}/s`)
+    for (const suffix of ["", "-wal", "-shm", ".import.err", ".store.err"]) fs.rmSync(db + suffix, { force: true })
+  }
+  results.pipe = pipes
+  results.pipe_conversations_per_second = median(pipes.map((p) => p.per_second))
+  results.pipe_target = 20_000
 
   if (args.big) {
     const big = path.join(work, "twcs-big.csv")
