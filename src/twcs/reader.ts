@@ -2,7 +2,7 @@
  * Streams the Kaggle twcs.csv file as conversations, one per thread (SPEC §8), within a bounded
  * memory budget:
  *
- * 1. one CSV pass (src/twcs/csv.ts) checks each row, keeps only ids, parents, times and line numbers in
+ * 1. one `csv-parse` pass checks each row, keeps only ids, parents, times and line numbers in
  *    typed arrays (TweetTable), and spills each accepted tweet's message, already JSON-encoded, as
  *    one line to a temp file (JSON escapes newlines, so a spill line is one tweet);
  * 2. roots and thread sizes are computed from the arrays (cycles end the walk);
@@ -12,15 +12,14 @@
  * Reading the CSV once means stdin (`-`) works like a path. Output ids are `conv_twcs_<root id>`,
  * so importing the same file again yields the same conversations (idempotent in the store).
  */
+import { parse } from "csv-parse"
 import { Effect, Schema, Stream } from "effect"
 import { once } from "node:events"
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { Readable } from "node:stream"
-import { StringDecoder } from "node:string_decoder"
 import { MAX_MESSAGES, MAX_TEXT_LENGTH } from "../domain/conversation.js"
-import { CsvReader } from "./csv.js"
 import { checkRow, type ColumnIndex, columnIndex } from "./rows.js"
 import { buildThreads, type ThreadIndex, TweetTable } from "./threads.js"
 
@@ -108,61 +107,65 @@ const readAndSpill = async (
     progress.spillBytes += Buffer.byteLength(text)
     if (!spill.write(text)) await once(spill, "drain")
   }
+  input.on("data", (chunk: Buffer) => {
+    progress.bytesRead += chunk.length
+  })
+  const parser = input.pipe(
+    parse({
+      bom: true,
+      info: true,
+      relax_column_count: true,
+      skip_records_with_error: true,
+      on_skip: (error) => {
+        if (error !== undefined) {
+          progress.rejected++
+          onReject({ _tag: "Rejected", line: typeof error.lines === "number" ? error.lines - crlfInQuotes : 0, reason: `malformed CSV: ${error.message.replace(/^Invalid [^:]*: /, "")}` })
+        }
+        return undefined
+      }
+    })
+  )
+  input.on("error", (error) => parser.destroy(error))
   let columns: ColumnIndex | undefined
   let width = 0
-  let badHeader: string | undefined
-  const reader = new CsvReader({
-    malformed: (line, reason) => {
+  let lastLine = 0
+  let crlfInQuotes = 0
+  for await (const { info, record } of parser as AsyncIterable<{ info: { lines: number }; record: Array<string> }>) {
+    const line = lastLine + 1
+    // csv-parse counts a CRLF inside a quoted field as two lines; an editor shows one.
+    if (info.lines - crlfInQuotes - lastLine > 1) {
+      for (const field of record) for (let at = field.indexOf("\r\n"); at >= 0; at = field.indexOf("\r\n", at + 2)) crlfInQuotes++
+    }
+    lastLine = info.lines - crlfInQuotes
+    if (columns === undefined) {
+      const found = columnIndex(record)
+      if (typeof found === "string") {
+        input.destroy()
+        spill.destroy()
+        throw new TwcsReadError({ message: found })
+      }
+      columns = found
+      width = record.length
+      continue
+    }
+    progress.rows++
+    const checked = checkRow(record, columns, width)
+    if (!checked.ok) {
       progress.rejected++
-      onReject({ _tag: "Rejected", line, reason })
-    },
-    record: (record, line) => {
-      if (badHeader !== undefined) return
-      if (columns === undefined) {
-        const found = columnIndex(record)
-        if (typeof found === "string") badHeader = found
-        else {
-          columns = found
-          width = record.length
-        }
-        return
-      }
-      progress.rows++
-      const checked = checkRow(record, columns, width)
-      if (!checked.ok) {
-        progress.rejected++
-        onReject({ _tag: "Rejected", line, reason: checked.reason })
-        return
-      }
-      const row = checked.row
-      const duplicate = table.add(row.tweetId, row.parentId, row.time, line)
-      if (duplicate !== undefined) {
-        progress.rejected++
-        onReject({ _tag: "Rejected", line, reason: `tweet_id ${row.tweetId} was already seen on line ${table.lines[duplicate.duplicateOf]}` })
-        return
-      }
-      const spilled = `${JSON.stringify(row.author)}\t${JSON.stringify(row.text)}\t${new Date(row.time).toISOString()}\t${row.inbound ? 1 : 0}\n`
-      pending.push(spilled)
-      pendingChars += spilled.length
+      onReject({ _tag: "Rejected", line, reason: checked.reason })
+      continue
     }
-  })
-  // The chunks are decoded here (a character split between two chunks is kept for the next one).
-  const decoder = new StringDecoder("utf8")
-  for await (const chunk of input as AsyncIterable<Buffer | string>) {
-    progress.bytesRead += chunk.length
-    reader.push(typeof chunk === "string" ? chunk : decoder.write(chunk))
-    if (badHeader !== undefined) {
-      input.destroy()
-      spill.destroy()
-      throw new TwcsReadError({ message: badHeader })
+    const row = checked.row
+    const duplicate = table.add(row.tweetId, row.parentId, row.time, line)
+    if (duplicate !== undefined) {
+      progress.rejected++
+      onReject({ _tag: "Rejected", line, reason: `tweet_id ${row.tweetId} was already seen on line ${table.lines[duplicate.duplicateOf]}` })
+      continue
     }
+    const spilled = `${JSON.stringify(row.author)}\t${JSON.stringify(row.text)}\t${new Date(row.time).toISOString()}\t${row.inbound ? 1 : 0}\n`
+    pending.push(spilled)
+    pendingChars += spilled.length
     if (pendingChars > 1 << 20) await flush()
-  }
-  reader.push(decoder.end())
-  reader.end()
-  if (badHeader !== undefined) {
-    spill.destroy()
-    throw new TwcsReadError({ message: badHeader })
   }
   if (columns === undefined) throw new TwcsReadError({ message: "the file is empty: expected a twcs.csv header" })
   await flush()
