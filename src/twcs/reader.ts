@@ -4,7 +4,8 @@
  *
  * 1. one `csv-parse` pass checks each row, keeps only ids, parents, times and line numbers in
  *    typed arrays (TweetTable), and spills each accepted tweet's message, already JSON-encoded, as
- *    one line to a temp file (JSON escapes newlines, so a spill line is one tweet);
+ *    one line (JSON escapes newlines, so a spill line is one tweet), in memory up to ~32 MB and
+ *    to a temp file beyond;
  * 2. roots and thread sizes are computed from the arrays (cycles end the walk);
  * 3. the spill is read back in the same order; a thread is emitted as soon as all its tweets have
  *    been seen (they are mostly close together), so only open threads are held in memory.
@@ -15,7 +16,7 @@
 import { parse } from "csv-parse"
 import { Effect, Schema, Stream } from "effect"
 import { once } from "node:events"
-import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync } from "node:fs"
+import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync, type WriteStream } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { Readable } from "node:stream"
@@ -83,9 +84,77 @@ export const progressFraction = (p: ImportProgress): number | null => {
 
 const BATCH = 512
 
+/** Characters of spilled messages kept in memory before they go to the temp file (~32 MB). */
+export const SPILL_MEMORY_CHARS = 32 << 20
+
+/**
+ * Where pass 1 puts the messages: memory while they fit the budget (a file of a few hundred
+ * thousand tweets never touches the disk: writing and decoding it back cost ~10 % of the import),
+ * then the temp file, starting with what memory held.
+ */
+class Spill {
+  private memory: Array<string> | undefined = []
+  private memoryChars = 0
+  private file: WriteStream | undefined
+
+  constructor(
+    private readonly path: string,
+    private readonly memoryBudget: number,
+    private readonly onError: (error: Error) => void
+  ) {}
+
+  /** Appends text; false when the file asks to wait for "drain" (see `whenDrained`). */
+  write(text: string): boolean {
+    if (this.memory !== undefined) {
+      if (this.memoryChars + text.length <= this.memoryBudget) {
+        this.memory.push(text)
+        this.memoryChars += text.length
+        return true
+      }
+      this.file = createWriteStream(this.path)
+      this.file.on("error", this.onError)
+      for (const chunk of this.memory) this.file.write(chunk)
+      this.memory = undefined
+    }
+    return this.file === undefined ? true : this.file.write(text)
+  }
+
+  whenDrained(resume: () => void): void {
+    if (this.file === undefined) resume()
+    else this.file.once("drain", resume)
+  }
+
+  destroy(): void {
+    this.memory = []
+    this.file?.destroy()
+  }
+
+  /** Everything written is readable (flushed to the file when there is one). */
+  async finish(): Promise<void> {
+    if (this.file === undefined) return
+    this.file.end()
+    await once(this.file, "finish")
+  }
+
+  /** The text in order, in large chunks; memory is let go as it is read. */
+  async *chunks(): AsyncGenerator<string> {
+    if (this.memory !== undefined) {
+      const memory = this.memory
+      this.memory = []
+      for (let i = 0; i < memory.length; i++) {
+        const chunk = memory[i]
+        memory[i] = ""
+        yield chunk
+      }
+      return
+    }
+    for await (const chunk of createReadStream(this.path, { highWaterMark: 1 << 20, encoding: "utf8" }) as AsyncIterable<string>) yield chunk
+  }
+}
+
 interface Spilled {
   readonly table: TweetTable
-  readonly spillFile: string
+  readonly spill: Spill
 }
 
 /** Pass 1: parse, check, remember the structure, spill the messages. Rejects go to `onReject`. */
@@ -93,27 +162,39 @@ const readAndSpill = async (
   input: Readable,
   spillFile: string,
   progress: ImportProgress,
-  onReject: (row: RejectedRow) => void
+  onReject: (row: RejectedRow) => void,
+  spillMemoryChars: number
 ): Promise<Spilled> => {
   const table = new TweetTable()
-  const spill = createWriteStream(spillFile)
+  let spillError: Error | undefined
+  let failReading: ((error: unknown) => void) | undefined
+  const spill = new Spill(spillFile, spillMemoryChars, (error) => {
+    spillError = error
+    failReading?.(error)
+  })
   let pending: Array<string> = []
   let pendingChars = 0
-  const flush = async () => {
-    if (pending.length === 0) return
+  /** The queued spill lines as one chunk; false when the file asks to wait. */
+  const flush = (): boolean => {
+    if (pending.length === 0) return true
     const text = pending.join("")
     pending = []
     pendingChars = 0
-    progress.spillBytes += Buffer.byteLength(text)
-    if (!spill.write(text)) await once(spill, "drain")
+    progress.spillBytes += text.length
+    return spill.write(text)
   }
   input.on("data", (chunk: Buffer) => {
     progress.bytesRead += chunk.length
   })
+  // No `info: true`: csv-parse's per-record info objects cost about a third of its time (and as
+  // much again in GC). Each record's line is counted here instead: the line after the previous
+  // record's last one, plus the LFs inside its fields (so a CRLF inside quotes is one line, as in an
+  // editor; csv-parse's own count, in its errors, has it as two, hence crlfInQuotes).
+  let lastLine = 0
+  let crlfInQuotes = 0
   const parser = input.pipe(
     parse({
       bom: true,
-      info: true,
       relax_column_count: true,
       skip_records_with_error: true,
       on_skip: (error) => {
@@ -128,57 +209,78 @@ const readAndSpill = async (
   input.on("error", (error) => parser.destroy(error))
   let columns: ColumnIndex | undefined
   let width = 0
-  let lastLine = 0
-  let crlfInQuotes = 0
-  for await (const { info, record } of parser as AsyncIterable<{ info: { lines: number }; record: Array<string> }>) {
+  /** Checks one record, remembers it, queues its spill line; a header that is not twcs' is thrown. */
+  const handle = (record: Array<string>): void => {
     const line = lastLine + 1
-    // csv-parse counts a CRLF inside a quoted field as two lines; an editor shows one.
-    if (info.lines - crlfInQuotes - lastLine > 1) {
-      for (const field of record) for (let at = field.indexOf("\r\n"); at >= 0; at = field.indexOf("\r\n", at + 2)) crlfInQuotes++
+    let newlines = 0
+    for (const field of record) {
+      for (let at = field.indexOf("\n"); at >= 0; at = field.indexOf("\n", at + 1)) {
+        newlines++
+        if (at > 0 && field.charCodeAt(at - 1) === 13) crlfInQuotes++
+      }
     }
-    lastLine = info.lines - crlfInQuotes
+    lastLine = line + newlines
     if (columns === undefined) {
       const found = columnIndex(record)
-      if (typeof found === "string") {
-        input.destroy()
-        spill.destroy()
-        throw new TwcsReadError({ message: found })
-      }
+      if (typeof found === "string") throw new TwcsReadError({ message: found })
       columns = found
       width = record.length
-      continue
+      return
     }
     progress.rows++
     const checked = checkRow(record, columns, width)
     if (!checked.ok) {
       progress.rejected++
       onReject({ _tag: "Rejected", line, reason: checked.reason })
-      continue
+      return
     }
     const row = checked.row
     const duplicate = table.add(row.tweetId, row.parentId, row.time, line)
     if (duplicate !== undefined) {
       progress.rejected++
       onReject({ _tag: "Rejected", line, reason: `tweet_id ${row.tweetId} was already seen on line ${table.lines[duplicate.duplicateOf]}` })
-      continue
+      return
     }
     const spilled = `${JSON.stringify(row.author)}\t${JSON.stringify(row.text)}\t${new Date(row.time).toISOString()}\t${row.inbound ? 1 : 0}\n`
     pending.push(spilled)
     pendingChars += spilled.length
-    if (pendingChars > 1 << 20) await flush()
   }
+  // Records are taken as 'data' events rather than with `for await`: a promise per record was the
+  // next largest cost after the parsing itself. The parser pauses while the spill file catches up.
+  await new Promise<void>((resolve, reject) => {
+    const fail = (error: unknown) => {
+      input.destroy()
+      parser.destroy()
+      spill.destroy()
+      reject(error)
+    }
+    failReading = fail
+    parser.on("data", (record: Array<string>) => {
+      try {
+        handle(record)
+      } catch (error) {
+        return fail(error)
+      }
+      if (pendingChars > 1 << 20 && !flush()) {
+        parser.pause()
+        spill.whenDrained(() => parser.resume())
+      }
+    })
+    parser.on("end", () => resolve())
+    parser.on("error", fail)
+  })
   if (columns === undefined) throw new TwcsReadError({ message: "the file is empty: expected a twcs.csv header" })
-  await flush()
-  spill.end()
-  await once(spill, "finish")
-  return { table, spillFile }
+  flush()
+  await spill.finish()
+  if (spillError !== undefined) throw spillError
+  return { table, spill }
 }
 
-/** Spill lines in order, read back in large chunks. */
-async function* spillLines(file: string, progress: ImportProgress): AsyncGenerator<string> {
+/** Spill lines in order. */
+async function* spillLines(spill: Spill, progress: ImportProgress): AsyncGenerator<string> {
   let rest = ""
-  for await (const chunk of createReadStream(file, { highWaterMark: 1 << 20, encoding: "utf8" }) as AsyncIterable<string>) {
-    progress.spillRead += Buffer.byteLength(chunk)
+  for await (const chunk of spill.chunks()) {
+    progress.spillRead += chunk.length
     const text = rest + chunk
     let start = 0
     for (let end = text.indexOf("\n"); end >= 0; end = text.indexOf("\n", start)) {
@@ -247,7 +349,7 @@ async function* emitThreads(spilled: Spilled, threads: ThreadIndex, progress: Im
   const open = new Map<number, Array<number>>()
   const openLines = new Map<number, Map<number, string>>()
   let index = 0
-  for await (const line of spillLines(spilled.spillFile, progress)) {
+  for await (const line of spillLines(spilled.spill, progress)) {
     const root = threads.rootOf[index]
     const size = threads.sizeOf[root]
     if (size === 1) {
@@ -279,7 +381,7 @@ async function* emitThreads(spilled: Spilled, threads: ThreadIndex, progress: Im
 }
 
 /** The whole import as batches of events: rejects as they are found, then the threads. */
-async function* importBatches(source: string, spillDir: string, progress: ImportProgress): AsyncGenerator<Array<ImportEvent>> {
+async function* importBatches(source: string, spillDir: string, progress: ImportProgress, spillMemoryChars: number): AsyncGenerator<Array<ImportEvent>> {
   let input: Readable
   if (source === "-") {
     input = process.stdin
@@ -294,7 +396,7 @@ async function* importBatches(source: string, spillDir: string, progress: Import
   const rejects: Array<RejectedRow> = []
   let spilled: Spilled
   try {
-    const reading = readAndSpill(input, join(spillDir, "messages.tsv"), progress, (row) => rejects.push(row))
+    const reading = readAndSpill(input, join(spillDir, "messages.tsv"), progress, (row) => rejects.push(row), spillMemoryChars)
     spilled = await reading
   } catch (error) {
     if (error instanceof TwcsReadError) throw error
@@ -321,7 +423,11 @@ async function* importBatches(source: string, spillDir: string, progress: Import
  * Events of importing `source` (a path, or `-` for stdin) in batches: rejected rows (each with
  * its line number) and rebuilt threads. The spill directory is removed when the stream ends.
  */
-export const twcsImport = (source: string, progress: ImportProgress = newProgress()): Stream.Stream<ReadonlyArray<ImportEvent>, TwcsReadError> =>
+export const twcsImport = (
+  source: string,
+  progress: ImportProgress = newProgress(),
+  spillMemoryChars: number = SPILL_MEMORY_CHARS
+): Stream.Stream<ReadonlyArray<ImportEvent>, TwcsReadError> =>
   Stream.unwrapScoped(
     Effect.map(
       Effect.acquireRelease(
@@ -329,7 +435,7 @@ export const twcsImport = (source: string, progress: ImportProgress = newProgres
         (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
       ),
       (dir) =>
-        Stream.fromAsyncIterable(importBatches(source, dir, progress), (error) =>
+        Stream.fromAsyncIterable(importBatches(source, dir, progress, spillMemoryChars), (error) =>
           error instanceof TwcsReadError ? error : new TwcsReadError({ message: `import failed: ${String(error)}` })
         )
     )

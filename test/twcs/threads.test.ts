@@ -10,7 +10,7 @@ import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { generateTwcs } from "../../bench/gen-twcs.mjs"
 import { ConversationInput } from "../../src/domain/conversation.js"
-import { type ImportedThread, type ImportEvent, twcsImport } from "../../src/twcs/reader.js"
+import { type ImportedThread, type ImportEvent, newProgress, twcsImport } from "../../src/twcs/reader.js"
 
 interface TruthThread {
   readonly root: string
@@ -31,8 +31,8 @@ interface Truth {
   readonly multiline: number
 }
 
-const runImport = (file: string): Promise<ReadonlyArray<ImportEvent>> =>
-  Effect.runPromise(twcsImport(file).pipe(Stream.mapConcat((batch) => batch), Stream.runCollect, Effect.map(Chunk.toReadonlyArray)))
+const runImport = (file: string, spillMemoryChars?: number): Promise<ReadonlyArray<ImportEvent>> =>
+  Effect.runPromise(twcsImport(file, newProgress(), spillMemoryChars).pipe(Stream.mapConcat((batch) => batch), Stream.runCollect, Effect.map(Chunk.toReadonlyArray)))
 
 const decode = Schema.decodeUnknownSync(ConversationInput)
 let dir: string
@@ -151,5 +151,17 @@ describe("twcs thread rebuild", () => {
     const first = (await runImport(file)).map((e) => (e._tag === "Thread" ? e.json : e.reason))
     const second = (await runImport(file)).map((e) => (e._tag === "Thread" ? e.json : e.reason))
     expect(second).toEqual(first)
+  })
+
+  // The spill stays in memory up to a budget and goes to a temp file beyond (the 2.8 M-tweet file):
+  // all in memory, all on disk, and a switch half-way must give the same conversations.
+  it("gives the same output whether the messages are spilled in memory, to the file, or both", async () => {
+    const file = join(dir, "spill.csv")
+    await generateTwcs({ tweets: 30_000, out: file, seed: 13 })
+    const json = (events: ReadonlyArray<ImportEvent>) => events.map((e) => (e._tag === "Thread" ? e.json : e.reason))
+    const inMemory = json(await runImport(file))
+    expect(inMemory.length).toBeGreaterThan(5_000)
+    expect(json(await runImport(file, 0))).toEqual(inMemory)
+    expect(json(await runImport(file, 1_500_000))).toEqual(inMemory)
   })
 })
