@@ -241,7 +241,7 @@ const readAndSpill = async (
       onReject({ _tag: "Rejected", line, reason: `tweet_id ${row.tweetId} was already seen on line ${table.lines[duplicate.duplicateOf]}` })
       return
     }
-    const spilled = `${JSON.stringify(row.author)}\t${JSON.stringify(row.text)}\t${new Date(row.time).toISOString()}\t${row.inbound ? 1 : 0}\n`
+    const spilled = `${JSON.stringify(row.author)}\t${JSON.stringify(row.text)}\t${row.iso}\t${row.inbound ? 1 : 0}\n`
     pending.push(spilled)
     pendingChars += spilled.length
   }
