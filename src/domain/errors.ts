@@ -59,6 +59,14 @@ export class Unavailable extends Schema.TaggedError<Unavailable>()("Unavailable"
   reason: Schema.String
 }) {}
 
+/** New submissions refused while the daemon drains for shutdown. */
+export const drainingRefusal = (): Unavailable =>
+  new Unavailable({ message: "insightd is shutting down and accepts no new conversations", reason: "draining" })
+
+/** The database could not be read or written; the client may try again shortly. */
+export const databaseUnavailable = (what: "read" | "written"): Unavailable =>
+  new Unavailable({ message: `the database cannot be ${what} right now; try again shortly`, reason: "database" })
+
 /** The database failed; surfaces as 503 to clients, and is logged with its cause. */
 export class StoreError extends Schema.TaggedError<StoreError>()("StoreError", {
   message: Schema.String,

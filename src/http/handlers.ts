@@ -16,7 +16,7 @@ import {
   InvalidParameter,
   NotFound,
   PayloadTooLarge,
-  Unavailable,
+  databaseUnavailable,
   UnsupportedMediaType
 } from "../domain/errors.js"
 import { recordAccepted } from "../observability/metrics.js"
@@ -28,17 +28,16 @@ import { WorkSignal } from "../services/WorkSignal.js"
 import { validateSubmission } from "../stages/validate.js"
 import { Store, type InsightCursor } from "../store/Store.js"
 import { InsightdApi, type InsightsParams } from "./api.js"
-import { acceptedBody, type BodyKind, conflictError, parseBulk, parseSingle, SMALL_BODY_BYTES } from "./ingestBodies.js"
+import { acceptedBody, type BodyKind, type BodyReadError, conflictError, isJsonMediaType, parseBulk, parseSingle, readNodeBody, SMALL_BODY_BYTES } from "./ingestBodies.js"
 
-const unavailable = (what: string) => () => new Unavailable({ message: `the database cannot be ${what} right now; try again shortly`, reason: "database" })
+const unavailable = (what: "read" | "written") => () => databaseUnavailable(what)
 
 const mediaType = (request: HttpServerRequest.HttpServerRequest): string =>
   (request.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase()
 
 const bodyKind = (request: HttpServerRequest.HttpServerRequest, allowNdjson: boolean): Either.Either<BodyKind, UnsupportedMediaType> => {
+  if (isJsonMediaType(request.headers["content-type"])) return Either.right("json")
   const type = mediaType(request)
-  // A missing Content-Type is read as JSON: the body still has to parse.
-  if (type === "" || type === "application/json" || type.endsWith("+json")) return Either.right("json")
   if (allowNdjson && (type === "application/x-ndjson" || type === "application/ndjson" || type === "application/jsonl")) return Either.right("ndjson")
   const accepted = allowNdjson ? "application/json or application/x-ndjson" : "application/json"
   return Either.left(new UnsupportedMediaType({ message: `Content-Type ${type} is not supported; send ${accepted}` }))
@@ -60,57 +59,14 @@ const bodyPermits = (request: HttpServerRequest.HttpServerRequest, limit: number
   return bytes <= SMALL_BODY_BYTES ? 0 : Math.min(BODY_BUDGET_MIB, Math.ceil(bytes / MIB))
 }
 
-const drainingRefusal = () => new Unavailable({ message: "insightd is shutting down and accepts no new conversations", reason: "draining" })
-
-/**
- * Reads the body as text, refusing more than `limit` bytes (413) before or while reading, and
- * a body still arriving when draining starts (503) rather than waiting for it.
- * Reads the Node request directly with plain callbacks: measured, `HttpServerRequest.text` (a
- * cached effect built per request, with acquire/release around the stream) halved ingest
- * throughput, and racing a draining signal cost two fibers per request.
- */
+/** Reads the body as text: 413 before reading when the declared size is over `limit`, then readNodeBody. */
 const readBody = (request: HttpServerRequest.HttpServerRequest, limit: number, onDraining: (listener: () => void) => () => void) =>
   Effect.suspend(() => {
     const declared = Number(request.headers["content-length"] ?? "0")
     if (declared > limit) return Effect.fail(new PayloadTooLarge({ message: `request body is ${declared} bytes; the limit is ${limit}`, limit_bytes: limit }))
-    const incoming = NodeHttpServerRequest.toIncomingMessage(request)
-    return Effect.async<string, PayloadTooLarge | InvalidInput | Unavailable>((resume) => {
-      const chunks: Array<Buffer> = []
-      let size = 0
-      let unsubscribe = (): void => {}
-      const onData = (chunk: Buffer) => {
-        size += chunk.length
-        if (size > limit) {
-          cleanup()
-          // Stop reading; the response (413) still goes out, then the connection closes.
-          incoming.pause()
-          resume(Effect.fail(new PayloadTooLarge({ message: `request body exceeds the limit of ${limit} bytes`, limit_bytes: limit })))
-        } else chunks.push(chunk)
-      }
-      const onEnd = () => {
-        cleanup()
-        resume(Effect.succeed(chunks.length === 1 ? chunks[0].toString("utf8") : Buffer.concat(chunks).toString("utf8")))
-      }
-      const onError = () => {
-        cleanup()
-        resume(Effect.fail(new InvalidInput({ message: "the request body could not be read", details: [] })))
-      }
-      const onDrain = () => {
-        cleanup()
-        incoming.pause()
-        resume(Effect.fail(drainingRefusal()))
-      }
-      const cleanup = () => {
-        incoming.off("data", onData)
-        incoming.off("end", onEnd)
-        incoming.off("error", onError)
-        unsubscribe()
-      }
-      incoming.on("data", onData)
-      incoming.once("end", onEnd)
-      incoming.once("error", onError)
-      unsubscribe = onDraining(onDrain)
-      return Effect.sync(cleanup)
+    return Effect.async<string, BodyReadError>((resume) => {
+      const stop = readNodeBody(NodeHttpServerRequest.toIncomingMessage(request), limit, onDraining, resume)
+      return Effect.sync(stop)
     })
   })
 

@@ -15,7 +15,7 @@ import { Effect, Either, Redacted, Runtime } from "effect"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { performance } from "node:perf_hooks"
 import { AppConfig } from "../config.js"
-import { InvalidInput, Unavailable } from "../domain/errors.js"
+import { databaseUnavailable, Unavailable } from "../domain/errors.js"
 import { recordAccepted, recordHttpResponse } from "../observability/metrics.js"
 import { tracingEnabled } from "../observability/tracing.js"
 import { Ingest } from "../services/Ingest.js"
@@ -23,19 +23,13 @@ import { Lifecycle } from "../services/Lifecycle.js"
 import type { SubmissionReply } from "../stages/persist.js"
 import { validateSubmission } from "../stages/validate.js"
 import { errorWire, type ClientError } from "./errors.js"
-import { acceptedBody, conflictError, parseSingle, SMALL_BODY_BYTES } from "./ingestBodies.js"
+import { acceptedBody, conflictError, isJsonMediaType, parseSingle, readNodeBody, SMALL_BODY_BYTES } from "./ingestBodies.js"
 import { hasValidApiKey } from "./middleware.js"
 
 const ROUTE = "/api/v1/conversations"
 
 /** `true` when the request was taken (and will be answered) here. */
 export type HotRoute = (request: IncomingMessage, response: ServerResponse) => boolean
-
-const isJson = (contentType: string | undefined): boolean => {
-  if (contentType === undefined) return true
-  const type = contentType.split(";")[0].trim().toLowerCase()
-  return type === "" || type === "application/json" || type.endsWith("+json")
-}
 
 export const makeHotIngest = Effect.gen(function* () {
   const config = yield* AppConfig
@@ -51,7 +45,7 @@ export const makeHotIngest = Effect.gen(function* () {
     if (!active || request.method !== "POST" || request.url !== ROUTE) return false
     const declared = Number(request.headers["content-length"])
     if (!(declared <= SMALL_BODY_BYTES) || declared > config.http.maxBodyBytes) return false
-    if (!isJson(request.headers["content-type"])) return false
+    if (!isJsonMediaType(request.headers["content-type"])) return false
     if (keys.length > 0 && !hasValidApiKey(request.headers.authorization, keys)) return false
     if (lifecycle.isDraining()) return false
 
@@ -70,23 +64,12 @@ export const makeHotIngest = Effect.gen(function* () {
       answer(wire.status, wire.body, wire.headers)
     }
 
-    // Node's parser delivers exactly Content-Length bytes (checked above against the limits).
-    const chunks: Array<Buffer> = []
-    let stopWaiting = (): void => {}
-    const onData = (chunk: Buffer) => {
-      chunks.push(chunk)
-    }
-    const onEnd = () => {
-      stopWaiting()
-      const text = chunks.length === 1 ? chunks[0].toString("utf8") : Buffer.concat(chunks).toString("utf8")
-      const submission = Either.flatMap(parseSingle(text), (item) => validateSubmission([item], { bulk: false }))
+    readNodeBody(request, config.http.maxBodyBytes, lifecycle.onDraining, (body) => {
+      const submission = Either.flatMap(body, (text) => Either.flatMap(parseSingle(text), (item) => validateSubmission([item], { bulk: false })))
       if (Either.isLeft(submission)) return fail(submission.left)
       // Answered from the persist stage's callback after the group commit: no fiber per request.
       const reply: SubmissionReply = (result) => {
-        if (Either.isLeft(result)) {
-          const error = result.left
-          return fail(error instanceof Unavailable ? error : new Unavailable({ message: "the database cannot be written right now; try again shortly", reason: "database" }))
-        }
+        if (Either.isLeft(result)) return fail(result.left instanceof Unavailable ? result.left : databaseUnavailable("written"))
         const outcome = result.right
         if (outcome._tag === "Conflict") return fail(conflictError(outcome.conflictingIds))
         recordAccepted("http", 1)
@@ -95,19 +78,6 @@ export const makeHotIngest = Effect.gen(function* () {
       }
       // A full queue (a flood): wait for room like the HttpApi route does.
       if (!ingest.offerNow(submission.right, reply)) runFork(ingest.enqueue(submission.right, reply))
-    }
-    const onError = () => {
-      stopWaiting()
-      fail(new InvalidInput({ message: "the request body could not be read", details: [] }))
-    }
-    request.on("data", onData)
-    request.once("end", onEnd)
-    request.once("error", onError)
-    stopWaiting = lifecycle.onDraining(() => {
-      request.off("data", onData)
-      request.off("end", onEnd)
-      request.pause()
-      fail(new Unavailable({ message: "insightd is shutting down and accepts no new conversations", reason: "draining" }))
     })
     return true
   }

@@ -10,7 +10,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect, Redacted } from "effect"
 import { timingSafeEqual } from "node:crypto"
 import { AppConfig } from "../config.js"
-import { RateLimited, Unauthorized, Unavailable } from "../domain/errors.js"
+import { drainingRefusal, RateLimited, Unauthorized, Unavailable } from "../domain/errors.js"
 import { InboundLimiter } from "../services/InboundLimiter.js"
 import { Lifecycle } from "../services/Lifecycle.js"
 import { describeIssues } from "../stages/validate.js"
@@ -58,7 +58,7 @@ export const ApiMiddlewareLive = HttpApiBuilder.middleware(
           }
           if (request.method === "POST") {
             if (lifecycle.isDraining()) {
-              return errorResponse(new Unavailable({ message: "insightd is shutting down and accepts no new conversations", reason: "draining" }))
+              return errorResponse(drainingRefusal())
             }
             if (limiter.enabled) {
               const admission = yield* limiter.admit

@@ -4,7 +4,7 @@
  * The queue is bounded, so a flood of requests waits instead of exhausting memory.
  */
 import { Chunk, Deferred, Effect, Either, Queue, Stream } from "effect"
-import { type StoreError, Unavailable } from "../domain/errors.js"
+import { drainingRefusal, type StoreError, type Unavailable } from "../domain/errors.js"
 import type { PendingSubmission, SubmissionReply } from "../stages/persist.js"
 import { nextEventLoopTurn } from "./eventLoop.js"
 import type { Submission, SubmissionOutcome } from "../store/Store.js"
@@ -17,7 +17,6 @@ export class Ingest extends Effect.Service<Ingest>()("insightd/Ingest", {
     const queue = yield* Queue.bounded<PendingSubmission>(4096)
     let outstanding = 0
     let closed = false
-    const shuttingDown = () => new Unavailable({ message: "insightd is shutting down and accepts no new conversations", reason: "draining" })
     const counted = (reply: SubmissionReply): SubmissionReply => (result) => {
       outstanding--
       reply(result)
@@ -28,7 +27,7 @@ export class Ingest extends Effect.Service<Ingest>()("insightd/Ingest", {
      */
     const offerNow = (submission: Submission, reply: SubmissionReply): boolean => {
       if (closed) {
-        reply(Either.left(shuttingDown()))
+        reply(Either.left(drainingRefusal()))
         return true
       }
       outstanding++
@@ -73,7 +72,7 @@ export class Ingest extends Effect.Service<Ingest>()("insightd/Ingest", {
       close: Effect.gen(function* () {
         closed = true
         const left = yield* Queue.takeAll(queue)
-        for (const item of left) item.reply?.(Either.left(shuttingDown()))
+        for (const item of left) item.reply?.(Either.left(drainingRefusal()))
       })
     }
   })
