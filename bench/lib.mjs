@@ -271,12 +271,11 @@ export const freePort = () =>
  * from package.json's start script so the benchmarks measure the daemon as it runs. A run that
  * sets NODE_OPTIONS for the daemon (memory.mjs --daemon-node-options) measures those instead.
  */
-const START_SCRIPT = JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8")).scripts.start
-export const DAEMON_NODE_FLAGS = START_SCRIPT.split(/\s+/).filter((token) => token.startsWith("--"))
+const START_TOKENS = JSON.parse(fs.readFileSync(path.join(REPO, "package.json"), "utf8")).scripts.start.split(/\s+/)
+export const DAEMON_NODE_FLAGS = START_TOKENS.filter((token) => token.startsWith("--"))
 /** Environment assignments before `node` in the start script (MALLOC_ARENA_MAX=2). */
 export const DAEMON_ENV = Object.fromEntries(
-  START_SCRIPT.split(/\s+/)
-    .slice(0, START_SCRIPT.split(/\s+/).indexOf("node"))
+  START_TOKENS.slice(0, START_TOKENS.indexOf("node"))
     .filter((token) => /^[A-Z_][A-Z0-9_]*=/.test(token))
     .map((token) => [token.slice(0, token.indexOf("=")), token.slice(token.indexOf("=") + 1)])
 )
