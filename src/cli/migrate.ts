@@ -7,7 +7,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import { Effect } from "effect"
 import type { ConfigurationError } from "../domain/errors.js"
 import { migrations } from "../store/migrations.js"
-import { sqliteClientLayer } from "../store/sqlite.js"
+import { prepareDatabase, sqliteConnection } from "../store/sqlite.js"
 import { CommandFailed, withConfig, writeLines } from "./shared.js"
 
 interface MigrationRow {
@@ -19,28 +19,37 @@ interface MigrationRow {
 /** As the migration is named in src/store/migrations.ts, e.g. `0003_cluster_sentiment`. */
 const migrationName = (row: MigrationRow): string => `${String(row.migration_id).padStart(4, "0")}_${row.name}`
 
+/** The migrations recorded in the database (none when it is new). */
+const recordedMigrations = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const table = yield* sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'effect_sql_migrations'`
+  if (table.length === 0) return []
+  return yield* sql<MigrationRow>`SELECT migration_id, name, created_at FROM effect_sql_migrations ORDER BY migration_id`.withoutTransform
+})
+
 export const runMigrate: Effect.Effect<void, CommandFailed | ConfigurationError> = withConfig((config) =>
   Effect.gen(function* () {
-    // SQLite's CURRENT_TIMESTAMP has whole seconds: a migration stamped at or after this second was applied by us.
-    const startedSecond = new Date(Math.floor(Date.now() / 1000) * 1000).toISOString().slice(0, 19).replace("T", " ")
-    const rows = yield* Effect.gen(function* () {
-      const sql = yield* SqlClient.SqlClient
-      return yield* sql<MigrationRow>`SELECT migration_id, name, created_at FROM effect_sql_migrations ORDER BY migration_id`.withoutTransform
+    // What was recorded before and after opening it the daemon's way tells which migrations this run applied.
+    const { after, before } = yield* Effect.gen(function* () {
+      const before = yield* recordedMigrations
+      yield* prepareDatabase(config.databaseFile)
+      return { before, after: yield* recordedMigrations }
     }).pipe(
-      Effect.provide(sqliteClientLayer(config.databaseFile)),
+      Effect.provide(sqliteConnection(config.databaseFile)),
       Effect.mapError((error) => new CommandFailed({ message: `migrate: ${error.message}` }))
     )
-    const latest = rows[rows.length - 1]
+    const latest = after[after.length - 1]
     if (latest === undefined) return yield* new CommandFailed({ message: `migrate: database ${config.databaseFile}: no migration recorded` })
-    const appliedNow = rows.filter((row) => String(row.created_at) >= startedSecond).map(migrationName)
-    const known = Object.keys(migrations).length
+    const known = new Set(before.map((row) => row.migration_id))
+    const appliedNow = after.filter((row) => !known.has(row.migration_id)).map(migrationName)
+    const knownMigrations = Object.keys(migrations).length
     yield* Effect.logInfo("database migrated").pipe(
-      Effect.annotateLogs({ database: config.databaseFile, schema_version: latest.migration_id, applied: appliedNow, known_migrations: known })
+      Effect.annotateLogs({ database: config.databaseFile, schema_version: latest.migration_id, applied: appliedNow, known_migrations: knownMigrations })
     )
     yield* writeLines([
       `database ${config.databaseFile}: schema version ${latest.migration_id} (${migrationName(latest)}); ` +
         (appliedNow.length === 0 ? "already up to date" : `applied ${appliedNow.join(", ")}`) +
-        (latest.migration_id > known ? `; this insightd knows only ${known} migrations (the database is newer)` : "")
+        (latest.migration_id > knownMigrations ? `; this insightd knows only ${knownMigrations} migrations (the database is newer)` : "")
     ])
   })
 )

@@ -743,32 +743,34 @@ const checkRollups = Effect.gen(function* () {
   yield* sql.withTransaction(rebuildRollups)
 })
 
-/** SQLite connection tuned for a daemon: WAL (set by the client), full fsync on commit, FKs on. */
-export const sqliteClientLayer = (filename: string) =>
-  Layer.effectDiscard(
-    Effect.gen(function* () {
-      const sql = yield* SqlClient.SqlClient
-      // FULL: a committed (202-acknowledged) row survives power loss too, not only kill -9;
-      // group commit makes the extra fsync cheap.
-      yield* sql.unsafe("PRAGMA synchronous = FULL")
-      yield* sql.unsafe("PRAGMA busy_timeout = 5000")
-      yield* sql.unsafe("PRAGMA foreign_keys = ON")
-      yield* migrate
-      yield* checkRollups
-    }).pipe(Effect.mapError((error) => new StoreError({ message: `database ${filename}: ${error.message}`, cause: error })))
-  ).pipe(
-    Layer.provideMerge(
-      Layer.unwrapEffect(
-        Effect.try({
-          try: () => {
-            if (filename !== ":memory:") mkdirSync(dirname(filename), { recursive: true })
-            return SqliteClient.layer({ filename }).pipe(Layer.orDie)
-          },
-          catch: (cause) => new StoreError({ message: `database ${filename}: cannot create its directory`, cause })
-        })
-      )
-    )
+/** Opens the SQLite file (creating its directory), with no schema work: see prepareDatabase. */
+export const sqliteConnection = (filename: string) =>
+  Layer.unwrapEffect(
+    Effect.try({
+      try: () => {
+        if (filename !== ":memory:") mkdirSync(dirname(filename), { recursive: true })
+        return SqliteClient.layer({ filename }).pipe(Layer.orDie)
+      },
+      catch: (cause) => new StoreError({ message: `database ${filename}: cannot create its directory`, cause })
+    })
   )
+
+/** Tunes the connection for a daemon (WAL is set by the client), applies pending migrations, checks the rollups. */
+export const prepareDatabase = (filename: string) =>
+  Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // FULL: a committed (202-acknowledged) row survives power loss too, not only kill -9;
+    // group commit makes the extra fsync cheap.
+    yield* sql.unsafe("PRAGMA synchronous = FULL")
+    yield* sql.unsafe("PRAGMA busy_timeout = 5000")
+    yield* sql.unsafe("PRAGMA foreign_keys = ON")
+    yield* migrate
+    yield* checkRollups
+  }).pipe(Effect.mapError((error) => new StoreError({ message: `database ${filename}: ${error.message}`, cause: error })))
+
+/** SQLite connection ready for the Store: prepared (migrated) before anything uses it. */
+export const sqliteClientLayer = (filename: string) =>
+  Layer.effectDiscard(prepareDatabase(filename)).pipe(Layer.provideMerge(sqliteConnection(filename)))
 
 export const SqliteStoreLive = (filename: string): Layer.Layer<Store, StoreError> =>
   Layer.effect(Store, makeSqlStore).pipe(Layer.provide(sqliteClientLayer(filename)))
