@@ -35,10 +35,41 @@ const nextUlid = monotonicFactory(pooledRandom)
 export const newConversationId = (): ConversationId => `conv_${nextUlid()}` as ConversationId
 
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)?)?$/
+/** UTC with seconds, the common form (and toUtcIso's own output): normalised without Date. */
+const UTC_WITH_SECONDS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/
+const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
+
+const digitsAt = (value: string, start: number, count: number): number => {
+  let n = 0
+  for (let i = start; i < start + count; i++) n = n * 10 + value.charCodeAt(i) - 48
+  return n
+}
+
+/**
+ * Whether the date and clock fields exist as written (checked on an ISO_8601 match). Date.parse
+ * would roll `02-30` over to March 2 and `24:00` to the next day instead of rejecting them.
+ */
+const fieldsExist = (value: string): boolean => {
+  const year = digitsAt(value, 0, 4)
+  const month = digitsAt(value, 5, 2)
+  const day = digitsAt(value, 8, 2)
+  if (month < 1 || month > 12 || day < 1) return false
+  const leap = year % 4 === 0 && (year % 100 !== 0 || year % 400 === 0)
+  if (day > (month === 2 && leap ? 29 : DAYS_IN_MONTH[month - 1])) return false
+  if (value.length <= 10) return true
+  const seconds = value.charCodeAt(16) === 58 /* ':' */ ? digitsAt(value, 17, 2) : 0
+  return digitsAt(value, 11, 2) <= 23 && digitsAt(value, 14, 2) <= 59 && seconds <= 59
+}
 
 /** Normalises any ISO-8601 date or date-time to a UTC ISO string; no offset means UTC. */
 export const toUtcIso = (value: string): string | undefined => {
-  if (!ISO_8601.test(value)) return undefined
+  if (UTC_WITH_SECONDS.test(value)) {
+    if (!fieldsExist(value)) return undefined
+    if (value.length === 24) return value
+    // Milliseconds truncated, as Date.parse does.
+    return `${value.slice(0, 19)}.${`${value.slice(20, -1)}000`.slice(0, 3)}Z`
+  }
+  if (!ISO_8601.test(value) || !fieldsExist(value)) return undefined
   const hasTime = value.length > 10
   const hasOffset = /(?:Z|z|[+-]\d{2}(?::?\d{2})?)$/.test(value.slice(10))
   const normalised = !hasTime ? `${value}T00:00:00Z` : hasOffset ? value.replace(" ", "T") : `${value.replace(" ", "T")}Z`
@@ -114,8 +145,6 @@ export interface NewConversation {
   readonly metadata: Readonly<Record<string, unknown>> | null
   /** The submitted JSON exactly as received (the line or array item, re-serialised only for bulk arrays). */
   readonly raw: string
-  /** Stable digest of the submitted content, for idempotent resubmission. */
-  readonly contentHash: string
   /** Whether the client chose the id (only then can a resubmission be recognised). */
   readonly clientId: boolean
 }

@@ -4,7 +4,6 @@
  * field-naming errors.
  */
 import { Either, Option, ParseResult, Schema, Stream } from "effect"
-import { createHash } from "node:crypto"
 import { ConversationInput, newConversationId, type NewConversation } from "../domain/conversation.js"
 import { type FieldIssue, InvalidInput } from "../domain/errors.js"
 import type { Submission } from "../store/Store.js"
@@ -29,16 +28,6 @@ export type ValidatedLine =
 // decoded again collecting every issue for the error body.
 const decodeFirst = Schema.decodeUnknownEither(ConversationInput, { onExcessProperty: "ignore" })
 const decodeAll = Schema.decodeUnknownEither(ConversationInput, { errors: "all", onExcessProperty: "ignore" })
-
-/** JSON with object keys sorted, so the same content always hashes the same. */
-const canonicalJson = (value: unknown): string => {
-  if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null"
-  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`
-  const keys = Object.keys(value).sort()
-  return `{${keys.map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`).join(",")}}`
-}
-
-export const contentHash = (json: unknown): string => createHash("sha256").update(canonicalJson(json)).digest("base64url")
 
 /** Turns Schema's wording into the field-naming sentences clients see. */
 const humanMessage = (field: string, message: string): string => {
@@ -72,15 +61,15 @@ export const describeIssues = (issues: ReadonlyArray<FieldIssue>): string =>
 /** Deepest nesting accepted: recursive code (hashing, storing) must never overflow the stack. */
 export const MAX_JSON_DEPTH = 64
 
-/** Nesting depth of a JSON value, measured without recursion. */
-const depthExceeds = (value: unknown, limit: number): boolean => {
-  const stack: Array<[unknown, number]> = [[value, 1]]
-  while (stack.length > 0) {
-    const [current, depth] = stack.pop()!
-    if (current === null || typeof current !== "object") continue
-    if (depth > limit) return true
-    for (const child of Array.isArray(current) ? current : Object.values(current)) stack.push([child, depth + 1])
+/** Whether a JSON value nests deeper than `limit` levels (the recursion stops at the limit). */
+const nestedDeeperThan = (value: unknown, limit: number): boolean => {
+  if (value === null || typeof value !== "object") return false
+  if (limit === 0) return true
+  if (Array.isArray(value)) {
+    for (const child of value) if (nestedDeeperThan(child, limit - 1)) return true
+    return false
   }
+  for (const key in value) if (nestedDeeperThan((value as Record<string, unknown>)[key], limit - 1)) return true
   return false
 }
 
@@ -89,7 +78,7 @@ export const validateConversation = (item: RawItem): Either.Either<NewConversati
   if (item.json === null || typeof item.json !== "object" || Array.isArray(item.json)) {
     return Either.left([{ field: "(body)", message: "a conversation must be a JSON object" }])
   }
-  if (depthExceeds(item.json, MAX_JSON_DEPTH)) {
+  if (nestedDeeperThan(item.json, MAX_JSON_DEPTH)) {
     return Either.left([{ field: "(body)", message: `JSON is nested more than ${MAX_JSON_DEPTH} levels deep` }])
   }
   return Either.match(decodeFirst(item.json), {
@@ -103,9 +92,7 @@ export const validateConversation = (item: RawItem): Either.Either<NewConversati
         timestamp: input.timestamp,
         messages: input.messages ?? null,
         metadata: input.metadata ?? null,
-        raw: item.raw,
-        // Only a client-chosen id can be resubmitted, so only then is the digest needed.
-        contentHash: input.id !== undefined ? contentHash(item.json) : ""
+        raw: item.raw
       })
   })
 }

@@ -38,6 +38,8 @@ export const rebuildRollups = Effect.gen(function* () {
 export const migrations = {
   "0001_create_conversations": Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
+    // content_hash is no longer used: a resubmission is compared by its raw JSON (domain/content.ts),
+    // so nothing is hashed per conversation and new rows hold ''. Dropping it would rewrite the table.
     yield* sql`CREATE TABLE conversations (
       seq INTEGER PRIMARY KEY AUTOINCREMENT,
       id TEXT NOT NULL UNIQUE,

@@ -7,6 +7,7 @@ import { Clock, Effect, Layer, Option } from "effect"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { randomUUID } from "node:crypto"
+import { sameContent } from "../domain/content.js"
 import type { Conversation, ConversationId, Message } from "../domain/conversation.js"
 import { StoreError } from "../domain/errors.js"
 import type { Insight, InsightListItem, SentimentLabel } from "../domain/insight.js"
@@ -219,10 +220,11 @@ export const makeSqlStore = Effect.gen(function* () {
       const now = yield* nowIso
       const clientIds = new Set<string>()
       for (const submission of submissions) for (const c of submission.conversations) if (c.clientId) clientIds.add(c.id)
+      // Raw JSON of ids already stored: a resubmission is recognised by its content.
       const known = new Map<string, string>()
       for (const ids of chunksOf([...clientIds], ROWS_PER_INSERT)) {
-        const rows = yield* sql<{ id: string; content_hash: string }>`SELECT id, content_hash FROM conversations WHERE ${sql.in("id", ids)}`
-        for (const row of rows) known.set(row.id, row.content_hash)
+        const rows = yield* sql<{ id: string; raw: string }>`SELECT id, raw FROM conversations WHERE ${sql.in("id", ids)}`
+        for (const row of rows) known.set(row.id, row.raw)
       }
       const outcomes: Array<SubmissionOutcome> = []
       const rows: Array<Row> = []
@@ -231,9 +233,9 @@ export const makeSqlStore = Effect.gen(function* () {
         const fresh = new Map<string, Submission["conversations"][number]>()
         let resubmitted = 0
         for (const conversation of submission.conversations) {
-          const previous = known.get(conversation.id) ?? fresh.get(conversation.id)?.contentHash
+          const previous = known.get(conversation.id) ?? fresh.get(conversation.id)?.raw
           if (previous === undefined) fresh.set(conversation.id, conversation)
-          else if (previous === conversation.contentHash) resubmitted++
+          else if (sameContent(previous, conversation.raw)) resubmitted++
           else conflictingIds.push(conversation.id)
         }
         if (conflictingIds.length > 0) {
@@ -241,7 +243,7 @@ export const makeSqlStore = Effect.gen(function* () {
           continue
         }
         for (const conversation of fresh.values()) {
-          known.set(conversation.id, conversation.contentHash)
+          known.set(conversation.id, conversation.raw)
           rows.push({
             id: conversation.id,
             text: conversation.text,
@@ -250,7 +252,7 @@ export const makeSqlStore = Effect.gen(function* () {
             messages: conversation.messages === null ? null : JSON.stringify(conversation.messages),
             metadata: conversation.metadata === null ? null : JSON.stringify(conversation.metadata),
             raw: conversation.raw,
-            content_hash: conversation.contentHash,
+            content_hash: "", // unused, see migration 0001
             status: "pending",
             attempts: 0,
             received_at: now,

@@ -46,6 +46,17 @@ describe("stage validate", () => {
     expect(issues.find((i) => i.field === "timestamp")?.message).toMatch(/ISO-8601/)
   })
 
+  it("rejects dates and times that do not exist instead of rolling them over", () => {
+    for (const timestamp of ["2023-02-29T10:00:00Z", "2024-02-30", "2024-06-31T00:00:00.000Z", "2024-01-01T24:00:00Z", "2024-01-01 10:60"]) {
+      const result = validateConversation({ json: { ...good, timestamp }, raw: "" })
+      expect(Either.isLeft(result) && result.left[0].field, timestamp).toBe("timestamp")
+    }
+    const normalised = ["2024-02-29T23:59:59Z", "2024-01-01T00:00:00.1Z", "2024-01-01T00:00:00.123456Z", "2024-03-01T01:30:00+02:00", "2024-12-31"].map((timestamp) =>
+      Either.map(validateConversation({ json: { ...good, timestamp }, raw: "" }), (c) => c.timestamp).pipe(Either.getOrElse(() => "rejected"))
+    )
+    expect(normalised).toEqual(["2024-02-29T23:59:59.000Z", "2024-01-01T00:00:00.100Z", "2024-01-01T00:00:00.123Z", "2024-02-29T23:30:00.000Z", "2024-12-31T00:00:00.000Z"])
+  })
+
   it("requires text or a non-empty messages thread", () => {
     const missing = validateConversation({ json: { author: "a", timestamp: "2024-01-01" }, raw: "" })
     expect(Either.isLeft(missing) && missing.left[0].field).toBe("text")
