@@ -4,11 +4,15 @@
  * clusters, re-analyses replacing insights, a duplicate within one batch), every count and every
  * summary field must equal a plain recount of the final insights, with range edges inside hours.
  * Paging (cluster-driven and time-order walks) must return each match exactly once, in order.
+ * The score-bucket rollups (migration 0005) answer score-range total_counts: checked against a
+ * recount with scores and bounds on, just beside and inside bucket edges, re-analyses moving
+ * scores across buckets, and the rollups kept in step equal to the ones rebuilt from the rows.
  */
 import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import { Context, Effect, Layer } from "effect"
 import type { Insight, SentimentLabel } from "../../src/domain/insight.js"
+import { SCORE_BUCKETS } from "../../src/store/migrations.js"
 import { SqliteStoreLive, splitRange } from "../../src/store/sqlite.js"
 import { type InsightQuery, type InsightSummary, Store, type StoreShape, type SummaryQuery } from "../../src/store/Store.js"
 import { newConversation, tempDbPath } from "../support/layers.js"
@@ -247,6 +251,163 @@ describe("rollups", () => {
       all.push({ id: extra.id, timestamp: extra.timestamp, author: extra.author, insight: { ...makeInsight(extra.id), sentiment_score: -0.9, sentiment: "negative", confidence: 0.5, clusters: ["delivery_delay"], analyzer: "direct", prompt_tokens: null, completion_tokens: null, cost_usd: null } })
       const reopened = Context.get(yield* Layer.build(SqliteStoreLive(db.path)), Store)
       yield* checkAll(reopened)
+    }),
+    60_000
+  )
+
+  it.scoped("score-range total_count equals a recount, alone and with time, label, cluster and author filters, across re-analyses", () =>
+    Effect.gen(function* () {
+      const db = tempDbPath()
+      yield* Effect.addFinalizer(() => Effect.sync(db.cleanup))
+      const store = Context.get(yield* Layer.build(SqliteStoreLive(db.path)), Store)
+      // Bucket k is [k / SCORE_BUCKETS, (k + 1) / SCORE_BUCKETS); TINY moves a score to the neighbour bucket.
+      const edge = (k: number) => k / SCORE_BUCKETS
+      const TINY = 2 ** -40
+      const EDGES = [-SCORE_BUCKETS, -512, -256, -205, -204, -1, 0, 3, 4, 128, 384, SCORE_BUCKETS - 1, SCORE_BUCKETS]
+      const SPECIAL = [...EDGES.flatMap((k) => [edge(k), edge(k) - TINY, edge(k) + TINY]), -0.2, 0.3337, edge(3.5)].filter((x) => x >= -1 && x <= 1)
+      const scoreOf = () => (random() < 0.5 ? pick(SPECIAL) : Math.round((random() * 2 - 1) * 1000) / 1000)
+      // Mostly the label the score implies, sometimes another (an LLM may disagree with itself).
+      const insightWith = (id: string, score: number): Insight => ({
+        ...makeInsight(id),
+        sentiment_score: score,
+        sentiment: random() < 0.15 ? pick(["positive", "neutral", "negative"] as const) : label(score)
+      })
+      const conversations = Array.from({ length: 400 }, (_, i) =>
+        newConversation({
+          timestamp: new Date(DAY0 + Math.floor(random() * 3 * 86_400_000)).toISOString(),
+          author: AUTHORS[i % AUTHORS.length],
+          text: `scored conversation ${i}`
+        })
+      )
+      yield* store.submit([{ conversations }])
+      const finals = new Map<string, Final>()
+      const record = (insights: ReadonlyArray<Insight>) =>
+        Effect.gen(function* () {
+          yield* store.record(insights.map((insight) => ({ _tag: "Completed" as const, insight })))
+          for (const insight of insights) {
+            const c = conversations.find((x) => x.id === insight.conversation_id)!
+            finals.set(c.id, { id: c.id, timestamp: c.timestamp, author: c.author, insight })
+          }
+        })
+      for (let i = 0; i < conversations.length; i += 10) yield* record(conversations.slice(i, i + 10).map((c) => insightWith(c.id, scoreOf())))
+
+      const BOUNDS: ReadonlyArray<Pick<Filters, "minSentiment" | "maxSentiment">> = [
+        { minSentiment: -0.5, maxSentiment: -0.2 }, // the benchmark's: min on an edge, max inside a bucket
+        { minSentiment: -0.5, maxSentiment: -0.25 }, // both on edges (max inclusive: a score of -0.25 counts)
+        { minSentiment: edge(-205), maxSentiment: -0.2 }, // within one bucket, min on its edge
+        { minSentiment: edge(-205) - TINY, maxSentiment: edge(-204) }, // one whole bucket plus a sliver each side
+        { minSentiment: edge(3), maxSentiment: edge(4) }, // exactly one bucket, plus the next bucket's first score
+        { minSentiment: edge(3) + TINY, maxSentiment: edge(4) - TINY }, // inside one bucket
+        { minSentiment: -0.2, maxSentiment: -0.2 },
+        { minSentiment: 0, maxSentiment: 0 },
+        { minSentiment: -1, maxSentiment: -1 },
+        { minSentiment: 1, maxSentiment: 1 },
+        { minSentiment: -1, maxSentiment: 1 },
+        { minSentiment: 0.3, maxSentiment: 0.2 }, // empty
+        { maxSentiment: -0.25 },
+        { maxSentiment: 0.3337 },
+        { minSentiment: 0.125 },
+        { minSentiment: edge(-1) + TINY }
+      ]
+      const OTHERS: ReadonlyArray<Filters> = [
+        {},
+        { sentiment: "negative" },
+        { sentiment: "neutral" },
+        { sentiment: "positive" },
+        { cluster: "delivery_delay" },
+        { cluster: "billing_error", sentiment: "negative" },
+        { cluster: "nonexistent" },
+        // Answered from the rows: time ranges (edges inside hours, open on one side), author.
+        { startTime: T(0, "05:17:23.456"), endTime: T(2, "19:42:00.001") },
+        { startTime: T(1, "00:00:00.000"), sentiment: "positive" },
+        { endTime: T(1, "13:30:00.000"), cluster: "delivery_delay" },
+        { author: "@cy" }
+      ]
+      const direct = new Database(db.path, { readonly: true })
+      yield* Effect.addFinalizer(() => Effect.sync(() => direct.close()))
+      // The same filters as plain SQL on the rows, independent of the Store's query code.
+      const sqlRecount = (q: Filters) => {
+        const where: Array<string> = ["1 = 1"]
+        const params: Array<string | number> = []
+        const add = (condition: string, value: string | number | undefined) => {
+          if (value === undefined) return
+          where.push(condition)
+          params.push(value)
+        }
+        add("i.timestamp >= ?", q.startTime)
+        add("i.timestamp < ?", q.endTime)
+        add("i.sentiment_score >= ?", q.minSentiment)
+        add("i.sentiment_score <= ?", q.maxSentiment)
+        add("i.sentiment = ?", q.sentiment)
+        add("i.author = ?", q.author)
+        add("EXISTS (SELECT 1 FROM insight_clusters c WHERE c.conversation_id = i.conversation_id AND c.cluster = ?)", q.cluster)
+        return Number(direct.prepare(`SELECT COUNT(*) FROM insights i WHERE ${where.join(" AND ")}`).pluck().get(...params))
+      }
+      const checkAll = (s: StoreShape, what: string) =>
+        Effect.gen(function* () {
+          let nonEmpty = 0
+          for (const bounds of BOUNDS) {
+            for (const others of OTHERS) {
+              const filters = { ...others, ...bounds }
+              const expected = [...finals.values()].filter((f) => matches(f, filters)).length
+              const page = yield* s.queryInsights({ ...filters, order: "desc", limit: 5 })
+              expect(page.totalCount, `${what} ${JSON.stringify(filters)}`).toBe(expected)
+              expect(sqlRecount(filters), `rows ${what} ${JSON.stringify(filters)}`).toBe(expected)
+              for (const item of page.items) expect(matches(finals.get(item.conversation_id)!, filters)).toBe(true)
+              if (expected > 0) nonEmpty++
+            }
+          }
+          // Most combinations match something: the comparisons above are not all 0 = 0.
+          expect(nonEmpty).toBeGreaterThan(BOUNDS.length * OTHERS.length * 0.6)
+        })
+      yield* checkAll(store, "recorded")
+
+      // Re-analyses that move scores across bucket edges (and labels, clusters), one id twice in a call.
+      const moves = [...finals.values()].filter(() => random() < 0.4)
+      const moved = (score: number) => {
+        const k = Math.floor(score * SCORE_BUCKETS)
+        const to = pick([edge(k) - TINY, edge(k + 1), edge(k + 1) - TINY, -score, scoreOf()])
+        return Math.max(-1, Math.min(1, to))
+      }
+      for (let i = 0; i < moves.length; i += 9) {
+        yield* record(moves.slice(i, i + 9).map((f) => insightWith(f.id, moved(f.insight.sentiment_score))))
+      }
+      const twice = conversations[5]!.id
+      yield* record([insightWith(twice, edge(-205)), insightWith(conversations[6]!.id, -0.2), insightWith(twice, edge(-205) - TINY)])
+      expect(finals.get(twice)!.insight.sentiment_score).toBe(edge(-205) - TINY)
+      yield* checkAll(store, "re-analysed")
+
+      // What the Store kept in step equals what rebuildRollups computes from the rows (SQL floor =
+      // JavaScript floor on every edge score): drop a row so the next start sees a difference and rebuilds.
+      const rollups = (file: string) => {
+        const conn = new Database(file, { readonly: true })
+        try {
+          return {
+            plain: conn.prepare("SELECT bucket, sentiment, n FROM insight_score_rollup WHERE n <> 0 ORDER BY bucket, sentiment").all(),
+            clusters: conn.prepare("SELECT cluster, bucket, sentiment, n FROM insight_cluster_score_rollup WHERE n <> 0 ORDER BY cluster, bucket, sentiment").all()
+          }
+        } finally {
+          conn.close()
+        }
+      }
+      const kept = rollups(db.path)
+      expect(kept.plain.length).toBeGreaterThan(EDGES.length)
+      const writer = new Database(db.path)
+      writer.prepare("DELETE FROM insight_score_rollup WHERE rowid IN (SELECT rowid FROM insight_score_rollup WHERE n > 0 LIMIT 1)").run()
+      writer.close()
+      const reopened = Context.get(yield* Layer.build(SqliteStoreLive(db.path)), Store)
+      expect(rollups(db.path)).toEqual(kept)
+      yield* checkAll(reopened, "rebuilt")
+
+      // The count really comes from the rollup: a bucket inflated by hand shows in it.
+      const inflate = new Database(db.path)
+      const changed = inflate
+        .prepare("UPDATE insight_score_rollup SET n = n + 1000 WHERE rowid = (SELECT rowid FROM insight_score_rollup WHERE bucket BETWEEN ? AND ? AND n > 0 LIMIT 1)")
+        .run(-0.5 * SCORE_BUCKETS, Math.floor(-0.2 * SCORE_BUCKETS) - 1).changes
+      inflate.close()
+      expect(changed).toBe(1)
+      const inflated = yield* reopened.queryInsights({ minSentiment: -0.5, maxSentiment: -0.2, order: "desc", limit: 1 })
+      expect(inflated.totalCount).toBe(sqlRecount({ minSentiment: -0.5, maxSentiment: -0.2 }) + 1000)
     }),
     60_000
   )
