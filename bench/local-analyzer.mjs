@@ -100,12 +100,28 @@ const meanChars = supportTexts.reduce((sum, text) => sum + text.length, 0) / sup
 
 const WARM_UP = 2_000
 const MEASURED = 20_000
-for (let i = 0; i < WARM_UP; i++) analyzer.analyze(supportTexts[i % supportTexts.length])
-let checksum = 0
-const started = performance.now()
-for (let i = 0; i < MEASURED; i++) checksum += analyzer.analyze(supportTexts[i % supportTexts.length]).sentimentScore
-const elapsedMs = performance.now() - started
-const perSecond = MEASURED / (elapsedMs / 1000)
+const ROUNDS = 3
+const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
+/** Analyses per second of `analyze` over the support texts, after a warm-up. */
+const timeAnalyses = (analyze) => {
+  for (let i = 0; i < WARM_UP; i++) analyze(supportTexts[i % supportTexts.length])
+  let checksum = 0
+  const started = performance.now()
+  for (let i = 0; i < MEASURED; i++) checksum += analyze(supportTexts[i % supportTexts.length])
+  const elapsedMs = performance.now() - started
+  return { perSecond: MEASURED / (elapsedMs / 1000), elapsedMs, checksum }
+}
+// The reference run alongside: bare AFINN (`sentiment`) over the same texts, rounds alternating.
+const localRounds = []
+const afinnRounds = []
+for (let round = 0; round < ROUNDS; round++) {
+  localRounds.push(timeAnalyses((text) => analyzer.analyze(text).sentimentScore))
+  afinnRounds.push(timeAnalyses((text) => afinn.analyze(text).score))
+}
+const perSecond = median(localRounds.map((r) => r.perSecond))
+const afinnPerSecond = median(afinnRounds.map((r) => r.perSecond))
+const elapsedMs = MEASURED / (perSecond / 1000)
+const checksum = localRounds[0].checksum
 
 // Cold-vocabulary pass: a fresh analyzer over all fixture sentences (~3,000 mostly unseen
 // review sentences), so every new word pays its one-time wink/stem look-up.
@@ -125,7 +141,11 @@ for (const row of [...rows, ...ownSets]) console.log(`  ${row.file}: local ${pct
 console.log(
   `\nthroughput: ${Math.round(perSecond).toLocaleString("en-US")} conversations/s on one core ` +
     `(${MEASURED.toLocaleString("en-US")} analyses of ~${Math.round(meanChars)}-char support texts after ${WARM_UP.toLocaleString("en-US")} warm-up; ` +
-    `${((elapsedMs * 1000) / MEASURED).toFixed(1)} µs each; model load ${Math.round(loadMs)} ms; checksum ${checksum.toFixed(1)})`
+    `${((elapsedMs * 1000) / MEASURED).toFixed(1)} µs each; model load ${Math.round(loadMs)} ms; checksum ${checksum.toFixed(1)}; median of ${ROUNDS} rounds)`
+)
+console.log(
+  `reference, bare AFINN (sentiment) on the same texts: ${Math.round(afinnPerSecond).toLocaleString("en-US")} conversations/s ` +
+    `(ratio ${(perSecond / afinnPerSecond).toFixed(2)}; rounds local ${localRounds.map((r) => Math.round(r.perSecond)).join(", ")}, AFINN ${afinnRounds.map((r) => Math.round(r.perSecond)).join(", ")})`
 )
 console.log(
   `cold vocabulary: ${Math.round(coldPerSecond).toLocaleString("en-US")} sentences/s on the first pass over ` +
@@ -140,6 +160,8 @@ const result = {
   holdoutSet: holdout,
   throughput: {
     conversationsPerSecond: Math.round(perSecond),
+    afinnConversationsPerSecond: Math.round(afinnPerSecond),
+    rounds: localRounds.map((r, i) => ({ local: Math.round(r.perSecond), afinn: Math.round(afinnRounds[i].perSecond) })),
     analyses: MEASURED,
     warmUp: WARM_UP,
     meanChars: Math.round(meanChars),

@@ -155,11 +155,13 @@ for (const memory of [fresh("memory"), fresh("memory-1m")]) {
   }
 }
 
-const cell = (v) => (v === null || v === undefined ? "—" : typeof v === "number" ? fmt(v, Number.isInteger(v) ? 0 : 2) : String(v))
+// A `|` inside a cell (`import-csv FILE | store`) would split it into two columns.
+const escapePipes = (text) => String(text).replaceAll("|", "\\|")
+const cell = (v) => (v === null || v === undefined ? "—" : typeof v === "number" ? fmt(v, Number.isInteger(v) ? 0 : 2) : escapePipes(v))
 const tableLines = [
   "| measure | insightd | reference | ratio | target | met? |",
   "| --- | ---: | ---: | ---: | --- | --- |",
-  ...rows.map((r) => `| ${r.measure} | ${cell(r.insightd)} | ${cell(r.reference)}${r.referenceNote && r.reference !== null ? ` (${r.referenceNote})` : ""} | ${cell(r.ratio)} | ${r.target} | ${r.met === null || r.met === undefined ? "—" : r.met ? "yes" : "**no**"} |`)
+  ...rows.map((r) => `| ${escapePipes(r.measure)} | ${cell(r.insightd)} | ${cell(r.reference)}${r.referenceNote && r.reference !== null ? ` (${escapePipes(r.referenceNote)})` : ""} | ${cell(r.ratio)} | ${escapePipes(r.target)} | ${r.met === null || r.met === undefined ? "—" : r.met ? "yes" : "**no**"} |`)
 ]
 const profiles = ["profile-ingest", "profile-ingest-reference"]
   .map((name) => [name, fresh(name)])
