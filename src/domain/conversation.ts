@@ -9,8 +9,11 @@ import { monotonicFactory } from "ulid"
 export const MAX_TEXT_LENGTH = 20_000
 export const MAX_MESSAGES = 1_000
 
+export const MAX_AUTHOR_LENGTH = 256
+export const CONVERSATION_ID_PATTERN = /^conv_[A-Za-z0-9_-]{1,64}$/
+
 export const ConversationId = Schema.String.pipe(
-  Schema.pattern(/^conv_[A-Za-z0-9_-]{1,64}$/, {
+  Schema.pattern(CONVERSATION_ID_PATTERN, {
     message: () => "must be 'conv_' followed by 1 to 64 characters of [A-Za-z0-9_-]"
   }),
   Schema.brand("ConversationId")
@@ -100,7 +103,7 @@ const NonBlank = (max: number, what: string) =>
   )
 
 export const Message = Schema.Struct({
-  author: NonBlank(256, "author"),
+  author: NonBlank(MAX_AUTHOR_LENGTH, "author"),
   text: NonBlank(MAX_TEXT_LENGTH, "text"),
   timestamp: Timestamp,
   inbound: Schema.optionalWith(Schema.Boolean, { exact: true })
@@ -116,7 +119,7 @@ export const Metadata = Schema.Record({ key: Schema.String, value: Schema.Unknow
 export const ConversationInput = Schema.Struct({
   id: Schema.optionalWith(ConversationId, { exact: true }),
   text: Schema.optionalWith(NonBlank(MAX_TEXT_LENGTH, "text"), { exact: true }),
-  author: NonBlank(256, "author"),
+  author: NonBlank(MAX_AUTHOR_LENGTH, "author"),
   timestamp: Timestamp,
   messages: Schema.optionalWith(
     Schema.Array(Message).pipe(
