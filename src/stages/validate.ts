@@ -67,7 +67,7 @@ export const describeIssues = (issues: ReadonlyArray<FieldIssue>): string =>
     })
     .join("; ") + (issues.length > 5 ? `; and ${issues.length - 5} more` : "")
 
-/** Deepest nesting accepted: recursive code (hashing, storing) must never overflow the stack. */
+/** Deepest nesting accepted: recursive code (comparing content, storing) must never overflow the stack. */
 export const MAX_JSON_DEPTH = 64
 
 /** Whether a JSON value nests deeper than `limit` levels (the recursion stops at the limit). */
