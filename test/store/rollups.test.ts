@@ -34,6 +34,32 @@ const ANALYZERS = ["local:lexicon-v1", "grok:grok-4-fast-non-reasoning", "grok:g
 const AUTHORS = ["@ana", "@bo", "@cy", "@di", "@ed"]
 const DAY0 = Date.parse("2026-03-01T00:00:00.000Z")
 
+/**
+ * `count` conversations over three days from five authors, stored; `record` records insights for
+ * them and keeps, per conversation, the last insight recorded (what a recount must find).
+ */
+const seedConversations = (store: StoreShape, count: number, text: string) =>
+  Effect.gen(function* () {
+    const conversations = Array.from({ length: count }, (_, i) =>
+      newConversation({
+        timestamp: new Date(DAY0 + Math.floor(random() * 3 * 86_400_000)).toISOString(),
+        author: AUTHORS[i % AUTHORS.length],
+        text: `${text} ${i}`
+      })
+    )
+    yield* store.submit([{ conversations }])
+    const finals = new Map<string, Final>()
+    const record = (insights: ReadonlyArray<Insight>) =>
+      Effect.gen(function* () {
+        yield* store.record(insights.map((insight) => ({ _tag: "Completed" as const, insight })))
+        for (const insight of insights) {
+          const c = conversations.find((x) => x.id === insight.conversation_id)!
+          finals.set(c.id, { id: c.id, timestamp: c.timestamp, author: c.author, insight })
+        }
+      })
+    return { conversations, finals, record }
+  })
+
 const label = (score: number): SentimentLabel => (score < -0.1 ? "negative" : score > 0.1 ? "positive" : "neutral")
 
 const makeInsight = (id: string): Insight => {
@@ -184,23 +210,7 @@ describe("rollups", () => {
       const db = tempDbPath()
       yield* Effect.addFinalizer(() => Effect.sync(db.cleanup))
       const store = Context.get(yield* Layer.build(SqliteStoreLive(db.path)), Store)
-      const conversations = Array.from({ length: 320 }, (_, i) =>
-        newConversation({
-          timestamp: new Date(DAY0 + Math.floor(random() * 3 * 86_400_000)).toISOString(),
-          author: AUTHORS[i % AUTHORS.length],
-          text: `conversation ${i}`
-        })
-      )
-      yield* store.submit([{ conversations }])
-      const finals = new Map<string, Final>()
-      const record = (insights: ReadonlyArray<Insight>) =>
-        Effect.gen(function* () {
-          yield* store.record(insights.map((insight) => ({ _tag: "Completed" as const, insight })))
-          for (const insight of insights) {
-            const c = conversations.find((x) => x.id === insight.conversation_id)!
-            finals.set(c.id, { id: c.id, timestamp: c.timestamp, author: c.author, insight })
-          }
-        })
+      const { conversations, finals, record } = yield* seedConversations(store, 320, "conversation")
       // The pipeline's batches of ten.
       for (let i = 0; i < conversations.length; i += 10) yield* record(conversations.slice(i, i + 10).map((c) => makeInsight(c.id)))
       // Re-analyses (retry): other label, analyzer, clusters, tokens; one id twice in one call.
@@ -272,23 +282,7 @@ describe("rollups", () => {
         sentiment_score: score,
         sentiment: random() < 0.15 ? pick(["positive", "neutral", "negative"] as const) : label(score)
       })
-      const conversations = Array.from({ length: 400 }, (_, i) =>
-        newConversation({
-          timestamp: new Date(DAY0 + Math.floor(random() * 3 * 86_400_000)).toISOString(),
-          author: AUTHORS[i % AUTHORS.length],
-          text: `scored conversation ${i}`
-        })
-      )
-      yield* store.submit([{ conversations }])
-      const finals = new Map<string, Final>()
-      const record = (insights: ReadonlyArray<Insight>) =>
-        Effect.gen(function* () {
-          yield* store.record(insights.map((insight) => ({ _tag: "Completed" as const, insight })))
-          for (const insight of insights) {
-            const c = conversations.find((x) => x.id === insight.conversation_id)!
-            finals.set(c.id, { id: c.id, timestamp: c.timestamp, author: c.author, insight })
-          }
-        })
+      const { conversations, finals, record } = yield* seedConversations(store, 400, "scored conversation")
       for (let i = 0; i < conversations.length; i += 10) yield* record(conversations.slice(i, i + 10).map((c) => insightWith(c.id, scoreOf())))
 
       const BOUNDS: ReadonlyArray<Pick<Filters, "minSentiment" | "maxSentiment">> = [
