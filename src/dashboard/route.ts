@@ -1,6 +1,6 @@
 /**
  * GET / — the dashboard: one self-contained page built by scripts/build-dashboard.mjs into
- * dist/dashboard/ (next to this module once compiled). Read once at start-up; the page itself
+ * dist/dashboard/. Read once at start-up; the page itself
  * holds no data (it reads /api/v1 and /metrics from the browser), so it needs no API key.
  */
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
@@ -9,6 +9,7 @@ import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect } from "effect"
 import { createHash } from "node:crypto"
 import { readFileSync } from "node:fs"
+import { builtAsset } from "../assets.js"
 import { NotFound } from "../domain/errors.js"
 import { errorResponse } from "../http/errors.js"
 
@@ -20,8 +21,8 @@ interface BuiltPage {
 
 const loadPage = Effect.try({
   try: (): BuiltPage => {
-    const html = readFileSync(new URL("./index.html", import.meta.url), "utf8")
-    const csp = readFileSync(new URL("./csp.txt", import.meta.url), "utf8").trim()
+    const html = readFileSync(builtAsset("./dashboard/index.html"), "utf8")
+    const csp = readFileSync(builtAsset("./dashboard/csp.txt"), "utf8").trim()
     return { html, csp, etag: `"${createHash("sha256").update(html).digest("base64url").slice(0, 27)}"` }
   },
   catch: (cause) => cause

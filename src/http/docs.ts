@@ -7,10 +7,11 @@ import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpServerResponse from "@effect/platform/HttpServerResponse"
 import { Effect } from "effect"
 import { readFile } from "node:fs/promises"
+import { builtAsset } from "../assets.js"
 import { NotFound } from "../domain/errors.js"
 import { errorResponse } from "./errors.js"
 
-const page = new URL("../docs/index.html", import.meta.url)
+const page = builtAsset("./docs/index.html")
 
 const docsResponse = Effect.tryPromise(() => readFile(page)).pipe(
   Effect.map((body) => HttpServerResponse.uint8Array(body, { contentType: "text/html; charset=utf-8", headers: { "cache-control": "no-cache" } })),

@@ -94,9 +94,10 @@ const EXACT_TIE = 1e-9
 /** Raw-score nudge on an exact tie; squashes to about ±0.003. */
 const TIE_BREAK_NUDGE = 0.01
 
-const require = createRequire(import.meta.url)
-const AFINN_165 = require("sentiment/languages/en/labels.json") as Readonly<Record<string, number>>
-const EMOJI_SENTIMENT_RANKING = require("sentiment/build/emoji.json") as Readonly<Record<string, number>>
+// Named apart from `require`: the bundled dist/main.js defines its own at the top level.
+const requirePackage = createRequire(import.meta.url)
+const AFINN_165 = requirePackage("sentiment/languages/en/labels.json") as Readonly<Record<string, number>>
+const EMOJI_SENTIMENT_RANKING = requirePackage("sentiment/build/emoji.json") as Readonly<Record<string, number>>
 
 interface PhrasePayload {
   readonly weight: number
@@ -159,10 +160,10 @@ export const WINK_RENEW_AFTER_DOCS = 20_000
 let wink: { readonly winkNLP: typeof WinkNLP; readonly model: Model } | undefined
 const loadWink = () =>
   (wink ??= (() => {
-    const model = require("wink-eng-lite-web-model") as Model
+    const model = requirePackage("wink-eng-lite-web-model") as Model
     const load = model.metaCER as () => object
     let loaded: object | undefined
-    return { winkNLP: require("wink-nlp") as typeof WinkNLP, model: { ...model, metaCER: () => (loaded ??= load()) } }
+    return { winkNLP: requirePackage("wink-nlp") as typeof WinkNLP, model: { ...model, metaCER: () => (loaded ??= load()) } }
   })())
 
 /** A wink pipeline whose `readDoc` moves to a fresh instance every `renewAfter` documents. */
