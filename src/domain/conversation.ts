@@ -4,7 +4,6 @@
  */
 import { ParseResult, Schema } from "effect"
 import { randomFillSync } from "node:crypto"
-import { monotonicFactory } from "ulid"
 
 export const MAX_TEXT_LENGTH = 20_000
 export const MAX_MESSAGES = 1_000
@@ -20,22 +19,72 @@ export const ConversationId = Schema.String.pipe(
 ).annotations({ identifier: "ConversationId", description: "conv_ + 1..64 of [A-Za-z0-9_-]" })
 export type ConversationId = typeof ConversationId.Type
 
-/** Cryptographic randomness drawn in blocks: one system call per 4 KiB instead of one per byte. */
-const pooledRandom = (() => {
-  const pool = new Uint8Array(4096)
-  let next = pool.length
-  return (): number => {
-    if (next >= pool.length) {
-      randomFillSync(pool)
-      next = 0
-    }
-    return pool[next++] / 0x100
-  }
-})()
+/** Crockford's base32, the ULID alphabet. */
+const ULID_ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+const ID_PREFIX = "conv_"
+const TIME_DIGITS = 10
+const RANDOM_DIGITS = 16
 
-const nextUlid = monotonicFactory(pooledRandom)
+/**
+ * Monotonic ULIDs (48-bit millisecond time, 80 random bits; within one millisecond, or when the
+ * clock steps back, the previous random part plus one), written straight into the character codes
+ * of the whole id. The `ulid` package's monotonic factory builds every id character by character
+ * and re-encodes the time each call: it was 14 % of what bulk ingest allocated.
+ */
+const idCodes = new Uint16Array(ID_PREFIX.length + TIME_DIGITS + RANDOM_DIGITS)
+for (let i = 0; i < ID_PREFIX.length; i++) idCodes[i] = ID_PREFIX.charCodeAt(i)
+const RANDOM_AT = ID_PREFIX.length + TIME_DIGITS
+/** Random part as digit values 0..31 (what the increment works on). */
+const randomDigits = new Uint8Array(RANDOM_DIGITS)
+/** Cryptographic randomness drawn in blocks: one system call per 4 KiB instead of one per id. */
+const randomPool = new Uint8Array(4096)
+let randomPoolNext = randomPool.length
+let lastIdTime = -1
+
+const freshRandomPart = (): void => {
+  if (randomPoolNext + RANDOM_DIGITS > randomPool.length) {
+    randomFillSync(randomPool)
+    randomPoolNext = 0
+  }
+  for (let i = 0; i < RANDOM_DIGITS; i++) {
+    const digit = randomPool[randomPoolNext++] & 31
+    randomDigits[i] = digit
+    idCodes[RANDOM_AT + i] = ULID_ALPHABET.charCodeAt(digit)
+  }
+}
+
+const incrementRandomPart = (): void => {
+  for (let i = RANDOM_DIGITS - 1; i >= 0; i--) {
+    const digit = randomDigits[i] + 1
+    if (digit < 32) {
+      randomDigits[i] = digit
+      idCodes[RANDOM_AT + i] = ULID_ALPHABET.charCodeAt(digit)
+      return
+    }
+    randomDigits[i] = 0
+    idCodes[RANDOM_AT + i] = ULID_ALPHABET.charCodeAt(0)
+  }
+  // 2^80 ids within one millisecond: not reachable, but never hand out a smaller id.
+  throw new Error("conversation id space exhausted for this millisecond")
+}
+
 /** Server-assigned ids sort by creation time (ULID), so `ORDER BY id` is roughly arrival order. */
-export const newConversationId = (): ConversationId => `conv_${nextUlid()}` as ConversationId
+export const newConversationId = (): ConversationId => {
+  const now = Date.now()
+  if (now > lastIdTime) {
+    lastIdTime = now
+    let time = now
+    for (let i = TIME_DIGITS - 1; i >= 0; i--) {
+      const digit = time % 32
+      idCodes[ID_PREFIX.length + i] = ULID_ALPHABET.charCodeAt(digit)
+      time = (time - digit) / 32
+    }
+    freshRandomPart()
+  } else {
+    incrementRandomPart()
+  }
+  return String.fromCharCode.apply(null, idCodes as unknown as Array<number>) as ConversationId
+}
 
 const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)?)?$/
 /** UTC with seconds, the common form (and toUtcIso's own output): normalised without Date. */

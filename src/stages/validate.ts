@@ -111,20 +111,27 @@ const toNewConversation = (input: ConversationInput, raw: string): NewConversati
   raw
 })
 
-/** Decodes one conversation; assigns a sortable id when the client gave none. */
-export const validateConversation = (item: RawItem): Either.Either<NewConversation, ReadonlyArray<FieldIssue>> => {
+/** One conversation decoded, or the issues found (an array): no Either per item on the bulk path. */
+const checkConversation = (item: RawItem): NewConversation | ReadonlyArray<FieldIssue> => {
   if (item.json === null || typeof item.json !== "object" || Array.isArray(item.json)) {
-    return Either.left([{ field: "(body)", message: "a conversation must be a JSON object" }])
+    return [{ field: "(body)", message: "a conversation must be a JSON object" }]
   }
   const plain = decodePlainConversation(item.json)
-  if (plain !== undefined) return Either.right(toNewConversation(plain, item.raw))
+  if (plain !== undefined) return toNewConversation(plain, item.raw)
   if (nestedDeeperThan(item.json, MAX_JSON_DEPTH)) {
-    return Either.left([{ field: "(body)", message: `JSON is nested more than ${MAX_JSON_DEPTH} levels deep` }])
+    return [{ field: "(body)", message: `JSON is nested more than ${MAX_JSON_DEPTH} levels deep` }]
   }
-  return Either.match(decodeFirst(item.json), {
-    onLeft: (first) => Either.left(issuesOf(Either.getLeft(decodeAll(item.json)).pipe(Option.getOrElse(() => first)))),
-    onRight: (input) => Either.right(toNewConversation(input, item.raw))
-  })
+  const first = decodeFirst(item.json)
+  if (Either.isRight(first)) return toNewConversation(first.right, item.raw)
+  return issuesOf(Either.getLeft(decodeAll(item.json)).pipe(Option.getOrElse(() => first.left)))
+}
+
+const isIssues = (checked: NewConversation | ReadonlyArray<FieldIssue>): checked is ReadonlyArray<FieldIssue> => Array.isArray(checked)
+
+/** Decodes one conversation; assigns a sortable id when the client gave none. */
+export const validateConversation = (item: RawItem): Either.Either<NewConversation, ReadonlyArray<FieldIssue>> => {
+  const checked = checkConversation(item)
+  return isIssues(checked) ? Either.left(checked) : Either.right(checked)
 }
 
 /** Validates a whole request: every item valid, or an error naming each bad item's index and field. */
@@ -134,12 +141,11 @@ export const validateSubmission = (
 ): Either.Either<Submission, InvalidInput> => {
   const conversations: Array<NewConversation> = []
   const issues: Array<FieldIssue> = []
-  items.forEach((item, index) => {
-    Either.match(validateConversation(item), {
-      onLeft: (found) => issues.push(...found.map((issue) => (options.bulk ? { ...issue, index } : issue))),
-      onRight: (conversation) => conversations.push(conversation)
-    })
-  })
+  for (let index = 0; index < items.length; index++) {
+    const checked = checkConversation(items[index])
+    if (!isIssues(checked)) conversations.push(checked)
+    else for (const issue of checked) issues.push(options.bulk ? { ...issue, index } : issue)
+  }
   if (issues.length === 0) return Either.right({ conversations })
   const message = options.bulk
     ? `${new Set(issues.map((issue) => issue.index)).size} of ${items.length} items are invalid; nothing was stored: ${describeIssues(issues)}`

@@ -269,29 +269,48 @@ export const makeSqlStore = Effect.gen(function* () {
       const fresh: Array<Submission["conversations"][number]> = []
       for (const submission of submissions) {
         const conflictingIds: Array<ConversationId> = []
-        const own = new Map<string, Submission["conversations"][number]>()
+        // Server-assigned ids are new by construction: only client ids are looked up and tracked.
+        const candidates: Array<Submission["conversations"][number]> = []
+        let own: Map<string, string> | undefined
         let resubmitted = 0
         for (const conversation of submission.conversations) {
-          const previous = known.get(conversation.id) ?? own.get(conversation.id)?.raw
-          if (previous === undefined) own.set(conversation.id, conversation)
-          else if (sameContent(previous, conversation.raw)) resubmitted++
+          if (!conversation.clientId) {
+            candidates.push(conversation)
+            continue
+          }
+          const previous = known.get(conversation.id) ?? own?.get(conversation.id)
+          if (previous === undefined) {
+            ;(own ??= new Map()).set(conversation.id, conversation.raw)
+            candidates.push(conversation)
+          } else if (sameContent(previous, conversation.raw)) resubmitted++
           else conflictingIds.push(conversation.id)
         }
         if (conflictingIds.length > 0) {
           outcomes.push({ _tag: "Conflict", conflictingIds })
           continue
         }
-        for (const conversation of own.values()) {
-          known.set(conversation.id, conversation.raw)
-          fresh.push(conversation)
-        }
+        if (own !== undefined) for (const [id, raw] of own) known.set(id, raw)
+        for (const conversation of candidates) fresh.push(conversation)
         outcomes.push({ _tag: "Accepted", ids: submission.conversations.map((c) => c.id), resubmitted })
       }
       for (const chunk of chunksOf(fresh, ROWS_PER_INSERT)) {
-        const params: Array<string | number | null> = []
+        // Sized once: pushing 12 values per row grew (and copied) the array a dozen times per chunk.
+        const params = new Array<string | number | null>(chunk.length * CONVERSATION_COLUMNS.length)
+        let at = 0
         for (const c of chunk) {
           // In CONVERSATION_COLUMNS order; content_hash is unused (see migration 0001).
-          params.push(c.id, c.text, c.author, c.timestamp, c.messages === null ? null : JSON.stringify(c.messages), c.metadata === null ? null : JSON.stringify(c.metadata), c.raw, "", "pending", 0, now, now)
+          params[at++] = c.id
+          params[at++] = c.text
+          params[at++] = c.author
+          params[at++] = c.timestamp
+          params[at++] = c.messages === null ? null : JSON.stringify(c.messages)
+          params[at++] = c.metadata === null ? null : JSON.stringify(c.metadata)
+          params[at++] = c.raw
+          params[at++] = ""
+          params[at++] = "pending"
+          params[at++] = 0
+          params[at++] = now
+          params[at++] = now
         }
         yield* sql.unsafe(insertConversationsSql(chunk.length), params)
       }
