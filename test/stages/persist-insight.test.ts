@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Option, Stream } from "effect"
+import { Effect, Layer, Option, Stream } from "effect"
 import type { Insight } from "../../src/domain/insight.js"
 import { persistInsight } from "../../src/stages/persist-insight.js"
 import { Store } from "../../src/store/Store.js"
@@ -47,6 +47,32 @@ describe("stage persist-insight", () => {
       expect([released.conversation.status, released.conversation.attempts]).toEqual(["pending", 0])
       const page = yield* store.queryInsights({ order: "desc", limit: 10, cluster: "refund_request" })
       expect(page.items.map((i) => i.conversation_id)).toEqual([done.id])
+    }).pipe(Effect.provide(CoreTest))
+  )
+
+  // A fast analyzer hands over batches back to back; writing each on its own made every batch of
+  // 10 pay for a whole commit. They are written together (up to 16 per write).
+  it.live("writes batches that arrive back to back in a few transactions, not one each", () =>
+    Effect.gen(function* () {
+      const store = yield* Store
+      const conversations = Array.from({ length: 200 }, () => newConversation())
+      yield* store.submit([{ conversations }])
+      const claimed = yield* store.claim(200)
+      const batches = Array.from({ length: 20 }, (_, b) => ({
+        outcomes: claimed.slice(b * 10, b * 10 + 10).map((conversation) => ({ _tag: "Failed" as const, id: conversation.id, error: "scripted" })),
+        durationMs: 1
+      }))
+      let writes = 0
+      const counting = Layer.succeed(Store, { ...store, record: (outcomes) => Effect.suspend(() => (writes++, store.record(outcomes))) })
+      const recorded = yield* Stream.fromIterable(batches).pipe(
+        Stream.tap(() => Effect.yieldNow()),
+        persistInsight,
+        Stream.runCollect,
+        Effect.provide(counting)
+      )
+      expect([...recorded].reduce((sum, batch) => sum + batch.failed, 0)).toBe(200)
+      expect(writes).toBeGreaterThanOrEqual(2)
+      expect(writes).toBeLessThanOrEqual(4)
     }).pipe(Effect.provide(CoreTest))
   )
 })
