@@ -7,6 +7,7 @@
  * logger included, is imported when it runs, so `--help` and each command load what they use.
  */
 import * as Command from "@effect/cli/Command"
+import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cause from "effect/Cause"
@@ -44,7 +45,8 @@ const program = cli(process.argv).pipe(
     if (tag === "ConfigurationError") return withMainLogger(Effect.logFatal(`configuration error: ${failureMessage(cause)}`))
     // A stage command already reported each reject; one line says why the exit status is 1.
     if (tag === "CommandFailed") return withMainLogger(Effect.logError(failureMessage(cause)))
-    if (tag !== undefined && tag.endsWith("ValidationError")) return Effect.void // @effect/cli already printed the usage problem
+    // @effect/cli already printed the usage problem (unknown option, missing argument, bad value).
+    if (Option.exists(Cause.failureOption(cause), ValidationError.isValidationError)) return Effect.void
     return Cause.isInterruptedOnly(cause) ? Effect.void : withMainLogger(Effect.logFatal("insightd stopped on an error", cause))
   }),
   Effect.provide(NodeContext.layer)

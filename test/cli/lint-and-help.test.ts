@@ -95,4 +95,16 @@ describe("--help", () => {
     expect(result.code).toBe(0)
     for (const option of options) expect(result.stdout).toContain(option)
   })
+
+  it.each([
+    [["store", "--db", "x.db"], "Received unknown argument: '--db'"],
+    [["import-csv"], "Missing argument <FILE>"],
+    [["query", "--limit", "many"], "many"]
+  ])("insightd %j: says what is wrong with the command line, exit status 1, no crash report", async (args, message) => {
+    const result = await runCli(args)
+    expect(result.code).toBe(1)
+    expect(result.stdout + result.stderr).toContain(message)
+    expect(result.stderr).not.toContain("stopped on an error")
+    expect(result.stderr).not.toContain("_tag")
+  })
 })
