@@ -280,9 +280,10 @@ export const DAEMON_ENV = Object.fromEntries(
     .map((token) => [token.slice(0, token.indexOf("=")), token.slice(token.indexOf("=") + 1)])
 )
 
+/** BENCH_ENTRY: another build's dist/main.js to run as insightd (bench/ab.mjs, before/after). */
 export const startServer = async ({ kind, db, pipeline, nodeArgs = [], env = {}, onSpawn, healthTimeoutMs = 30_000 }) => {
   const port = await freePort()
-  const script = kind === "insightd" ? [path.join(REPO, "dist", "main.js"), "serve"] : [path.join(BENCH_DIR, "reference-server.mjs")]
+  const script = kind === "insightd" ? [process.env.BENCH_ENTRY ?? path.join(REPO, "dist", "main.js"), "serve"] : [path.join(BENCH_DIR, "reference-server.mjs")]
   const deployedFlags = kind === "insightd" && env.NODE_OPTIONS === undefined ? DAEMON_NODE_FLAGS : []
   const deployedEnv = kind === "insightd" ? DAEMON_ENV : {}
   const child = spawn(process.execPath, [...deployedFlags, ...nodeArgs, ...script], {

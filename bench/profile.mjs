@@ -10,6 +10,9 @@
 // --target=reference profiles bench/reference-server.mjs under the same load (ingest only), to
 // see which costs are inherent (SQLite, sockets) and which are the framework's.
 // The daemon is stopped with SIGTERM; Node writes the profile on exit.
+// PROFILE_IMPORT=./bench/sql-timing.mjs also times every SQLite statement (per SQL text, written
+// to /tmp/insightd-sql-timing.txt at exit). For per-line figures, build with
+// INSIGHTD_READABLE_BUILD=1 npm run build (the bundle keeps its lines).
 import fs from "node:fs"
 import path from "node:path"
 import Database from "better-sqlite3"
@@ -30,7 +33,7 @@ const INGEST_ONLY = path.join(BENCH_DIR, "pipelines", "ingest-only.json")
 fs.mkdirSync(profDir, { recursive: true })
 const dir = freshDir(`profile-${scenario}`)
 const db = path.join(dir, "bench.db")
-const nodeArgs = ["--cpu-prof", `--cpu-prof-dir=${profDir}`]
+const nodeArgs = ["--cpu-prof", `--cpu-prof-dir=${profDir}`, ...(process.env.PROFILE_IMPORT ? ["--import", process.env.PROFILE_IMPORT] : [])]
 let pid
 let note
 let spawnedAt
