@@ -13,7 +13,7 @@
 //         conversations/s, peak RSS.
 import fs from "node:fs"
 import path from "node:path"
-import { BENCH_DIR, chooseGenerator, freshDir, makeConversation, median, parseArgs, prng, removeDir, rssSampler, runLoad, startServer } from "./lib.mjs"
+import { BENCH_DIR, bulkBody, chooseGenerator, freshDir, makeConversations, median, parseArgs, postBulk, removeDir, rssSampler, runLoad, startServer } from "./lib.mjs"
 
 const args = parseArgs()
 const mode = String(args.mode ?? "ingest")
@@ -30,29 +30,14 @@ const cpuMs = (pid) => {
   return (Number(fields[11]) + Number(fields[12])) * 10
 }
 
-const rand = prng(7)
-const bodies =
-  mode === "bulk"
-    ? Array.from({ length: 150 }, (_, r) => {
-        const items = Array.from({ length: 1000 }, (_, i) => makeConversation(rand, r * 1000 + i))
-        return format === "json" ? JSON.stringify(items) : `${items.map((item) => JSON.stringify(item)).join("\n")}\n`
-      })
-    : []
+const bodies = mode === "bulk" ? Array.from({ length: 150 }, (_, r) => bulkBody(makeConversations(r + 1, 1000, r * 1000), format).body) : []
 
 const sendBulk = async (base, list) => {
   let next = 0
   const started = performance.now()
   await Promise.all(
     Array.from({ length: 4 }, async () => {
-      while (next < list.length) {
-        const res = await fetch(`${base}/api/v1/conversations/bulk`, {
-          method: "POST",
-          headers: { "content-type": format === "json" ? "application/json" : "application/x-ndjson" },
-          body: list[next++]
-        })
-        await res.text()
-        if (res.status !== 202) throw new Error(`bulk answered ${res.status}`)
-      }
+      while (next < list.length) await postBulk(base, list[next++], format)
     })
   )
   return performance.now() - started

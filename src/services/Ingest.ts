@@ -78,8 +78,7 @@ export class Ingest extends Effect.Service<Ingest>()("insightd/Ingest", {
       })
     })
     const takeGroup = Effect.sync(() => {
-      const group = waiting.length <= MAX_GROUP ? waiting : waiting.slice(0, MAX_GROUP)
-      waiting = waiting.length <= MAX_GROUP ? [] : waiting.slice(MAX_GROUP)
+      const group = waiting.splice(0, MAX_GROUP)
       letWaitersIn()
       return Chunk.unsafeFromArray(group)
     })

@@ -19,7 +19,7 @@ const replies = () => {
   const reply =
     (name: string): SubmissionReply =>
     (result) =>
-      told.push(Either.isRight(result) ? `${name}: ${result.right._tag}` : `${name}: ${result.left.reason}`)
+      told.push(`${name}: ${Either.isRight(result) ? result.right._tag : result.left._tag === "Unavailable" ? result.left.reason : result.left._tag}`)
   return { told, reply }
 }
 
