@@ -6,6 +6,8 @@
 //   pipe       `node dist/main.js import-csv FILE | node dist/main.js store` into a fresh SQLite, timed
 //              from the start until both processes have exited, conversations counted in the
 //              database afterwards                                               goal: ≥ 20,000 conversations/s
+//   reference pipe  the same pipe made of two bare scripts (REFERENCE_IMPORT | REFERENCE_STORE below),
+//              run alternately with insightd's: what this machine allows at all
 // Rounds alternate reference / import-csv; medians are reported. Both include process start-up.
 // --big: also generates 2.8 M tweets (the real file's size) and samples import-csv's VmRSS from
 // /proc/<pid>/status: goal peak ≤ 1 GB.
@@ -51,6 +53,74 @@ for await (const record of fs.createReadStream(process.argv[2], { highWaterMark:
 if (lines.length > 0) await out(lines.join("\\n") + "\\n")
 `
 
+// The reference for `import-csv | store`: the least any implementation must do, with none of the
+// checks, bounds or reporting. Import: csv-parse, every tweet held in memory, roots found by walking
+// parents (a visited set ends cycles), threads sorted by time and written as the same conversation
+// JSON. Store: JSON.parse each line, insert the same row (same table, WAL, synchronous FULL, 2,000
+// per transaction). No validation, no line numbers, no resubmission check, no memory bound.
+const REFERENCE_IMPORT = `
+import fs from "node:fs"
+import { parse } from "csv-parse"
+const tweets = new Map()
+let header = true
+for await (const r of fs.createReadStream(process.argv[2], { highWaterMark: 1 << 20 }).pipe(parse({ relax_column_count: true }))) {
+  if (header) { header = false; continue }
+  const id = Math.trunc(Number(r[0]))
+  tweets.set(id, { id, author: r[1], inbound: r[2] === "True", time: Date.parse(r[3]), text: r[4], parent: r[6] === "" ? undefined : Math.trunc(Number(r[6])) })
+}
+const rootOf = (tweet) => {
+  const seen = new Set()
+  let at = tweet
+  while (at.parent !== undefined && tweets.has(at.parent) && !seen.has(at.id)) { seen.add(at.id); at = tweets.get(at.parent) }
+  return at.id
+}
+const threads = new Map()
+for (const tweet of tweets.values()) {
+  const root = rootOf(tweet)
+  const members = threads.get(root)
+  if (members === undefined) threads.set(root, [tweet])
+  else members.push(tweet)
+}
+let lines = []
+const out = async (text) => { if (!process.stdout.write(text)) await new Promise((r) => process.stdout.once("drain", r)) }
+for (const [root, members] of threads) {
+  members.sort((a, b) => a.time - b.time)
+  const customer = members.find((m) => m.inbound)?.author ?? members[0].author
+  const companies = [...new Set(members.filter((m) => !m.inbound).map((m) => m.author))]
+  lines.push(JSON.stringify({
+    id: "conv_twcs_" + root, author: customer, timestamp: new Date(members[0].time).toISOString(), text: members.map((m) => m.text).join("\\n"),
+    messages: members.map((m) => ({ author: m.author, text: m.text, timestamp: new Date(m.time).toISOString(), inbound: m.inbound })),
+    metadata: { source: "twcs", root_tweet_id: String(root), tweet_ids: members.map((m) => String(m.id)), companies }
+  }))
+  if (lines.length >= 1000) { await out(lines.join("\\n") + "\\n"); lines = [] }
+}
+if (lines.length > 0) await out(lines.join("\\n") + "\\n")
+`
+const REFERENCE_STORE = `
+import Database from "better-sqlite3"
+import readline from "node:readline"
+const db = new Database(process.argv[2])
+db.pragma("journal_mode = WAL")
+db.pragma("synchronous = FULL")
+db.exec(\`CREATE TABLE IF NOT EXISTS conversations (seq INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT NOT NULL UNIQUE, text TEXT NOT NULL,
+  author TEXT NOT NULL, timestamp TEXT NOT NULL, messages TEXT, metadata TEXT, raw TEXT NOT NULL, content_hash TEXT NOT NULL,
+  status TEXT NOT NULL DEFAULT 'pending', attempts INTEGER NOT NULL DEFAULT 0, last_error TEXT, claimed_by TEXT, claimed_at TEXT,
+  received_at TEXT NOT NULL, updated_at TEXT NOT NULL);
+  CREATE INDEX IF NOT EXISTS conversations_status_seq ON conversations (status, seq)\`)
+const insert = db.prepare("INSERT INTO conversations (id, text, author, timestamp, messages, metadata, raw, content_hash, received_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, '', ?, ?)")
+const store = db.transaction((rows) => {
+  const now = new Date().toISOString()
+  for (const [raw, c] of rows) insert.run(c.id, c.text, c.author, c.timestamp, JSON.stringify(c.messages), JSON.stringify(c.metadata), raw, now, now)
+})
+let rows = []
+for await (const line of readline.createInterface({ input: process.stdin, crlfDelay: Infinity })) {
+  rows.push([line, JSON.parse(line)])
+  if (rows.length >= 2000) { store(rows); rows = [] }
+}
+store(rows)
+db.close()
+`
+
 /** Runs a command with stdout to /dev/null; resolves with seconds, exit code and peak RSS (MB). */
 const run = (argv, env = {}) =>
   new Promise((resolve, reject) => {
@@ -77,14 +147,21 @@ const run = (argv, env = {}) =>
     })
   })
 
-/** `import-csv FILE | store` through a shell; resolves with seconds until both have exited and the exit codes. */
-const runPipe = (file, db) =>
+/**
+ * `import-csv FILE | store` through a shell (or, with `reference` = the two scripts' paths, the
+ * reference pair); resolves with seconds until both have exited and the exit codes.
+ */
+const runPipe = (file, db, reference = undefined) =>
   new Promise((resolve, reject) => {
     const started = process.hrtime.bigint()
     const main = JSON.stringify(path.join(REPO, "dist/main.js"))
     const node = JSON.stringify(process.execPath)
+    const [importer, storer] =
+      reference === undefined
+        ? [`${node} ${main} import-csv ${JSON.stringify(file)}`, `${node} ${main} store`]
+        : [`${node} ${JSON.stringify(reference.importer)} ${JSON.stringify(file)}`, `${node} ${JSON.stringify(reference.storer)} "$INSIGHTD_DB"`]
     // PIPESTATUS: the exit status of each side, so a failing import-csv is not hidden by store's.
-    const script = `${node} ${main} import-csv ${JSON.stringify(file)} 2>"$ERR_IMPORT" | ${node} ${main} store 2>"$ERR_STORE"; echo "\${PIPESTATUS[0]} \${PIPESTATUS[1]}"`
+    const script = `${importer} 2>"$ERR_IMPORT" | ${storer} 2>"$ERR_STORE"; echo "\${PIPESTATUS[0]} \${PIPESTATUS[1]}"`
     const errImport = `${db}.import.err`
     const errStore = `${db}.store.err`
     const proc = spawn("bash", ["-c", script], {
@@ -164,18 +241,28 @@ try {
   results.store_conversations_per_second = median(stores.map((s) => s.per_second))
   results.store_target = 20_000
 
+  const reference = { importer: path.join(work, "reference-import.mjs"), storer: path.join(work, "reference-store.mjs") }
+  fs.writeFileSync(reference.importer, REFERENCE_IMPORT)
+  fs.writeFileSync(reference.storer, REFERENCE_STORE)
   const pipes = []
+  const referencePipes = []
+  // Alternating rounds: the reference pair, then insightd's.
   for (let round = 1; round <= rounds; round++) {
-    const db = path.join(work, `pipe-${round}.db`)
-    const p = await runPipe(file, db)
-    if (p.importCode !== 0 || p.storeCode !== 0) throw new Error(`import-csv | store failed (${p.importCode} ${p.storeCode}): ${p.stderr.slice(-2000)}`)
-    const stored = storedIn(db)
-    pipes.push({ seconds: p.seconds, stored, per_second: Math.round(stored / p.seconds) })
-    log(`pipe round ${round}: ${stored} conversations in ${p.seconds.toFixed(2)} s = ${Math.round(stored / p.seconds)}/s`)
-    for (const suffix of ["", "-wal", "-shm", ".import.err", ".store.err"]) fs.rmSync(db + suffix, { force: true })
+    for (const [name, runs, how] of [["reference pipe", referencePipes, reference], ["pipe", pipes, undefined]]) {
+      const db = path.join(work, `pipe-${round}.db`)
+      const p = await runPipe(file, db, how)
+      if (p.importCode !== 0 || p.storeCode !== 0) throw new Error(`${name} failed (${p.importCode} ${p.storeCode}): ${p.stderr.slice(-2000)}`)
+      const stored = storedIn(db)
+      runs.push({ seconds: p.seconds, stored, per_second: Math.round(stored / p.seconds) })
+      log(`${name} round ${round}: ${stored} conversations in ${p.seconds.toFixed(2)} s = ${Math.round(stored / p.seconds)}/s`)
+      for (const suffix of ["", "-wal", "-shm", ".import.err", ".store.err"]) fs.rmSync(db + suffix, { force: true })
+    }
   }
   results.pipe = pipes
+  results.reference_pipe = referencePipes
   results.pipe_conversations_per_second = median(pipes.map((p) => p.per_second))
+  results.reference_pipe_conversations_per_second = median(referencePipes.map((p) => p.per_second))
+  results.pipe_ratio = Math.round((results.pipe_conversations_per_second / results.reference_pipe_conversations_per_second) * 100) / 100
   results.pipe_target = 20_000
 
   // Start-up: what every command pays before any work (node alone as the floor).
@@ -201,10 +288,10 @@ try {
       met: results.ratio >= 0.5
     },
     {
-      measure: `import-csv FILE | store (${generated.threads} conversations, until both exit): conversations/s`,
+      measure: `import-csv FILE | store (${generated.threads} conversations, until both exit): conversations/s (reference: bare csv-parse + in-memory threads | bare better-sqlite3 inserts)`,
       insightd: results.pipe_conversations_per_second,
-      reference: null,
-      ratio: null,
+      reference: results.reference_pipe_conversations_per_second,
+      ratio: results.pipe_ratio,
       target: "≥ 20,000/s",
       met: results.pipe_conversations_per_second >= 20_000
     },
@@ -228,7 +315,7 @@ try {
   results.runs = [
     ...ref.map((seconds, i) => ({ round: i + 1, reference_s: Math.round(seconds * 100) / 100, import_csv_s: Math.round(imp[i] * 100) / 100 })),
     ...stores.map((x, i) => ({ round: i + 1, store_s: Math.round(x.seconds * 100) / 100, stored: x.stored })),
-    ...pipes.map((x, i) => ({ round: i + 1, pipe_s: Math.round(x.seconds * 100) / 100, stored: x.stored }))
+    ...pipes.map((x, i) => ({ round: i + 1, pipe_s: Math.round(x.seconds * 100) / 100, reference_pipe_s: Math.round(referencePipes[i].seconds * 100) / 100, stored: x.stored }))
   ]
   log(`medians: --store ${storeMedian.toFixed(2)} s, pipe ${pipeMedian.toFixed(2)} s`)
 
