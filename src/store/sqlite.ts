@@ -3,7 +3,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
-import { Clock, Effect, Layer, Option } from "effect"
+import { Clock, Effect, Layer, Option, Scope } from "effect"
 import { mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { randomUUID } from "node:crypto"
@@ -206,8 +206,26 @@ export const splitRange = (range: TimeRange): RangeSplit | null => {
 }
 
 /** Builds the Store over whatever SqlClient is provided (one process owns the SQLite file). */
+/**
+ * `sql.withTransaction`, with BEGIN, COMMIT and ROLLBACK run as cached prepared statements:
+ * @effect/sql runs them unprepared, so every group commit paid two `prepare` calls (~1 % of ingest
+ * CPU). Same transaction tag, so statements inside run on the transaction's connection as before.
+ */
+export const preparedTransactions = (sql: SqlClient.SqlClient) =>
+  SqlClient.makeWithTransaction({
+    transactionTag: SqlClient.TransactionConnection,
+    spanAttributes: [["db.system.name", "sqlite"]],
+    acquireConnection: Effect.flatMap(Scope.make(), (scope) => Effect.map(Scope.extend(sql.reserve, scope), (conn) => [scope, conn] as const)),
+    begin: (conn) => Effect.asVoid(conn.execute("BEGIN", [], undefined)),
+    savepoint: (conn, id) => Effect.asVoid(conn.executeUnprepared(`SAVEPOINT effect_sql_${id}`, [], undefined)),
+    commit: (conn) => Effect.asVoid(conn.execute("COMMIT", [], undefined)),
+    rollback: (conn) => Effect.asVoid(conn.execute("ROLLBACK", [], undefined)),
+    rollbackSavepoint: (conn, id) => Effect.asVoid(conn.executeUnprepared(`ROLLBACK TO SAVEPOINT effect_sql_${id}`, [], undefined))
+  })
+
 export const makeSqlStore = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
+  const withTransaction = preparedTransactions(sql)
   // Identifies this process's claims, so a shared database (PostgreSQL) can tell owners apart.
   const owner = `${process.pid}-${randomUUID().slice(0, 8)}`
 
@@ -315,7 +333,7 @@ export const makeSqlStore = Effect.gen(function* () {
         yield* sql.unsafe(insertConversationsSql(chunk.length), params)
       }
       return outcomes
-    }).pipe(sql.withTransaction, Effect.mapError(storeError("storing conversations")))
+    }).pipe(withTransaction, Effect.mapError(storeError("storing conversations")))
 
   const getConversation: StoreShape["getConversation"] = (id) =>
     Effect.gen(function* () {
@@ -333,7 +351,7 @@ export const makeSqlStore = Effect.gen(function* () {
       if (updated.length > 0) return "retried" as const
       const exists = yield* sql<Row>`SELECT id FROM conversations WHERE id = ${id}`
       return exists.length === 0 ? ("not_found" as const) : ("not_failed" as const)
-    }).pipe(sql.withTransaction, Effect.mapError(storeError("retrying a conversation")))
+    }).pipe(withTransaction, Effect.mapError(storeError("retrying a conversation")))
 
   const retryAllFailed: StoreShape["retryAllFailed"] = Effect.gen(function* () {
     const now = yield* nowIso
@@ -479,7 +497,7 @@ export const makeSqlStore = Effect.gen(function* () {
           attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
           WHERE status = 'processing' AND ${sql.in("id", ids)}`
       }
-    }).pipe(sql.withTransaction, Effect.mapError(storeError("recording analysis results")))
+    }).pipe(withTransaction, Effect.mapError(storeError("recording analysis results")))
 
   const releaseClaims: StoreShape["releaseClaims"] = Effect.gen(function* () {
     const now = yield* nowIso

@@ -1,7 +1,10 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import Database from "better-sqlite3"
+import * as SqlClient from "@effect/sql/SqlClient"
+import { Effect, Either, Layer } from "effect"
+import { vi } from "vitest"
 import type { Insight } from "../../src/domain/insight.js"
-import { SqliteStoreLive } from "../../src/store/sqlite.js"
+import { preparedTransactions, sqliteClientLayer, SqliteStoreLive } from "../../src/store/sqlite.js"
 import { Store } from "../../src/store/Store.js"
 import { newConversation, StoreOnTempFile, tempDbPath } from "../support/layers.js"
 
@@ -114,5 +117,39 @@ describe("SQLite store", () => {
       expect(yield* store.retry(c.id)).toBe("retried")
       expect((yield* store.statusCounts).pending).toBe(1)
     }).pipe(Effect.provide(Layer.fresh(StoreOnTempFile)))
+  )
+
+  it.scoped("group commits reuse prepared BEGIN and COMMIT: nothing is prepared per transaction", () =>
+    Effect.gen(function* () {
+      const store = yield* Store
+      yield* store.submit([{ conversations: [newConversation()] }])
+      const prepare = vi.spyOn(Database.prototype, "prepare")
+      try {
+        for (let i = 0; i < 20; i++) yield* store.submit([{ conversations: [newConversation()] }])
+        // Twenty group commits of the same shape: nothing left to prepare, not even BEGIN/COMMIT.
+        expect(prepare.mock.calls.map(([sql]) => sql)).toEqual([])
+      } finally {
+        prepare.mockRestore()
+      }
+    }).pipe(Effect.provide(Layer.fresh(StoreOnTempFile)))
+  )
+
+  it.scoped("a failed transaction rolls back everything it wrote, and the next one works", () =>
+    Effect.gen(function* () {
+      const sql = yield* SqlClient.SqlClient
+      const withTransaction = preparedTransactions(sql)
+      yield* sql`CREATE TABLE t (n INTEGER PRIMARY KEY)`
+      yield* withTransaction(sql`INSERT INTO t (n) VALUES (1)`)
+      // The second insert breaks the primary key: the first of the two must not stay either.
+      const failed = yield* Effect.either(withTransaction(Effect.zipRight(sql`INSERT INTO t (n) VALUES (2)`, sql`INSERT INTO t (n) VALUES (1)`)))
+      expect(failed._tag).toBe("Left")
+      // A failure of the program itself (not SQL) rolls back too.
+      const refused = yield* Effect.either(withTransaction(Effect.zipRight(sql`INSERT INTO t (n) VALUES (3)`, Effect.fail("no"))))
+      expect(refused).toEqual(Either.left("no"))
+      // Nested: the inner failure rolls back to its savepoint only.
+      yield* withTransaction(Effect.zipRight(sql`INSERT INTO t (n) VALUES (4)`, Effect.ignore(withTransaction(Effect.zipRight(sql`INSERT INTO t (n) VALUES (5)`, Effect.fail("inner"))))))
+      yield* withTransaction(sql`INSERT INTO t (n) VALUES (6)`)
+      expect((yield* sql<{ n: number }>`SELECT n FROM t ORDER BY n`).map((row) => row.n)).toEqual([1, 4, 6])
+    }).pipe(Effect.provide(Layer.fresh(Layer.unwrapScoped(Effect.acquireRelease(Effect.sync(tempDbPath), (db) => Effect.sync(db.cleanup)).pipe(Effect.map((db) => sqliteClientLayer(db.path)))))))
   )
 })
