@@ -1,6 +1,6 @@
 // Grok pipeline throughput: a backlog of N pending conversations (default 1,000, built through
 // the daemon's bulk path with the ingest-only pipeline), then the normal daemon with the Grok
-// analyzer pointed at a fake Grok (bench/fake-grok.mjs) that answers after 300 ms.
+// analyzer pointed at the fake Grok of the tests (test/support/fake-grok.mjs), answering after 300 ms.
 // Reported: conversations/s to drain the backlog (from the first call the fake sees until nothing
 // is pending/processing), and the largest number of calls in any sliding 1 s window, from the
 // fake's recorded arrival times. Reference: the limit itself, 10 calls/s (× batch size).
@@ -10,7 +10,7 @@
 import fs from "node:fs"
 import path from "node:path"
 import { BENCH_DIR, buildBacklog, countRows, fmt, freshDir, median, parseArgs, removeDir, round, sleep, startServer, writeResult } from "./lib.mjs"
-import { maxInAnyWindow, startFakeGrok } from "./fake-grok.mjs"
+import { maxInAnyWindow, startFakeGrok } from "../test/support/fake-grok.mjs"
 
 const args = parseArgs()
 const backlog = Number(args.backlog ?? 1000)

@@ -7,7 +7,7 @@
 import fs from "node:fs"
 import path from "node:path"
 import { BENCH_DIR, fmt, freshDir, makeConversations, parseArgs, percentile, removeDir, round, sleep, startServer, writeResult } from "./lib.mjs"
-import { startFakeGrok } from "./fake-grok.mjs"
+import { startFakeGrok } from "../test/support/fake-grok.mjs"
 
 const args = parseArgs()
 const count = Number(args.count ?? 50)

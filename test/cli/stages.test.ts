@@ -10,7 +10,7 @@ import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
 import { ConversationInput } from "../../src/domain/conversation.js"
 import { InsightListItemView } from "../../src/http/api.js"
-import { expectedFor, startFakeGrok } from "../support/fake-grok.js"
+import { expectedFor, startFakeGrok } from "../support/fake-grok.mjs"
 import { startDaemon } from "../support/server.js"
 import { fixture, jsonLines, rejectedLines, runCli, runShell } from "./run.js"
 

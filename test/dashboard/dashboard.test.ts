@@ -24,7 +24,7 @@ import { mkdirSync } from "node:fs"
 import { join } from "node:path"
 import { type Browser, type BrowserContext, type Page, chromium } from "playwright-core"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { startFakeGrok, type FakeGrok } from "../support/fake-grok.js"
+import { startFakeGrok, type FakeGrok } from "../support/fake-grok.mjs"
 import { getJson, postJson, repoRoot, type RunningDaemon, startDaemon, waitFor } from "../support/server.js"
 
 const CHROMIUM = "/usr/bin/chromium"

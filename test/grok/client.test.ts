@@ -6,7 +6,7 @@
 import { Effect, Either } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
 import type { AnalysisResult } from "../../src/domain/insight.js"
-import { expectedFor, type FakeGrok, maxInAnyWindow, startFakeGrok } from "../support/fake-grok.js"
+import { expectedFor, type FakeGrok, maxInAnyWindow, startFakeGrok } from "../support/fake-grok.mjs"
 import { batchOf, type LogLine, settingsFor, withGrok } from "./support.js"
 
 let fake: FakeGrok | undefined

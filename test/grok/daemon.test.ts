@@ -3,7 +3,7 @@
  * against the fake Grok on loopback.
  */
 import { afterEach, describe, expect, it } from "vitest"
-import { expectedFor, type Fault, type FakeGrok, maxInAnyWindow, startFakeGrok } from "../support/fake-grok.js"
+import { expectedFor, type Fault, type FakeGrok, maxInAnyWindow, startFakeGrok } from "../support/fake-grok.mjs"
 import { type Daemon, postBulk, startDaemon, statusCounts, waitFor } from "./daemon-process.js"
 
 let fake: FakeGrok | undefined

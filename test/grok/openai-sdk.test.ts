@@ -9,7 +9,7 @@ import OpenAI from "openai"
 import { afterEach, describe, expect, it } from "vitest"
 import { buildRequest, type ChatCompletionRequest } from "../../src/analyzer/grok/prompt.js"
 import { parseContent } from "../../src/analyzer/grok/reply.js"
-import { type FakeGrok, startFakeGrok } from "../support/fake-grok.js"
+import { type FakeGrok, startFakeGrok } from "../support/fake-grok.mjs"
 import { batchOf, settingsFor, withGrok } from "./support.js"
 
 type SdkParams = OpenAI.Chat.Completions.ChatCompletionCreateParamsNonStreaming

@@ -3,7 +3,7 @@ import { describe, expect, it } from "vitest"
 import { buildRequest, promptConversation, responseFormat, userMessage } from "../../src/analyzer/grok/prompt.js"
 import { apportion, extractJson, parseContent, splitUsage, toResults } from "../../src/analyzer/grok/reply.js"
 import type { Conversation, ConversationId } from "../../src/domain/conversation.js"
-import { expectedFor, idsOf } from "../support/fake-grok.js"
+import { expectedFor, idsOf } from "../support/fake-grok.mjs"
 
 const conversation = (id: string, text: string, messages: Conversation["messages"] = null): Conversation => ({
   id: id as ConversationId,

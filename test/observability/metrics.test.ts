@@ -4,7 +4,7 @@
  */
 import parsePrometheusTextFormat from "parse-prometheus-text-format"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { startFakeGrok } from "../support/fake-grok.js"
+import { startFakeGrok } from "../support/fake-grok.mjs"
 import { conversation, postJson, type RunningDaemon, startDaemon, waitFor, waitForStatus } from "../support/server.js"
 
 interface Sample {

@@ -6,7 +6,7 @@
 import { createServer, type Server } from "node:http"
 import type { AddressInfo } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
-import { startFakeGrok } from "../support/fake-grok.js"
+import { startFakeGrok } from "../support/fake-grok.mjs"
 import { conversation, postJson, type RunningDaemon, startDaemon, waitFor, waitForStatus } from "../support/server.js"
 
 interface OtlpSpan {

@@ -1,6 +1,8 @@
 /**
- * A fake xAI Grok endpoint for tests: node:http on a free loopback port, speaking the OpenAI
- * chat-completions wire format (`POST /v1/chat/completions`), with scripted faults.
+ * A fake xAI Grok endpoint for the tests and the benchmarks: node:http on a free loopback port,
+ * speaking the OpenAI chat-completions wire format (`POST /v1/chat/completions`), with scripted
+ * faults. Plain JavaScript so the benchmarks run it on Node as it is; its types, with each fault
+ * explained, are in fake-grok.d.mts.
  *
  * - It finds the batch's conversation ids in the request's user message (the JSON document the
  *   analyzer sends), and answers each with a result that is a deterministic function of the id
@@ -10,75 +12,11 @@
  * - Every call's arrival time (performance.now(), ms) is recorded, including the ones it never
  *   answers, with its ids, the fault used and the status sent.
  */
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
-import type { AddressInfo, Socket } from "node:net"
+import { createServer } from "node:http"
 import { performance } from "node:perf_hooks"
 
-export type Fault =
-  | "ok"
-  /** 429 without Retry-After. */
-  | "429"
-  /** 429 with `Retry-After: <retryAfterSeconds>`. */
-  | "429-retry-after"
-  /** 429 with `Retry-After: <HTTP date retryAfterSeconds from now>`. */
-  | "429-retry-after-date"
-  | "500"
-  | "503"
-  | "408"
-  | "400"
-  /** Never answers (the client's timeout must fire). */
-  | "timeout"
-  /** The JSON inside a ```json fence. */
-  | "fenced"
-  /** The JSON wrapped in prose. */
-  | "prose"
-  /** Only prose, no JSON at all. */
-  | "no-json"
-  /** Leaves out the second half of the batch's ids. */
-  | "missing-ids"
-  /** Results in reverse order. */
-  | "shuffled"
-  /** An extra result for an id not in the batch, and the first id's result under a wrong id. */
-  | "unknown-id"
-  /** The first result has an out-of-range score. */
-  | "invalid-item"
-  /** A 200 whose body is not a chat completion. */
-  | "bad-envelope"
-  /** 401 (as if the key were wrong), whatever the key. */
-  | "401"
-
-export interface FakeCall {
-  /** performance.now() at arrival, ms. */
-  readonly at: number
-  readonly ids: ReadonlyArray<string>
-  readonly fault: Fault
-  /** Status sent; null for a call never answered. */
-  status: number | null
-  readonly authorized: boolean
-  readonly body: unknown
-}
-
-export interface FakeGrokOptions {
-  /** The only key accepted (`Authorization: Bearer <key>`); others get 401. Default: any key. */
-  readonly apiKey?: string
-  /** Delay before each answer, ms (default 0). */
-  readonly latencyMs?: number
-  /** Fault for calls not scripted by `enqueue`. */
-  readonly fault?: (call: number, ids: ReadonlyArray<string>) => Fault
-  /** For the 429-retry-after faults (default 1). */
-  readonly retryAfterSeconds?: number
-  readonly model?: string
-}
-
-export interface Expected {
-  readonly sentiment_score: number
-  readonly confidence: number
-  readonly clusters: ReadonlyArray<string>
-  readonly reasoning: string
-}
-
 /** FNV-1a, 32 bits. */
-const hash = (text: string): number => {
+const hash = (text) => {
   let h = 0x811c9dc5
   for (let i = 0; i < text.length; i++) {
     h ^= text.charCodeAt(i)
@@ -90,7 +28,7 @@ const hash = (text: string): number => {
 const TOPICS = ["delivery_delay", "refund_request", "billing_error", "app_crash", "account_access", "product_quality", "praise"]
 
 /** What the fake answers for a conversation id: a pure function of the id. */
-export const expectedFor = (id: string): Expected => {
+export const expectedFor = (id) => {
   const h = hash(id)
   return {
     sentiment_score: Math.round(((h % 2001) / 1000 - 1) * 1000) / 1000,
@@ -101,13 +39,13 @@ export const expectedFor = (id: string): Expected => {
 }
 
 /** The conversation ids of a request: from the analyzer's JSON document, else any `"conversation_id": "conv_…"`. */
-export const idsOf = (body: unknown): Array<string> => {
-  const messages = typeof body === "object" && body !== null && "messages" in body && Array.isArray((body as { messages: unknown }).messages) ? (body as { messages: Array<{ role?: unknown; content?: unknown }> }).messages : []
-  const ids: Array<string> = []
+export const idsOf = (body) => {
+  const messages = typeof body === "object" && body !== null && Array.isArray(body.messages) ? body.messages : []
+  const ids = []
   for (const message of messages) {
     if (message.role !== "user" || typeof message.content !== "string") continue
     try {
-      const document = JSON.parse(message.content) as { conversations?: Array<{ conversation_id?: unknown }> }
+      const document = JSON.parse(message.content)
       for (const entry of document.conversations ?? []) if (typeof entry.conversation_id === "string") ids.push(entry.conversation_id)
       continue
     } catch {
@@ -118,22 +56,8 @@ export const idsOf = (body: unknown): Array<string> => {
   return ids
 }
 
-export interface FakeGrok {
-  /** Base URL to give the analyzer (`XAI_BASE_URL`), e.g. `http://127.0.0.1:PORT/v1`. */
-  readonly baseUrl: string
-  readonly port: number
-  readonly calls: ReadonlyArray<FakeCall>
-  /** Faults for the next calls, in order (before the `fault` function is asked). */
-  enqueue(...faults: ReadonlyArray<Fault>): void
-  /** Changes the accepted key (`undefined` = any key). */
-  acceptKey(key: string | undefined): void
-  setFault(fault: ((call: number, ids: ReadonlyArray<string>) => Fault) | undefined): void
-  setLatency(ms: number): void
-  close(): Promise<void>
-}
-
 /** The largest number of arrivals in any window [t, t + windowMs) starting at an arrival. */
-export const maxInAnyWindow = (arrivals: ReadonlyArray<number>, windowMs = 1000): number => {
+export const maxInAnyWindow = (arrivals, windowMs = 1000) => {
   const sorted = [...arrivals].sort((a, b) => a - b)
   let best = 0
   let end = 0
@@ -144,26 +68,26 @@ export const maxInAnyWindow = (arrivals: ReadonlyArray<number>, windowMs = 1000)
   return best
 }
 
-export const startFakeGrok = async (options: FakeGrokOptions = {}): Promise<FakeGrok> => {
-  const calls: Array<FakeCall> = []
-  const queue: Array<Fault> = []
+export const startFakeGrok = async (options = {}) => {
+  const calls = []
+  const queue = []
   let acceptedKey = options.apiKey
   let faultOf = options.fault
   let latency = options.latencyMs ?? 0
   const retryAfter = options.retryAfterSeconds ?? 1
   const model = options.model ?? "grok-4-fast-non-reasoning"
-  const sockets = new Set<Socket>()
+  const sockets = new Set()
 
-  const send = (response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  const send = (response, status, body, headers = {}) => {
     const text = typeof body === "string" ? body : JSON.stringify(body)
     response.writeHead(status, { "content-type": "application/json", ...headers })
     response.end(text)
   }
 
-  const errorBody = (message: string, type: string) => ({ error: { message, type, code: type } })
+  const errorBody = (message, type) => ({ error: { message, type, code: type } })
 
-  const resultsFor = (ids: ReadonlyArray<string>, fault: Fault): Array<Record<string, unknown>> => {
-    let results: Array<Record<string, unknown>> = ids.map((id) => ({ conversation_id: id, ...expectedFor(id) }))
+  const resultsFor = (ids, fault) => {
+    let results = ids.map((id) => ({ conversation_id: id, ...expectedFor(id) }))
     if (fault === "missing-ids") results = results.slice(0, Math.ceil(results.length / 2))
     if (fault === "shuffled") results = results.reverse()
     if (fault === "unknown-id" && results.length > 0) {
@@ -174,7 +98,7 @@ export const startFakeGrok = async (options: FakeGrokOptions = {}): Promise<Fake
     return results
   }
 
-  const contentFor = (json: string, fault: Fault): string => {
+  const contentFor = (json, fault) => {
     switch (fault) {
       case "fenced":
         return "```json\n" + JSON.stringify(JSON.parse(json), null, 2) + "\n```"
@@ -187,8 +111,8 @@ export const startFakeGrok = async (options: FakeGrokOptions = {}): Promise<Fake
     }
   }
 
-  const handle = (request: IncomingMessage, response: ServerResponse, raw: string, at: number) => {
-    let body: unknown = null
+  const handle = (request, response, raw, at) => {
+    let body = null
     try {
       body = JSON.parse(raw)
     } catch {
@@ -198,13 +122,13 @@ export const startFakeGrok = async (options: FakeGrokOptions = {}): Promise<Fake
     const authorization = request.headers.authorization ?? ""
     const authorized = authorization.startsWith("Bearer ") && (acceptedKey === undefined || authorization === `Bearer ${acceptedKey}`)
     const number = calls.length + 1
-    const fault: Fault = !authorized ? "401" : (queue.shift() ?? faultOf?.(number, ids) ?? "ok")
-    const call: FakeCall = { at, ids, fault, status: null, authorized, body }
+    const fault = !authorized ? "401" : (queue.shift() ?? faultOf?.(number, ids) ?? "ok")
+    const call = { at, ids, fault, status: null, authorized, body }
     calls.push(call)
     if (fault === "timeout") return // never answered
     const answer = () => {
       if (response.destroyed) return
-      const status = (code: number, payload: unknown, headers: Record<string, string> = {}) => {
+      const status = (code, payload, headers = {}) => {
         call.status = code
         send(response, code, payload, headers)
       }
@@ -254,14 +178,14 @@ export const startFakeGrok = async (options: FakeGrokOptions = {}): Promise<Fake
     else answer()
   }
 
-  const server: Server = createServer((request, response) => {
+  const server = createServer((request, response) => {
     const at = performance.now()
     if (request.method !== "POST" || !(request.url ?? "").endsWith("/chat/completions")) {
       send(response, 404, errorBody(`no route ${request.method} ${request.url}`, "not_found"))
       return
     }
-    const chunks: Array<Buffer> = []
-    request.on("data", (chunk: Buffer) => chunks.push(chunk))
+    const chunks = []
+    request.on("data", (chunk) => chunks.push(chunk))
     request.on("end", () => handle(request, response, Buffer.concat(chunks).toString("utf8"), at))
   })
   server.keepAliveTimeout = 60_000
@@ -269,8 +193,8 @@ export const startFakeGrok = async (options: FakeGrokOptions = {}): Promise<Fake
     sockets.add(socket)
     socket.on("close", () => sockets.delete(socket))
   })
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve))
-  const port = (server.address() as AddressInfo).port
+  await new Promise((resolve) => server.listen(0, "127.0.0.1", resolve))
+  const port = server.address().port
 
   return {
     baseUrl: `http://127.0.0.1:${port}/v1`,
@@ -289,7 +213,7 @@ export const startFakeGrok = async (options: FakeGrokOptions = {}): Promise<Fake
       latency = ms
     },
     close: () =>
-      new Promise<void>((resolve) => {
+      new Promise((resolve) => {
         for (const socket of sockets) socket.destroy()
         server.close(() => resolve())
       })
