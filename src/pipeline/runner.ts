@@ -109,7 +109,7 @@ export const startPipeline = (pipeline: ResolvedPipeline, options: PipelineOptio
         retryBudget: pipeline.analyze.retryBudget ?? options.retryBudget,
         thresholds: options.thresholds
       }
-      const analysis: Effect.Effect<void, unknown, Store | WorkSignal | Lifecycle | Analyzer> = pendingConversations(claimSize(pipeline.batch.size, analyzeOptions.concurrency)).pipe(
+      const analysis: Effect.Effect<void, unknown, Store | WorkSignal | Lifecycle | Analyzer> = pendingConversations(claimSize(pipeline.batch.size, analyzeOptions.concurrency), ingest).pipe(
         batch(pipeline.batch),
         analyze(analyzeOptions),
         persistInsight,

@@ -28,6 +28,8 @@ export class Ingest extends Effect.Service<Ingest>()("insightd/Ingest", {
     const waitingForRoom = new Set<() => void>()
     let outstanding = 0
     let closed = false
+    /** performance.now() of the last submission handed in (the analysis half yields to intake). */
+    let lastSubmissionAt = Number.NEGATIVE_INFINITY
     const counted = (reply: SubmissionReply): SubmissionReply => (result) => {
       outstanding--
       reply(result)
@@ -41,6 +43,7 @@ export class Ingest extends Effect.Service<Ingest>()("insightd/Ingest", {
         reply(Either.left(drainingRefusal()))
         return true
       }
+      lastSubmissionAt = performance.now()
       if (waiting.length >= CAPACITY) return false
       outstanding++
       waiting.push({ submission, reply: counted(reply) })
@@ -100,6 +103,8 @@ export class Ingest extends Effect.Service<Ingest>()("insightd/Ingest", {
       submissions: Stream.repeatEffectChunk(firstSubmission.pipe(Effect.zipRight(nextEventLoopTurn), Effect.zipRight(takeGroup))),
       /** Submissions handed in and not yet answered. */
       outstanding: (): number => outstanding,
+      /** performance.now() of the last submission handed in (or offered while full). */
+      lastSubmissionAt: (): number => lastSubmissionAt,
       /**
        * After the persist stage has stopped: new submissions and any still waiting are refused
        * (503), so no request waits on a queue nobody reads.
