@@ -205,7 +205,6 @@ export const splitRange = (range: TimeRange): RangeSplit | null => {
   return { hours: { from, to }, edges }
 }
 
-/** Builds the Store over whatever SqlClient is provided (one process owns the SQLite file). */
 /**
  * `sql.withTransaction`, with BEGIN, COMMIT and ROLLBACK run as cached prepared statements:
  * @effect/sql runs them unprepared, so every group commit paid two `prepare` calls (~1 % of ingest
@@ -223,6 +222,7 @@ export const preparedTransactions = (sql: SqlClient.SqlClient) =>
     rollbackSavepoint: (conn, id) => Effect.asVoid(conn.executeUnprepared(`ROLLBACK TO SAVEPOINT effect_sql_${id}`, [], undefined))
   })
 
+/** Builds the Store over whatever SqlClient is provided (one process owns the SQLite file). */
 export const makeSqlStore = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const withTransaction = preparedTransactions(sql)
