@@ -20,6 +20,11 @@ export interface AnalyzerShape {
   readonly analyzeBatch: (batch: ReadonlyArray<Conversation>) => Effect.Effect<BatchResults>
   /** `null` when able to work, else the reason (shown by `/ready`), e.g. `grok_unauthorized`. */
   readonly notReadyReason: Effect.Effect<string | null>
+  /**
+   * Whether analysing is CPU work on the calling thread (the local analyzer) rather than mostly
+   * waiting on the network (Grok): only the former competes with intake for the thread.
+   */
+  readonly usesCallingThread: boolean
 }
 
 export class Analyzer extends Context.Tag("insightd/Analyzer")<Analyzer, AnalyzerShape>() {}

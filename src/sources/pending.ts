@@ -8,7 +8,8 @@
  * fell from ~12,000 to ~900 requests/s while a backlog was analysed. While submissions are
  * arriving, each claim now waits as long as the previous claimed group took to go through
  * (capped): analysis keeps at most about half of the thread, intake gets the rest, and with no
- * intake nothing waits.
+ * intake nothing waits. Only an analyzer that computes on this thread (the local one) yields:
+ * Grok mostly waits on the network, and pausing its claims would only waste its call budget.
  */
 import { Chunk, Duration, Effect, Option, Stream } from "effect"
 import { Analyzer } from "../analyzer/Analyzer.js"
@@ -48,7 +49,7 @@ export const pendingConversations = (
       const yieldToIntake: Effect.Effect<void> = Effect.suspend(() => {
         const now = performance.now()
         const owed = Math.min(now - claimedAt, MAX_YIELD_MS)
-        if (intake === undefined || owed < 1 || now - intake.lastSubmissionAt() > INTAKE_BUSY_WITHIN_MS) return Effect.void
+        if (intake === undefined || !analyzer.usesCallingThread || owed < 1 || now - intake.lastSubmissionAt() > INTAKE_BUSY_WITHIN_MS) return Effect.void
         return Effect.raceFirst(Effect.sleep(Duration.millis(owed)), lifecycle.awaitDraining)
       })
       // While the analyzer cannot work (e.g. Grok rejects the key) nothing more is claimed, so the

@@ -5,7 +5,8 @@
  * Real SQLite file; the Effect TestClock decides when a waiting claim may go on.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Fiber, Layer, Option, Stream, TestClock } from "effect"
+import { Chunk, Context, Effect, Either, Fiber, Layer, Option, Stream, TestClock } from "effect"
+import { Analyzer } from "../../src/analyzer/Analyzer.js"
 import { type Intake, pendingConversations } from "../../src/sources/pending.js"
 import { Store } from "../../src/store/Store.js"
 import { analysisOk, CoreTest, newConversation, scriptedAnalyzer } from "../support/layers.js"
@@ -18,6 +19,13 @@ const withBacklog = (count: number) =>
   Effect.flatMap(Store, (store) => store.submit(Array.from({ length: count }, () => ({ conversations: [newConversation()] }))))
 
 const TestLayer = Layer.mergeAll(CoreTest, scriptedAnalyzer((conversation) => Either.right(analysisOk(conversation))).layer)
+/** An analyzer that waits on the network (as Grok does) instead of computing on this thread. */
+const NetworkAnalyzerLayer = Layer.mergeAll(
+  CoreTest,
+  Layer.map(scriptedAnalyzer((conversation) => Either.right(analysisOk(conversation))).layer, (context) =>
+    Context.add(context, Analyzer, { ...Context.get(context, Analyzer), usesCallingThread: false })
+  )
+)
 
 /** Pulls one claimed chunk after another from the source. */
 const pullerOf = (intake: Intake) =>
@@ -53,6 +61,17 @@ describe("pending source: intake comes first", () => {
       expect(Chunk.size(yield* pull)).toBe(CLAIM)
       expect(Chunk.size(yield* pull)).toBe(50)
     }).pipe(Effect.provide(Layer.fresh(TestLayer)))
+  )
+
+  it.scoped("an analyzer that waits on the network (Grok) does not hold claims back for intake", () =>
+    Effect.gen(function* () {
+      yield* withBacklog(250)
+      const pull = yield* pullerOf(busyIntake)
+      expect(Chunk.size(yield* pull)).toBe(CLAIM)
+      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+      // No clock adjustment: with the local analyzer this claim would wait (first test).
+      expect(Chunk.size(yield* pull)).toBe(CLAIM)
+    }).pipe(Effect.provide(Layer.fresh(NetworkAnalyzerLayer)))
   )
 
   it.live("a busy intake never starves analysis: every pending conversation is claimed, once", () =>

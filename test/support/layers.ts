@@ -45,6 +45,8 @@ export const scriptedAnalyzer = (script: Script) => {
   const layer = Layer.succeed(Analyzer, {
     name: "test:scripted",
     notReadyReason: Effect.succeed(null),
+    // Synchronous, on the test's thread, like the local analyzer.
+    usesCallingThread: true,
     analyzeBatch: (batch) =>
       Effect.sync(() => {
         calls.push(batch.map((c) => c.id))

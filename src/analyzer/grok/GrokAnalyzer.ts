@@ -370,7 +370,8 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
     return {
       name,
       analyzeBatch,
-      notReadyReason: Effect.sync(() => (paused ? NOT_READY_UNAUTHORIZED : null))
+      notReadyReason: Effect.sync(() => (paused ? NOT_READY_UNAUTHORIZED : null)),
+      usesCallingThread: false
     } satisfies AnalyzerShape
   })
 
