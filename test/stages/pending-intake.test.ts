@@ -5,8 +5,8 @@
  * Real SQLite file; the Effect TestClock decides when a waiting claim may go on.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Context, Effect, Either, Fiber, Layer, Option, Stream, TestClock } from "effect"
-import { Analyzer } from "../../src/analyzer/Analyzer.js"
+import { Chunk, Effect, Either, Fiber, Layer, Option, Stream, TestClock } from "effect"
+import type { Conversation } from "../../src/domain/conversation.js"
 import { type Intake, pendingConversations } from "../../src/sources/pending.js"
 import { Store } from "../../src/store/Store.js"
 import { analysisOk, CoreTest, newConversation, scriptedAnalyzer } from "../support/layers.js"
@@ -18,14 +18,10 @@ const idleIntake: Intake = { lastSubmissionAt: () => Number.NEGATIVE_INFINITY }
 const withBacklog = (count: number) =>
   Effect.flatMap(Store, (store) => store.submit(Array.from({ length: count }, () => ({ conversations: [newConversation()] }))))
 
-const TestLayer = Layer.mergeAll(CoreTest, scriptedAnalyzer((conversation) => Either.right(analysisOk(conversation))).layer)
+const answer = (conversation: Conversation) => Either.right(analysisOk(conversation))
+const TestLayer = Layer.mergeAll(CoreTest, scriptedAnalyzer(answer).layer)
 /** An analyzer that waits on the network (as Grok does) instead of computing on this thread. */
-const NetworkAnalyzerLayer = Layer.mergeAll(
-  CoreTest,
-  Layer.map(scriptedAnalyzer((conversation) => Either.right(analysisOk(conversation))).layer, (context) =>
-    Context.add(context, Analyzer, { ...Context.get(context, Analyzer), usesCallingThread: false })
-  )
-)
+const NetworkAnalyzerLayer = Layer.mergeAll(CoreTest, scriptedAnalyzer(answer, { usesCallingThread: false }).layer)
 
 /** Pulls one claimed chunk after another from the source. */
 const pullerOf = (intake: Intake) =>
@@ -36,14 +32,23 @@ const pullerOf = (intake: Intake) =>
     )
   )
 
+/**
+ * A backlog of 250, the first group claimed, and 20 ms of real time as if analysing it took that
+ * long (what the next claim owes a busy intake); returns the next pull.
+ */
+const afterFirstGroup = (intake: Intake) =>
+  Effect.gen(function* () {
+    yield* withBacklog(250)
+    const pull = yield* pullerOf(intake)
+    expect(Chunk.size(yield* pull)).toBe(CLAIM)
+    yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+    return pull
+  })
+
 describe("pending source: intake comes first", () => {
   it.scoped("while intake is busy, the next claim waits; it goes on once that time has passed", () =>
     Effect.gen(function* () {
-      yield* withBacklog(250)
-      const pull = yield* pullerOf(busyIntake)
-      expect(Chunk.size(yield* pull)).toBe(CLAIM)
-      // As if analysing the first group took 20 ms of real time: the next claim owes intake that.
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+      const pull = yield* afterFirstGroup(busyIntake)
       const next = yield* Effect.fork(pull)
       for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
       expect(Option.isNone(yield* Fiber.poll(next))).toBe(true)
@@ -65,10 +70,7 @@ describe("pending source: intake comes first", () => {
 
   it.scoped("an analyzer that waits on the network (Grok) does not hold claims back for intake", () =>
     Effect.gen(function* () {
-      yield* withBacklog(250)
-      const pull = yield* pullerOf(busyIntake)
-      expect(Chunk.size(yield* pull)).toBe(CLAIM)
-      yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 20)))
+      const pull = yield* afterFirstGroup(busyIntake)
       // No clock adjustment: with the local analyzer this claim would wait (first test).
       expect(Chunk.size(yield* pull)).toBe(CLAIM)
     }).pipe(Effect.provide(Layer.fresh(NetworkAnalyzerLayer)))

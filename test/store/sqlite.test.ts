@@ -6,7 +6,7 @@ import { vi } from "vitest"
 import type { Insight } from "../../src/domain/insight.js"
 import { preparedTransactions, sqliteClientLayer, SqliteStoreLive } from "../../src/store/sqlite.js"
 import { Store } from "../../src/store/Store.js"
-import { newConversation, StoreOnTempFile, tempDbPath } from "../support/layers.js"
+import { newConversation, onTempDatabase, StoreOnTempFile, tempDbPath } from "../support/layers.js"
 
 const insightFor = (id: string, score: number): Insight => ({
   conversation_id: id as Insight["conversation_id"],
@@ -150,6 +150,6 @@ describe("SQLite store", () => {
       yield* withTransaction(Effect.zipRight(sql`INSERT INTO t (n) VALUES (4)`, Effect.ignore(withTransaction(Effect.zipRight(sql`INSERT INTO t (n) VALUES (5)`, Effect.fail("inner"))))))
       yield* withTransaction(sql`INSERT INTO t (n) VALUES (6)`)
       expect((yield* sql<{ n: number }>`SELECT n FROM t ORDER BY n`).map((row) => row.n)).toEqual([1, 4, 6])
-    }).pipe(Effect.provide(Layer.fresh(Layer.unwrapScoped(Effect.acquireRelease(Effect.sync(tempDbPath), (db) => Effect.sync(db.cleanup)).pipe(Effect.map((db) => sqliteClientLayer(db.path)))))))
+    }).pipe(Effect.provide(Layer.fresh(onTempDatabase(sqliteClientLayer))))
   )
 })

@@ -19,9 +19,11 @@ export const tempDbPath = (): { readonly path: string; readonly cleanup: () => v
   return { path: join(dir, "test.db"), cleanup: () => rmSync(dir, { recursive: true, force: true }) }
 }
 
-export const StoreOnTempFile = Layer.unwrapScoped(
-  Effect.acquireRelease(Effect.sync(tempDbPath), (db) => Effect.sync(db.cleanup)).pipe(Effect.map((db) => SqliteStoreLive(db.path)))
-)
+/** A layer built on a fresh temp database file (see tempDbPath), the file removed with the layer. */
+export const onTempDatabase = <A, E, R>(build: (path: string) => Layer.Layer<A, E, R>): Layer.Layer<A, E, R> =>
+  Layer.unwrapScoped(Effect.acquireRelease(Effect.sync(tempDbPath), (db) => Effect.sync(db.cleanup)).pipe(Effect.map((db) => build(db.path))))
+
+export const StoreOnTempFile = onTempDatabase(SqliteStoreLive)
 
 export const CoreTest = Layer.mergeAll(StoreOnTempFile, WorkSignal.Default, Lifecycle.Default)
 
@@ -39,14 +41,17 @@ export const analysisOk = (conversation: Conversation): AnalysisResult => ({
 
 export type Script = (conversation: Conversation, call: number) => Either.Either<AnalysisResult, AnalysisError> | undefined
 
-/** An Analyzer whose answer per conversation comes from `script`; `calls` records every batch. */
-export const scriptedAnalyzer = (script: Script) => {
+/**
+ * An Analyzer whose answer per conversation comes from `script`; `calls` records every batch.
+ * It answers synchronously on the caller's thread, like the local analyzer, unless
+ * `usesCallingThread: false` makes it pass for one that waits on the network (Grok).
+ */
+export const scriptedAnalyzer = (script: Script, options: { readonly usesCallingThread?: boolean } = {}) => {
   const calls: Array<ReadonlyArray<ConversationId>> = []
   const layer = Layer.succeed(Analyzer, {
     name: "test:scripted",
     notReadyReason: Effect.succeed(null),
-    // Synchronous, on the test's thread, like the local analyzer.
-    usesCallingThread: true,
+    usesCallingThread: options.usesCallingThread ?? true,
     analyzeBatch: (batch) =>
       Effect.sync(() => {
         calls.push(batch.map((c) => c.id))
