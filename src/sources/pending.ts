@@ -44,8 +44,11 @@ export const pendingConversations = (
       const signal = yield* WorkSignal
       const lifecycle = yield* Lifecycle
       const analyzer = yield* Analyzer
-      /** When the previous claim was made: downstream pulls again once it has used that group up. */
-      let claimedAt = performance.now()
+      /**
+       * When the previous claim was made: downstream pulls again once it has used that group up.
+       * Infinity before the first claim and after idling: nothing analysed, nothing owed.
+       */
+      let claimedAt = Number.POSITIVE_INFINITY
       const yieldToIntake: Effect.Effect<void> = Effect.suspend(() => {
         const now = performance.now()
         const owed = Math.min(now - claimedAt, MAX_YIELD_MS)
@@ -73,7 +76,7 @@ export const pendingConversations = (
               : // Nothing pending: sleep until a commit or shutdown, then look again.
                 Effect.raceFirst(signal.awaitWork, lifecycle.awaitDraining).pipe(
                   // Idle time is not analysis time: the next claim owes intake nothing for it.
-                  Effect.zipRight(Effect.sync(() => (claimedAt = performance.now()))),
+                  Effect.zipRight(Effect.sync(() => (claimedAt = Number.POSITIVE_INFINITY))),
                   Effect.zipRight(nextClaim)
                 )
           )

@@ -50,7 +50,11 @@ describe("pending source: intake comes first", () => {
     Effect.gen(function* () {
       const pull = yield* afterFirstGroup(busyIntake)
       const next = yield* Effect.fork(pull)
-      for (let i = 0; i < 20; i++) yield* Effect.yieldNow()
+      // Until the claim is asleep on the test clock (a busy machine may take a while to get there;
+      // adjusting the clock before would leave it asleep for good).
+      for (let tries = 0; Chunk.isEmpty(yield* TestClock.sleeps()) && tries < 5_000; tries++) {
+        yield* Effect.promise(() => new Promise((resolve) => setTimeout(resolve, 1)))
+      }
       expect(Option.isNone(yield* Fiber.poll(next))).toBe(true)
       yield* TestClock.adjust("1 second")
       expect(Chunk.size(yield* Fiber.join(next))).toBe(CLAIM)
