@@ -3,6 +3,7 @@ import { Either } from "effect"
 import type { IncomingMessage } from "node:http"
 import { Conflict, drainingRefusal, InvalidInput, PayloadTooLarge, type Unavailable } from "../domain/errors.js"
 import type { RawItem } from "../stages/validate.js"
+import { jsonArrayElements } from "./jsonArrayElements.js"
 
 export type BodyKind = "json" | "ndjson"
 
@@ -107,7 +108,10 @@ export const parseBulk = (text: string, kind: BodyKind): Either.Either<ReadonlyA
     if (!Array.isArray(json)) {
       return Either.left(new InvalidInput({ message: "bulk body must be a JSON array of conversations (or NDJSON with Content-Type application/x-ndjson)", details: [{ field: "(body)", message: "must be a JSON array" }] }))
     }
-    return Either.right(json.map((item) => ({ json: item, raw: JSON.stringify(item) })))
+    const texts = jsonArrayElements(text)
+    // (The counts always agree for text JSON.parse accepted; the check keeps a scanner bug from
+    // pairing an item with another's text.)
+    return Either.right(json.map((item, index) => ({ json: item, raw: texts.length === json.length ? texts[index] : JSON.stringify(item) })))
   } catch (error) {
     return Either.left(invalidJson(error))
   }

@@ -291,6 +291,20 @@ describe("POST /api/v1/conversations/bulk", () => {
     }
   })
 
+  it("keeps each JSON-array item's raw exactly as sent (spacing, escapes, number forms); the same items sent compact are the same content", async () => {
+    const items = [
+      `{ "id": "conv_raw_bulk_1", "author": "@b\u00e9a", "timestamp": "2024-05-01T12:00:00Z",\n  "text": "a, [b] \\"c\\"", "score": 1.50 }`,
+      `{"id":"conv_raw_bulk_2","author":"@cy","timestamp":"2024-05-01T12:00:00Z","text":"x","metadata":{"n":1e2}}`
+    ]
+    const body = `[\n  ${items[0]} ,\n\t${items[1]}\n]`
+    expect((await post("/api/v1/conversations/bulk", body)).status).toBe(202)
+    const raws = readDb((db) => db.prepare("SELECT raw FROM conversations WHERE id IN ('conv_raw_bulk_1', 'conv_raw_bulk_2') ORDER BY id").pluck().all()) as Array<string>
+    expect(raws).toEqual(items)
+    expect((await getJson<ConversationView>("/api/v1/conversations/conv_raw_bulk_1")).author).toBe("@béa")
+    const again = await post("/api/v1/conversations/bulk", items.map((item) => JSON.parse(item) as unknown))
+    expect(again.status).toBe(202)
+  })
+
   it("NDJSON with Content-Type application/x-ndjson → 202 (blank lines and CRLF tolerated)", async () => {
     const lines = [1, 2, 3].map((i) => JSON.stringify(conversation({ id: `conv_ndjson_${i}`, text: `ndjson ${i}` })))
     const body = `${lines[0]}\r\n\r\n${lines[1]}\n${lines[2]}\n`
