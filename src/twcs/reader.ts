@@ -446,6 +446,7 @@ async function* importBatches(source: string, spillDir: string, progress: Import
   if (rejects.length > 0) yield rejects.splice(0)
   progress.phase = "threading"
   const threads = buildThreads(spilled.table)
+  spilled.table.forgetIds()
   progress.threadsTotal = threads.threads
   progress.phase = "emitting"
   let batch: Array<ImportEvent> = []

@@ -26,6 +26,14 @@ export class TweetTable {
     return undefined
   }
 
+  /**
+   * Drops the id → index map once the threads are built (pass 2 needs only the columns): on the
+   * 2.8 M-tweet file it is the largest thing on the heap, and pass 2 is where the import peaks.
+   */
+  forgetIds(): void {
+    this.indexById.clear()
+  }
+
   private grow(): void {
     const grow64 = (from: Float64Array) => {
       const to = new Float64Array(from.length * 2)
