@@ -103,8 +103,12 @@ const numberParam = (name: string, min: number, max: number, integer: boolean) =
     encode: (value) => ParseResult.succeed(String(value))
   }).annotations({ description: `${integer ? "integer" : "number"} ${min}..${max}` })
 
+// override: without it a union of literals reports each member's own "Expected …" issue, so a
+// client read `order: Expected "asc", actual "x"; order: Expected "desc", actual "x"`.
 const oneOf = <L extends ReadonlyArray<string>>(name: string, ...values: L) =>
-  Schema.Literal(...values).annotations({ message: () => `${name} must be one of ${values.join(", ")}` })
+  Schema.Literal(...values).annotations({
+    message: (issue) => ({ message: `${name} must be one of ${values.join(", ")} (got ${JSON.stringify(issue.actual)})`, override: true })
+  })
 
 const timeParam = (name: string) =>
   Timestamp.annotations({ message: () => `${name} must be an ISO-8601 date-time, e.g. 2024-05-01T12:00:00Z`, description: "ISO-8601" })

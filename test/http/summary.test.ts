@@ -195,7 +195,11 @@ describe("GET /api/v1/insights/summary", () => {
     ] as const) {
       const body = await expectError(await client.get(`/api/v1/insights/summary?${params}`), 400, "invalid_parameter")
       expect(body.details.map((d) => String(d.field))).toContain(field)
+      expect(body.message).not.toMatch(/Expected|actual/)
     }
+    const bucket = await expectError(await client.get("/api/v1/insights/summary?bucket=week"), 400, "invalid_parameter")
+    expect(bucket.message).toBe('bucket must be one of hour, day (got "week")')
+    expect(bucket.details).toEqual([{ field: "bucket", message: 'bucket must be one of hour, day (got "week")' }])
   })
 
   it("needs the API key like the other /api/v1 routes when keys are configured", async () => {
