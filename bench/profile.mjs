@@ -1,10 +1,13 @@
 // CPU profile of the daemon (node --cpu-prof), summarised by self time (bench/cpuprofile-summary.mjs).
 //
-//   node bench/profile.mjs [--scenario=ingest|backlog] [--target=insightd|reference] [--seconds=5]
+//   node bench/profile.mjs [--scenario=ingest|bulk|backlog] [--target=insightd|reference] [--seconds=5]
 //                          [--connections=64] [--backlog=20000] [--dir=/tmp/prof] [--top=25] [--loadgen=wrk|node]
+//                          [--format=json|ndjson] [--rows=100000] [--clients=4]
 //
 // ingest:  the ingest-only pipeline under the ingest benchmark's load (1 s warm-up + N s), so the
 //          profile shows the HTTP stack + validate + persist, nothing else.
+// bulk:    the ingest-only pipeline fed the bulk benchmark's requests (1,000 conversations each,
+//          --format json or ndjson, --clients concurrent senders), bodies built before the window.
 // backlog: a backlog built unprofiled, then the normal daemon (default pipeline, local analyzer)
 //          profiled while it works through it.
 // --target=reference profiles bench/reference-server.mjs under the same load (ingest only), to
@@ -17,7 +20,7 @@ import fs from "node:fs"
 import path from "node:path"
 import Database from "better-sqlite3"
 import { printSummary, summariseProfile } from "./cpuprofile-summary.mjs"
-import { BENCH_DIR, chooseGenerator, fmt, freshDir, makeConversation, parseArgs, prng, removeDir, runLoad, sleep, startServer, writeResult } from "./lib.mjs"
+import { BENCH_DIR, bulkBody, chooseGenerator, fmt, freshDir, makeConversation, makeConversations, parseArgs, prng, removeDir, runLoad, sleep, startServer, writeResult } from "./lib.mjs"
 
 const args = parseArgs()
 const scenario = String(args.scenario ?? "ingest")
@@ -50,6 +53,28 @@ if (scenario === "ingest") {
   window = { fromMs: loadStart - spawnedAt, toMs: Date.now() - spawnedAt }
   const exit = await server.stop()
   note = `${fmt(load.accepted / (load.durationUs / 1e6))} req/s while profiled (profiling slows it); exit ${JSON.stringify(exit)}`
+} else if (scenario === "bulk") {
+  const format = String(args.format ?? "ndjson")
+  const rows = Number(args.rows ?? 100_000)
+  const clients = Number(args.clients ?? 4)
+  const bodies = Array.from({ length: Math.ceil(rows / 1000) }, (_, r) => bulkBody(makeConversations(r + 1, 1000, r * 1000), format))
+  const server = await startServer({ kind: target === "reference" ? "reference" : "insightd", db, pipeline: INGEST_ONLY, nodeArgs, onSpawn })
+  pid = server.pid
+  let next = 0
+  const send = async () => {
+    while (next < bodies.length) {
+      const { body, contentType } = bodies[next++]
+      const res = await fetch(`${server.base}/api/v1/conversations/bulk`, { method: "POST", headers: { "content-type": contentType }, body })
+      await res.arrayBuffer()
+      if (res.status !== 202) throw new Error(`bulk POST → ${res.status}`)
+    }
+  }
+  const loadStart = Date.now()
+  await Promise.all(Array.from({ length: clients }, send))
+  const ms = Date.now() - loadStart
+  window = { fromMs: loadStart - spawnedAt, toMs: Date.now() - spawnedAt }
+  const exit = await server.stop()
+  note = `${fmt(rows)} conversations as ${format} in ${fmt(ms, 0)} ms while profiled (${fmt(rows / (ms / 1000))}/s); exit ${JSON.stringify(exit)}`
 } else if (scenario === "backlog") {
   const builder = await startServer({ kind: "insightd", db, pipeline: INGEST_ONLY })
   const rand = prng(7)
