@@ -39,9 +39,11 @@ export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", {
   conversation_ids: Schema.Array(Schema.String)
 }) {}
 
+/** Too big a body (`limit_bytes`) or, for a bulk, too many conversations (`limit_items`). */
 export class PayloadTooLarge extends Schema.TaggedError<PayloadTooLarge>()("PayloadTooLarge", {
   message: Schema.String,
-  limit_bytes: Schema.Number
+  limit_bytes: Schema.optional(Schema.Number),
+  limit_items: Schema.optional(Schema.Number)
 }) {}
 
 export class UnsupportedMediaType extends Schema.TaggedError<UnsupportedMediaType>()("UnsupportedMediaType", {

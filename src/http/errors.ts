@@ -53,7 +53,10 @@ const wireOf = (error: ClientError): { readonly status: number; readonly body: W
         body: { error: "conflict", message: error.message, details: error.conversation_ids.map((id) => ({ conversation_id: id })) }
       }
     case "PayloadTooLarge":
-      return { status: 413, body: { error: "payload_too_large", message: error.message, details: [{ limit_bytes: error.limit_bytes }] } }
+      return {
+        status: 413,
+        body: { error: "payload_too_large", message: error.message, details: [error.limit_items !== undefined ? { limit_items: error.limit_items } : { limit_bytes: error.limit_bytes }] }
+      }
     case "UnsupportedMediaType":
       return { status: 415, body: { error: "unsupported_media_type", message: error.message, details: [] } }
     case "RateLimited":
@@ -107,7 +110,7 @@ export const InvalidParameterHttp = httpError(InvalidParameter, "invalid_paramet
 export const UnauthorizedHttp = httpError(Unauthorized, "unauthorized", 401, (b) => new Unauthorized({ message: b.message }))
 export const NotFoundHttp = httpError(NotFound, "not_found", 404, (b) => new NotFound({ message: b.message }))
 export const ConflictHttp = httpError(Conflict, "conflict", 409, (b) => new Conflict({ message: b.message, conversation_ids: [] }))
-export const PayloadTooLargeHttp = httpError(PayloadTooLarge, "payload_too_large", 413, (b) => new PayloadTooLarge({ message: b.message, limit_bytes: 0 }))
+export const PayloadTooLargeHttp = httpError(PayloadTooLarge, "payload_too_large", 413, (b) => new PayloadTooLarge({ message: b.message }))
 export const UnsupportedMediaTypeHttp = httpError(UnsupportedMediaType, "unsupported_media_type", 415, (b) => new UnsupportedMediaType({ message: b.message }))
 export const RateLimitedHttp = httpError(RateLimited, "rate_limit_exceeded", 429, (b) => new RateLimited({ message: b.message, retry_after: b.retry_after ?? 1 }))
 export const UnavailableHttp = httpError(Unavailable, "unavailable", 503, (b) => new Unavailable({ message: b.message, reason: "unknown" }))

@@ -115,7 +115,7 @@ export const ConversationsHandlers = HttpApiBuilder.group(InsightdApi, "conversa
           return yield* new InvalidInput({ message: "bulk body holds no conversations", details: [{ field: "(body)", message: "must hold at least one conversation" }] })
         }
         if (items.length > config.http.maxBulkItems) {
-          return yield* new PayloadTooLarge({ message: `bulk body holds ${items.length} conversations; at most ${config.http.maxBulkItems} are accepted per request`, limit_bytes: config.http.maxBulkBodyBytes })
+          return yield* new PayloadTooLarge({ message: `bulk body holds ${items.length} conversations; at most ${config.http.maxBulkItems} are accepted per request`, limit_items: config.http.maxBulkItems })
         }
         return yield* validateSubmission(items, { bulk: true })
       })

@@ -368,6 +368,8 @@ describe("POST /api/v1/conversations/bulk", () => {
   it("more than 1,000 items → 413; 1,000 is accepted", async () => {
     const error = await expectError(await post("/api/v1/conversations/bulk", Array.from({ length: 1001 }, () => conversation())), 413, "payload_too_large")
     expect(error.message).toContain("1000")
+    // The limit that was crossed: the item count, not the 16 MiB body size the body kept under.
+    expect(error.details).toEqual([{ limit_items: 1000 }])
     const ndjson = Array.from({ length: 1001 }, () => JSON.stringify(conversation())).join("\n")
     await expectError(await post("/api/v1/conversations/bulk", ndjson, { "content-type": "application/x-ndjson" }), 413, "payload_too_large")
     const ok = await post("/api/v1/conversations/bulk", Array.from({ length: 1000 }, (_, i) => conversation({ text: `thousand ${i}` })))
