@@ -82,6 +82,27 @@ describe("local analyzer: support cues users rely on", () => {
     expect(result.sentimentScore).toBe(0)
   })
 
+  it("does not read a topic into a word that only names a thing", () => {
+    // A mention of the app, the website, an update or connecting is no problem report on its own.
+    const cases: Array<[string, ReadonlyArray<string>, ReadonlyArray<string>]> = [
+      ["love the new app, thanks!", ["praise"], ["app_crash"]],
+      ["Any update on my refund?", ["refund_request"], ["technical_issue"]],
+      ["I ordered on your website last week", [], ["technical_issue"]],
+      ["Can you connect me with an agent?", ["customer_service"], ["connectivity"]],
+      ["The app won't let me log in", ["login_problem"], ["app_crash"]],
+      // ... and still counts with a problem word beside it.
+      ["Your app keeps crashing when I open it", ["app_crash"], []],
+      ["I can't connect to the wifi since the update", ["connectivity", "technical_issue"], []],
+      ["the show keeps buffering", ["technical_issue"], []],
+      ["the update broke everything", ["technical_issue"], []]
+    ]
+    for (const [text, present, absent] of cases) {
+      const clusters = analyze(text).clusters
+      for (const label of present) expect(clusters, text).toContain(label)
+      for (const label of absent) expect(clusters, text).not.toContain(label)
+    }
+  })
+
   it("gives little confidence to 'ok' and much to a long consistent complaint", () => {
     const ok = analyze("ok")
     const complaint = analyze(LONG_COMPLAINT)

@@ -23,6 +23,9 @@ export interface TopicDefinition {
   readonly terms: Readonly<Record<string, number>>
 }
 
+// Words that name a thing rather than a problem with it ("app", "website", "update", "connect")
+// weigh under MIN_TOPIC_SCORE: alone they are no evidence ("love the new app" is not a crash,
+// "any update on my refund?" is not a technical issue); with a problem word they add up.
 export const TOPIC_TAXONOMY: ReadonlyArray<TopicDefinition> = [
   {
     label: "delivery_delay",
@@ -89,21 +92,23 @@ export const TOPIC_TAXONOMY: ReadonlyArray<TopicDefinition> = [
     label: "technical_issue",
     terms: {
       error: 2, bug: 2, glitch: 2, "not working": 2, "doesn't work": 2, "won't load": 2.5, "won't open": 2,
-      technical: 2, update: 1.5, sync: 1.5, "error message": 1, "error code": 1, loading: 1, website: 1,
-      server: 1, outage: 2, software: 1, settings: 1, "nothing works": 2, buggy: 2
+      technical: 2, update: 0.5, "since the update": 2, "after the update": 2, "update broke": 2, "latest update": 1.5, sync: 1.5,
+      "error message": 1, "error code": 1, loading: 1, website: 0.5, "site is down": 2.5, "website is down": 2.5,
+      server: 1, outage: 2, software: 1, settings: 1, "nothing works": 2, buggy: 2, buffering: 2, lag: 1.5, laggy: 2
     }
   },
   {
     label: "app_crash",
     terms: {
       crash: 3, crashing: 3, "keeps crashing": 1, freeze: 2.5, froze: 2.5, "force close": 2.5, "shuts down": 1.5,
-      app: 1
+      "app won't open": 1, "app stopped": 2, app: 0.5
     }
   },
   {
     label: "connectivity",
     terms: {
-      wifi: 3, internet: 2.5, connection: 2.5, connect: 2, disconnect: 2.5, "keeps dropping": 2.5, signal: 2,
+      wifi: 3, internet: 2.5, connection: 2.5, connect: 0.5, "can't connect": 2.5, "cannot connect": 2.5,
+      "won't connect": 2.5, "unable to connect": 2.5, disconnect: 2.5, "keeps dropping": 2.5, signal: 2,
       network: 2, bluetooth: 2, router: 2.5, offline: 1.5, "timing out": 2, timeout: 2, "times out": 2,
       reception: 2
     }
