@@ -90,6 +90,10 @@ describe("local analyzer: support cues users rely on", () => {
       ["I ordered on your website last week", [], ["technical_issue"]],
       ["Can you connect me with an agent?", ["customer_service"], ["connectivity"]],
       ["The app won't let me log in", ["login_problem"], ["app_crash"]],
+      ["my account was charged but I never got the order", ["billing_issue"], ["account_access"]],
+      ["I need to reset my router", ["connectivity"], ["password_reset"]],
+      ["I'm on the unlimited plan and my data is throttled", ["connectivity"], ["data_privacy"]],
+      ["Please delete my data", ["data_privacy"], []],
       // ... and still counts with a problem word beside it.
       ["Your app keeps crashing when I open it", ["app_crash"], []],
       ["I can't connect to the wifi since the update", ["connectivity", "technical_issue"], []],

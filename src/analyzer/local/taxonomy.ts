@@ -23,7 +23,8 @@ export interface TopicDefinition {
   readonly terms: Readonly<Record<string, number>>
 }
 
-// Words that name a thing rather than a problem with it ("app", "website", "update", "connect")
+// Words that name a thing rather than a problem with it ("app", "website", "update", "connect",
+// "account", "reset", "data": a telecom customer's "my data" is their allowance, not their privacy)
 // weigh under MIN_TOPIC_SCORE: alone they are no evidence ("love the new app" is not a crash,
 // "any update on my refund?" is not a technical issue); with a problem word they add up.
 export const TOPIC_TAXONOMY: ReadonlyArray<TopicDefinition> = [
@@ -71,7 +72,7 @@ export const TOPIC_TAXONOMY: ReadonlyArray<TopicDefinition> = [
   {
     label: "account_access",
     terms: {
-      account: 1, "locked out": 3, locked: 2, "access my account": 3, "can't access": 2.5, suspended: 2,
+      account: 0.5, "locked out": 3, locked: 2, "access my account": 3, "can't access": 2.5, suspended: 2,
       "two-factor": 2, "2fa": 2, "verification code": 2, deactivated: 2, hacked: 2.5
     }
   },
@@ -85,7 +86,7 @@ export const TOPIC_TAXONOMY: ReadonlyArray<TopicDefinition> = [
   {
     label: "password_reset",
     terms: {
-      password: 2.5, "reset my password": 3, "reset link": 2.5, "forgot my password": 3, "password reset": 2, reset: 1
+      password: 2.5, "reset my password": 3, "reset link": 2.5, "forgot my password": 3, "password reset": 2, reset: 0.5
     }
   },
   {
@@ -107,7 +108,7 @@ export const TOPIC_TAXONOMY: ReadonlyArray<TopicDefinition> = [
   {
     label: "connectivity",
     terms: {
-      wifi: 3, internet: 2.5, connection: 2.5, connect: 0.5, "can't connect": 2.5, "cannot connect": 2.5,
+      wifi: 3, internet: 2.5, "mobile data": 2.5, throttled: 2, throttling: 2, "data speed": 2, connection: 2.5, connect: 0.5, "can't connect": 2.5, "cannot connect": 2.5,
       "won't connect": 2.5, "unable to connect": 2.5, disconnect: 2.5, "keeps dropping": 2.5, signal: 2,
       network: 2, bluetooth: 2, router: 2.5, offline: 1.5, "timing out": 2, timeout: 2, "times out": 2,
       reception: 2
@@ -169,7 +170,7 @@ export const TOPIC_TAXONOMY: ReadonlyArray<TopicDefinition> = [
   {
     label: "data_privacy",
     terms: {
-      privacy: 3, "personal data": 3, "my data": 3, data: 1.5, gdpr: 3, "delete my data": 3, "third parties": 2.5,
+      privacy: 3, "personal data": 3, "my data": 0.5, data: 0.3, gdpr: 3, "delete my data": 3, "third parties": 2.5,
       "third party": 2, consent: 2, cookies: 1.5, spam: 1.5, "marketing emails": 2, breach: 3,
       "delete my account": 2.5
     }
