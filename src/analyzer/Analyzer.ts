@@ -18,8 +18,17 @@ export interface AnalyzerShape {
    * credentials) instead of failing; interruption then leaves the conversations untouched.
    */
   readonly analyzeBatch: (batch: ReadonlyArray<Conversation>) => Effect.Effect<BatchResults>
-  /** `null` when able to work, else the reason (shown by `/ready`), e.g. `grok_unauthorized`. */
+  /**
+   * `null` when able to work, else the reason (shown by `/ready`), e.g. `grok_unauthorized`.
+   * Nothing more is claimed meanwhile: the backlog stays `pending` until it clears.
+   */
   readonly notReadyReason: Effect.Effect<string | null>
+  /**
+   * `null`, or why the latest calls did not get through (e.g. `grok_unreachable`): `/ready` says
+   * so (503), but analysis goes on, each batch retried and then failed as usual, since a refused
+   * connection or a timeout does not tell a long outage from a blip.
+   */
+  readonly degradedReason: Effect.Effect<string | null>
   /**
    * Whether analysing is CPU work on the calling thread (the local analyzer) rather than mostly
    * waiting on the network (Grok): only the former competes with intake for the thread.

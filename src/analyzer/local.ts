@@ -14,6 +14,7 @@ export const makeLocal = Effect.sync((): AnalyzerShape => {
   return {
     name: LOCAL_ANALYZER_NAME,
     notReadyReason: Effect.succeed(null),
+    degradedReason: Effect.succeed(null),
     usesCallingThread: true,
     analyzeBatch: (batch) =>
       Effect.sync(() => {

@@ -272,7 +272,7 @@ export const OpsHandlers = HttpApiBuilder.group(InsightdApi, "ops", (handlers) =
             Effect.as("ok"),
             Effect.catchAll(() => Effect.succeed("unavailable"))
           )
-          const analyzerReason = yield* analyzer.notReadyReason
+          const analyzerReason = (yield* analyzer.notReadyReason) ?? (yield* analyzer.degradedReason)
           const draining = lifecycle.isDraining()
           const reason = draining ? "draining" : database !== "ok" ? "database_unavailable" : analyzerReason ?? undefined
           const body = {

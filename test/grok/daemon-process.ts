@@ -111,9 +111,9 @@ export const statusCounts = (daemon: Daemon): Record<string, number> => {
   return Object.fromEntries(rows.map((row) => [row.status, row.n]))
 }
 
-export const waitFor = async (condition: () => boolean, timeoutMs: number, what: string): Promise<void> => {
+export const waitFor = async (condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> => {
   const deadline = Date.now() + timeoutMs
-  while (!condition()) {
+  while (!(await condition())) {
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
     await new Promise((resolve) => setTimeout(resolve, 200))
   }

@@ -4,6 +4,7 @@
  */
 import { afterEach, describe, expect, it } from "vitest"
 import { expectedFor, type Fault, type FakeGrok, maxInAnyWindow, startFakeGrok } from "../support/fake-grok.mjs"
+import { UNREACHABLE_AFTER_CALLS } from "../../src/analyzer/grok/GrokAnalyzer.js"
 import { type Daemon, postBulk, startDaemon, statusCounts, waitFor } from "./daemon-process.js"
 
 let fake: FakeGrok | undefined
@@ -155,6 +156,35 @@ describe("daemon with the Grok analyzer", () => {
     expect((await fetch(`${daemon.url}/ready`)).status).toBe(200)
     expect(daemon.logs.filter((entry) => entry.message === "analyzer resumed")).toHaveLength(1)
     expect(daemon.stderr()).not.toContain("xai-test-secret-key")
+  })
+
+  it("Grok not answering: /ready is 503 grok_unreachable after 3 calls in a row, the batch still fails after its retries, and a probe notices Grok is back", async () => {
+    fake = await startFakeGrok()
+    fake.setFault(() => "timeout")
+    daemon = await startDaemon(grokEnv(fake)) // calls time out after 1 s
+    await postBulk(daemon, conversations(10, "down"))
+    await waitFor(() => fake!.calls.length >= UNREACHABLE_AFTER_CALLS, 15_000, "three calls")
+    await waitFor(async () => (await fetch(`${daemon!.url}/ready`)).status === 503, 3_000, "/ready to say so")
+    const down = (await (await fetch(`${daemon.url}/ready`)).json()) as { reason?: string; checks: { analyzer: string } }
+    expect(down.reason).toBe("grok_unreachable")
+    expect(down.checks.analyzer).toBe("grok_unreachable")
+    // What happens to the conversations is unchanged: retried, then failed with the reason.
+    await waitFor(() => (statusCounts(daemon!).failed ?? 0) === 10, 15_000, "the batch to fail after its retries")
+    const lastError = daemon.db().prepare("SELECT last_error FROM conversations LIMIT 1").pluck().get() as string
+    expect(lastError).toMatch(/did not answer within 1000 ms \(gave up after 4 calls\)/)
+    expect(daemon.logs.filter((entry) => String(entry.message).startsWith("grok unreachable"))).toHaveLength(1)
+
+    // Nothing is pending, yet the daemon finds out that Grok answers again (a probe per interval).
+    const before = fake.calls.length
+    fake.setFault(() => "ok")
+    await waitFor(async () => (await fetch(`${daemon!.url}/ready`)).status === 200, 5_000, "/ready to recover")
+    expect(fake.calls.length - before).toBeLessThanOrEqual(2)
+    expect(daemon.logs.filter((entry) => entry.message === "grok reachable again")).toHaveLength(1)
+    // A Grok that answers with an error status is reachable: a 500 streak is not "unreachable".
+    fake.setFault(() => "500")
+    await postBulk(daemon, conversations(10, "erroring"))
+    await waitFor(() => (statusCounts(daemon!).failed ?? 0) === 20, 15_000, "the erroring batch to fail")
+    expect((await fetch(`${daemon.url}/ready`)).status).toBe(200)
   })
 
   it("SIGTERM while paused: exits 0 within the grace period and every claimed conversation is pending again", async () => {

@@ -51,6 +51,7 @@ export const scriptedAnalyzer = (script: Script, options: { readonly usesCalling
   const layer = Layer.succeed(Analyzer, {
     name: "test:scripted",
     notReadyReason: Effect.succeed(null),
+    degradedReason: Effect.succeed(null),
     usesCallingThread: options.usesCallingThread ?? true,
     analyzeBatch: (batch) =>
       Effect.sync(() => {

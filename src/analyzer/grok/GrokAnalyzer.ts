@@ -12,6 +12,9 @@
  *   Retries and probes take a slot each: `limited(call).pipe(Effect.retry(policy))`.
  * - Retry-After: a 429/503 that says when to come back holds back EVERY call, not only its own
  *   retry, until then (the slot is re-checked after it is taken, so a late Retry-After is seen).
+ * - No answer: after UNREACHABLE_AFTER_CALLS calls in a row got none (refused, timed out), `/ready`
+ *   reports grok_unreachable until one gets an answer; while nothing else calls, a probe goes out
+ *   every probe interval, so an idle daemon notices that Grok is back.
  * - Bad credentials: the first 401/403 pauses the analyzer (logged once). Calls then wait
  *   (their conversations keep their state); every probe interval ONE real waiting call is let
  *   through as the probe (or a tiny request when none waits). When it is accepted, analysis
@@ -57,6 +60,10 @@ export interface GrokSettings {
 }
 
 export const NOT_READY_UNAUTHORIZED = "grok_unauthorized"
+export const DEGRADED_UNREACHABLE = "grok_unreachable"
+
+/** Consecutive calls that got no answer (refused, reset, timed out) before `/ready` says so. */
+export const UNREACHABLE_AFTER_CALLS = 3
 
 /** A probe proves the key only when the server answered with something other than 401/403. */
 const rejectsProbe = (error: { readonly _tag: string }): boolean =>
@@ -135,21 +142,45 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
       }
     })
 
+    // ---- Reachability (for /ready). ----
+    let unansweredCalls = 0
+    let callsEnded = 0
+    const unreachable = () => unansweredCalls >= UNREACHABLE_AFTER_CALLS
+    /** Counts a call's outcome: any HTTP answer (an error status too) proves Grok reachable. */
+    const noteReachability = (answered: boolean) =>
+      Effect.suspend(() => {
+        callsEnded++
+        const was = unreachable()
+        unansweredCalls = answered ? 0 : unansweredCalls + 1
+        if (!was && unreachable()) {
+          return Effect.zipRight(
+            Effect.logError("grok unreachable: /ready reports it until a call gets an answer").pipe(
+              Effect.annotateLogs({ analyzer: name, reason: DEGRADED_UNREACHABLE, calls: unansweredCalls, probe_interval_ms: settings.probeIntervalMs })
+            ),
+            // Forked from a call's exit handler, which is uninterruptible: the probe must not be
+            // (its own call's timeout, and shutdown, interrupt it).
+            Effect.forkIn(Effect.interruptible(reachabilityProbe), scope)
+          )
+        }
+        if (was && !unreachable()) return Effect.logInfo("grok reachable again").pipe(Effect.annotateLogs({ analyzer: name }))
+        return Effect.void
+      })
+
     const callObserved = (body: ChatCompletionRequest): Effect.Effect<CallReply, GrokCallError> =>
       Effect.suspend(() => {
         const started = performance.now()
         grokCallStarted()
-        return Effect.onExit(call(body), (exit) =>
-          Effect.sync(() => {
-            if (Exit.isSuccess(exit)) grokCallEnded("2xx", performance.now() - started)
-            else {
-              const failure = Cause.failureOption(exit.cause)
-              // Interrupted (shutdown) calls leave the in-flight gauge without an outcome.
-              if (Option.isSome(failure)) grokCallEnded(outcomeOf(failure.value), performance.now() - started)
-              else grokCallAbandoned()
-            }
-          })
-        )
+        return Effect.onExit(call(body), (exit) => {
+          if (Exit.isSuccess(exit)) {
+            grokCallEnded("2xx", performance.now() - started)
+            return noteReachability(true)
+          }
+          const failure = Cause.failureOption(exit.cause)
+          // Interrupted (shutdown) calls leave the in-flight gauge without an outcome.
+          if (Option.isNone(failure)) return Effect.sync(grokCallAbandoned)
+          grokCallEnded(outcomeOf(failure.value), performance.now() - started)
+          return noteReachability(failure.value._tag !== "GrokTransport" && failure.value._tag !== "GrokTimeout")
+        })
       }).pipe(
         Effect.withSpan("grok.call", { attributes: { "grok.model": settings.model } }),
         Effect.tapError((error) =>
@@ -196,6 +227,18 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
           })
         )
         .pipe(Effect.flatMap((inFlight) => Effect.flatten(Fiber.join(inFlight))))
+
+    /** While unreachable: every probe interval without any other call, one tiny call goes out. */
+    const reachabilityProbe: Effect.Effect<void> = Effect.gen(function* () {
+      while (unreachable()) {
+        const before = callsEnded
+        yield* Effect.sleep(Duration.millis(settings.probeIntervalMs))
+        if (unreachable() && callsEnded === before && !paused) {
+          const outcome = yield* Effect.either(limited(probeBody, true))
+          yield* Effect.logDebug("grok reachability probe").pipe(Effect.annotateLogs({ analyzer: name, answered: Either.isRight(outcome) || !rejectsProbe(outcome.left) }))
+        }
+      }
+    })
 
     // ---- Pause on bad credentials. ----
     let paused = false
@@ -371,6 +414,7 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
       name,
       analyzeBatch,
       notReadyReason: Effect.sync(() => (paused ? NOT_READY_UNAUTHORIZED : null)),
+      degradedReason: Effect.sync(() => (unreachable() ? DEGRADED_UNREACHABLE : null)),
       usesCallingThread: false
     } satisfies AnalyzerShape
   })
