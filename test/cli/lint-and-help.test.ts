@@ -46,6 +46,28 @@ describe("insightd lint-pipeline", () => {
     expect(missing.stdout).toContain("does not exist")
   })
 
+  it("names every bad field of a file at once, in the file's terms", async () => {
+    const file = join(work, "many.json")
+    writeFileSync(
+      file,
+      JSON.stringify({
+        name: "many",
+        sources: ["http"],
+        stages: [{ name: "validate" }, { stage: "batch", size: 0, extra: 1 }, { stage: "analyze", analyzer: "magic" }]
+      })
+    )
+    const result = await runCli(["lint-pipeline", file])
+    expect(result.code).toBe(1)
+    const problems = result.stdout.trim().replace(`pipeline file ${file}: `, "").split("; ")
+    expect(problems).toEqual([
+      'sources.0: must be {"type": "http"} or {"type": "stdin"}',
+      'stages.0.stage: is required (one of "validate", "persist", "batch", "analyze", "persist-insight")',
+      'stages.1.extra: is not a field here (known: "stage", "size", "wait_ms")',
+      "stages.1.size: must be an integer between 1 and 100",
+      'stages.2.analyzer: must be one of "auto", "grok", "local" (got "magic")'
+    ])
+  })
+
   it("says what the daemon says when it refuses to start with the same file", async () => {
     const lint = await runCli(["lint-pipeline", fixture("pipeline-bad-size.json")])
     const serve = await runCli(["serve"], { env: { INSIGHTD_PIPELINE: fixture("pipeline-bad-size.json"), INSIGHTD_DB: join(work, "db.sqlite"), INSIGHTD_PORT: "0" } })
