@@ -5,6 +5,7 @@
 import { Context, Effect, Either, Layer, ParseResult, Redacted, Schema } from "effect"
 import { existsSync, readFileSync } from "node:fs"
 import { ConfigurationError } from "./domain/errors.js"
+import { describeFileIssues } from "./domain/fileIssues.js"
 
 const Port = Schema.Int.pipe(Schema.between(0, 65535, { message: () => "must be an integer port 0..65535" }))
 const PositiveInt = Schema.Int.pipe(Schema.positive({ message: () => "must be a positive integer" }))
@@ -110,14 +111,6 @@ export interface Config {
 
 export class AppConfig extends Context.Tag("insightd/AppConfig")<AppConfig, Config>() {}
 
-const firstIssue = (error: ParseResult.ParseError): string => {
-  const issues = ParseResult.ArrayFormatter.formatErrorSync(error)
-  const issue = issues[0]
-  if (issue === undefined) return error.message
-  const path = issue.path.join(".")
-  return path === "" ? issue.message : `${path}: ${issue.message}`
-}
-
 /** Text naming one of `values`; the message lists them all. */
 const oneOfText = <const L extends ReadonlyArray<string>>(values: L) =>
   Schema.String.pipe(
@@ -188,9 +181,9 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Either.Either<
   } else if (explicitPath) {
     return Either.left(new ConfigurationError({ message: `INSIGHTD_CONFIG: config file ${path} does not exist` }))
   }
-  const decodedFile = Schema.decodeUnknownEither(ConfigFile, { onExcessProperty: "error" })(fileJson)
+  const decodedFile = Schema.decodeUnknownEither(ConfigFile, { onExcessProperty: "error", errors: "all" })(fileJson)
   if (Either.isLeft(decodedFile)) {
-    return Either.left(new ConfigurationError({ message: `config file ${path}: ${firstIssue(decodedFile.left)}` }))
+    return Either.left(new ConfigurationError({ message: `config file ${path}: ${describeFileIssues(decodedFile.left).join("; ")}` }))
   }
   const file = decodedFile.right
   return Either.flatMap(readEnv(env), (over): Either.Either<Config, ConfigurationError> => {

@@ -3,10 +3,11 @@
  * parameters. Validated on load; a bad file stops start-up with one message naming every bad
  * field (the same one `insightd lint-pipeline` prints).
  */
-import { Either, ParseResult, Schema } from "effect"
+import { Either, Schema } from "effect"
 import { readFileSync } from "node:fs"
 import { AnalyzerChoice } from "../config.js"
 import { ConfigurationError } from "../domain/errors.js"
+import { describeFileIssues } from "../domain/fileIssues.js"
 
 const between = (min: number, max: number) => Schema.Int.pipe(Schema.between(min, max, { message: () => `must be an integer between ${min} and ${max}` }))
 
@@ -34,6 +35,9 @@ export const Stage = Schema.Union(ValidateStage, PersistStage, BatchStage, Analy
 export type Stage = typeof Stage.Type
 
 const ORDER = ["validate", "persist", "batch", "analyze", "persist-insight"] as const
+
+/** A stage without its `stage` key is told which names there are. */
+const STAGE_HINT = (path: string): string | undefined => (path.endsWith("stage") ? `one of ${ORDER.map((name) => `"${name}"`).join(", ")}` : undefined)
 
 export const PipelineDefinition = Schema.Struct({
   name: Schema.String.pipe(Schema.minLength(1)),
@@ -89,46 +93,7 @@ export const loadPipeline = (path: string): Either.Either<ResolvedPipeline, Conf
     return Either.left(new ConfigurationError({ message: `pipeline file ${path}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "does not exist" : `not valid JSON (${(error as Error).message})`}` }))
   }
   return Either.mapBoth(Schema.decodeUnknownEither(PipelineDefinition, { onExcessProperty: "error", errors: "all" })(json), {
-    onLeft: (error) => new ConfigurationError({ message: `pipeline file ${path}: ${describePipelineIssues(error).join("; ")}` }),
+    onLeft: (error) => new ConfigurationError({ message: `pipeline file ${path}: ${describeFileIssues(error, { required: STAGE_HINT }).join("; ")}` }),
     onRight: resolvePipeline
-  })
-}
-
-const STAGE_NAMES = ORDER.map((name) => `"${name}"`).join(", ")
-
-/** `Expected "a" | "b", actual "x"` → its alternatives and the value given. */
-const mismatch = (message: string): { readonly expected: ReadonlyArray<string>; readonly actual: string } | undefined => {
-  const match = /^Expected (.*), actual (.*)$/s.exec(message)
-  return match === null ? undefined : { expected: match[1].split(" | "), actual: match[2] }
-}
-
-const article = (type: string): string => (/^(string|number|boolean)$/.test(type) ? `a ${type}` : type === "integer" ? "an integer" : type)
-
-/** Every problem of a pipeline file, one sentence per field path, in the file's terms. */
-const describePipelineIssues = (error: ParseResult.ParseError): ReadonlyArray<string> => {
-  const byPath = new Map<string, Array<string>>()
-  for (const issue of ParseResult.ArrayFormatter.formatErrorSync(error)) {
-    const key = issue.path.join(".")
-    byPath.set(key, [...(byPath.get(key) ?? []), issue.message])
-  }
-  return [...byPath].map(([path, messages]) => {
-    // Schema's own wording ("Expected …, actual …") only when nothing better was said: an optional
-    // field adds "Expected undefined" beside its real complaint, a union of literals one per member.
-    const said = messages.filter((message) => mismatch(message) === undefined)
-    let sentence: string
-    if (said.length > 0) {
-      sentence = said
-        .map((message) => {
-          if (message === "is missing") return path.endsWith("stage") ? `is required (one of ${STAGE_NAMES})` : "is required"
-          const unexpected = /^is unexpected, expected: (.*)$/s.exec(message)
-          return unexpected === null ? message : `is not a field here (known: ${unexpected[1].split(" | ").join(", ")})`
-        })
-        .join("; ")
-    } else {
-      const parsed = messages.map(mismatch).filter((m) => m !== undefined)
-      const expected = [...new Set(parsed.flatMap((m) => m.expected))].filter((type) => type !== "undefined")
-      sentence = `must be ${expected.length > 1 ? `one of ${expected.join(", ")}` : article(expected[0] ?? "something else")} (got ${parsed[0]?.actual ?? "?"})`
-    }
-    return path === "" ? sentence : `${path}: ${sentence}`
   })
 }

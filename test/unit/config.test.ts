@@ -39,6 +39,14 @@ describe("configuration", () => {
     expect(errorOf(loadConfig({ INSIGHTD_RATE_LIMIT: "-1" }))).toMatch(/INSIGHTD_RATE_LIMIT/)
   })
 
+  it("every bad field of config.json is named at once, in plain words", () => {
+    const message = errorOf(loadConfig({ INSIGHTD_CONFIG: file("many.json", { htp: {}, http: { port: "x" }, log: { level: "loud" } }) }))
+    expect(message).toContain('htp: is not a field here (known: "http", ')
+    expect(message).toContain('http.port: must be a number (got "x")')
+    expect(message).toContain('log.level: must be one of "trace", "debug", "info", "warning", "warn", "error", "fatal", "none" (got "loud")')
+    expect(message).not.toMatch(/Expected|actual/)
+  })
+
   it("a bad or unknown field in config.json is named with its path", () => {
     expect(errorOf(loadConfig({ INSIGHTD_CONFIG: file("b.json", { http: { port: "x" } }) }))).toMatch(/http\.port/)
     expect(errorOf(loadConfig({ INSIGHTD_CONFIG: file("c.json", { htp: {} }) }))).toMatch(/htp/)
