@@ -40,12 +40,19 @@ export type ValidatedLine =
 const decodeFirst = Schema.decodeUnknownEither(ConversationInput, { onExcessProperty: "ignore" })
 const decodeAll = Schema.decodeUnknownEither(ConversationInput, { errors: "all", onExcessProperty: "ignore" })
 
+/** Schema identifiers as a client would say them ("must be a Message" means nothing to one). */
+const SCHEMA_NAMES: Readonly<Record<string, string>> = {
+  Boolean: "boolean",
+  Message: "message object ({author, text, timestamp, inbound?})",
+  Metadata: "JSON object"
+}
+
 /** Turns Schema's wording into the field-naming sentences clients see. */
 const humanMessage = (field: string, message: string): string => {
   if (message === "is missing") return `${field} is required`
   const mismatch = /^Expected (\w+), actual (.*)$/s.exec(message)
   if (mismatch !== null) {
-    const expected = mismatch[1] === "Boolean" ? "boolean" : mismatch[1]
+    const expected = SCHEMA_NAMES[mismatch[1]] ?? mismatch[1]
     return `${field} must be ${/^[aeiou]/.test(expected) ? "an" : "a"} ${expected} (got ${mismatch[2].slice(0, 60)})`
   }
   if (message.startsWith("Expected { readonly [x: string]: unknown }")) return `${field} must be a JSON object`

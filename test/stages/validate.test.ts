@@ -46,6 +46,17 @@ describe("stage validate", () => {
     expect(issues.find((i) => i.field === "timestamp")?.message).toMatch(/ISO-8601/)
   })
 
+  it("says what shape a field needs in the client's words, not Schema's names", () => {
+    const issuesOf = (json: object) => Either.getLeft(validateConversation({ json, raw: "" })).pipe((o) => (o._tag === "Some" ? o.value : []))
+    expect(issuesOf({ ...good, metadata: [1] })).toEqual([{ field: "metadata", message: "metadata must be a JSON object (got [1])" }])
+    expect(issuesOf({ author: good.author, timestamp: good.timestamp, messages: [5] })).toEqual([
+      { field: "messages.0", message: "messages.0 must be a message object ({author, text, timestamp, inbound?}) (got 5)" }
+    ])
+    expect(issuesOf({ ...good, messages: [{ author: "ana", text: "hi", timestamp: "2024-05-01T12:00:00Z", inbound: "yes" }] })).toEqual([
+      { field: "messages.0.inbound", message: 'messages.0.inbound must be a boolean (got "yes")' }
+    ])
+  })
+
   it("rejects dates and times that do not exist instead of rolling them over", () => {
     for (const timestamp of ["2023-02-29T10:00:00Z", "2024-02-30", "2024-06-31T00:00:00.000Z", "2024-01-01T24:00:00Z", "2024-01-01 10:60"]) {
       const result = validateConversation({ json: { ...good, timestamp }, raw: "" })
