@@ -11,6 +11,7 @@ import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
 import * as Cause from "effect/Cause"
+import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
@@ -20,6 +21,35 @@ const VERSION = "0.1.0"
 const EXIT_CONFIG = 78
 
 const cli = Command.run(insightd, { name: "insightd", version: VERSION })
+
+// @effect/cli colours its help and usage errors whatever they are written to; `insightd --help |
+// less` or a log file would get raw escape codes. Colour only reaches a terminal (and never with
+// NO_COLOR set, https://no-color.org).
+const ANSI_ESCAPE = /\u001b\[[0-9;]*m/g
+const colourTo = (stream: NodeJS.WriteStream): boolean => stream.isTTY === true && (process.env.NO_COLOR ?? "") === ""
+const plain = (args: ReadonlyArray<unknown>): Array<unknown> => args.map((arg) => (typeof arg === "string" ? arg.replace(ANSI_ESCAPE, "") : arg))
+const withColourOnlyOnTerminals = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+  colourTo(process.stdout) && colourTo(process.stderr)
+    ? effect
+    : Effect.flatMap(Effect.console, (current) => {
+        const out = colourTo(process.stdout) ? (args: ReadonlyArray<unknown>) => [...args] : plain
+        const err = colourTo(process.stderr) ? (args: ReadonlyArray<unknown>) => [...args] : plain
+        const console: Console.Console = {
+          ...current,
+          log: (...args) => current.log(...out(args)),
+          info: (...args) => current.info(...out(args)),
+          error: (...args) => current.error(...err(args)),
+          warn: (...args) => current.warn(...err(args)),
+          unsafe: {
+            ...current.unsafe,
+            log: (...args) => current.unsafe.log(...out(args)),
+            info: (...args) => current.unsafe.info(...out(args)),
+            error: (...args) => current.unsafe.error(...err(args)),
+            warn: (...args) => current.unsafe.warn(...err(args))
+          }
+        }
+        return Console.withConsole(effect, console)
+      })
 
 /** The failure's tag, when it is one of our tagged errors (matched by tag: their classes are loaded lazily). */
 const failureTag = (cause: Cause.Cause<unknown>): string | undefined => {
@@ -38,7 +68,7 @@ const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
   return failureTag(exit.cause) === "ConfigurationError" ? EXIT_CONFIG : 1
 }
 
-const program = cli(process.argv).pipe(
+const program = withColourOnlyOnTerminals(cli(process.argv)).pipe(
   // Start-up failures are reported once, as one log line naming the problem.
   Effect.tapErrorCause((cause) => {
     const tag = failureTag(cause)

@@ -98,6 +98,9 @@ describe("--help", () => {
   it("insightd --help lists every command", async () => {
     const result = await runCli(["--help"])
     expect(result.code).toBe(0)
+    // Written to a pipe, not a terminal: plain text (`insightd --help | less` shows no escape codes).
+    expect(result.stdout).not.toContain("\u001b")
+    expect(result.stdout.startsWith("insightd\n")).toBe(true)
     for (const command of ["serve", "validate", "analyze", "store", "import-csv", "ingest", "query", "retry-failed", "migrate", "lint-pipeline"]) {
       expect(result.stdout).toContain(command)
     }
