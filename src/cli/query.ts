@@ -9,7 +9,7 @@ import { InsightsParams } from "../http/api.js"
 import { type InsightCursor, type InsightQuery, Store } from "../store/Store.js"
 import { SqliteStoreLive } from "../store/sqlite.js"
 import type { QueryOptions } from "./commands.js"
-import { CommandFailed, withConfig, writeJsonLines } from "./shared.js"
+import { CommandFailed, requireDatabase, withConfig, writeJsonLines } from "./shared.js"
 
 const PAGE_SIZE = 1000
 
@@ -98,6 +98,8 @@ export const runQuery = (options: QueryOptions): Effect.Effect<void, CommandFail
       yield* Effect.logInfo("query finished").pipe(Effect.annotateLogs({ database: config.databaseFile, insights: written }))
     }).pipe(
       Effect.provide(SqliteStoreLive(config.databaseFile)),
-      Effect.catchTag("StoreError", (error) => Effect.fail(new CommandFailed({ message: `query: ${error.message}` })))
+      Effect.catchTag("StoreError", (error) => Effect.fail(new CommandFailed({ message: `query: ${error.message}` }))),
+      // Checked before the Store opens the file (which would create it).
+      (run) => Effect.zipRight(requireDatabase("query", config.databaseFile), run)
     )
   )

@@ -12,7 +12,7 @@ import { Effect, Option } from "effect"
 import type { ConfigurationError } from "../domain/errors.js"
 import { Store } from "../store/Store.js"
 import { SqliteStoreLive } from "../store/sqlite.js"
-import { CommandFailed, withConfig, writeLines } from "./shared.js"
+import { CommandFailed, requireDatabase, withConfig, writeLines } from "./shared.js"
 
 export const runRetryFailed = ({ errorClass }: { readonly errorClass: Option.Option<string> }): Effect.Effect<void, CommandFailed | ConfigurationError> =>
   withConfig((config) =>
@@ -28,6 +28,8 @@ export const runRetryFailed = ({ errorClass }: { readonly errorClass: Option.Opt
       yield* writeLines([`${retried}`])
     }).pipe(
       Effect.provide(SqliteStoreLive(config.databaseFile)),
-      Effect.catchTag("StoreError", (error) => Effect.fail(new CommandFailed({ message: `retry-failed: ${error.message}` })))
+      Effect.catchTag("StoreError", (error) => Effect.fail(new CommandFailed({ message: `retry-failed: ${error.message}` }))),
+      // Checked before the Store opens the file (which would create it).
+      (run) => Effect.zipRight(requireDatabase("retry-failed", config.databaseFile), run)
     )
   )

@@ -5,6 +5,7 @@
  */
 import * as FileSystem from "@effect/platform/FileSystem"
 import { Effect, Either, Layer, Schema, Stream } from "effect"
+import { existsSync } from "node:fs"
 import { type Config, loadConfig } from "../config.js"
 import type { ConfigurationError } from "../domain/errors.js"
 import { loggerLayer } from "../logging.js"
@@ -27,6 +28,15 @@ export const withConfig = <A, E, R>(run: (config: Config) => Effect.Effect<A, E,
     // Tracing as in the daemon: OTLP when configured, otherwise off (spans cost CPU per batch).
     return yield* run(config).pipe(Effect.provide(Layer.merge(loggerLayer(config.log.format, config.log.level), tracingLayer())))
   })
+
+/**
+ * For commands that only read or update what is there (query, retry-failed): a database file
+ * that does not exist is a mistake (a typo in INSIGHTD_DB), not an empty database to create.
+ */
+export const requireDatabase = (command: string, file: string): Effect.Effect<void, CommandFailed> =>
+  file === ":memory:" || existsSync(file)
+    ? Effect.void
+    : Effect.fail(new CommandFailed({ message: `${command}: database ${file} does not exist (set INSIGHTD_DB or database.file in config.json)` }))
 
 /** JSONL lines of FILE, or of stdin when the argument is absent or `-`. */
 export const inputLines = (file: string | undefined): Stream.Stream<InputLine, CommandFailed, FileSystem.FileSystem> =>

@@ -1,11 +1,12 @@
 /**
  * The database commands as real child processes on real SQLite files: `store` (conversations and
  * insights, resubmissions, conflicts), `query` (filters, paging past one page, bad options),
- * `retry-failed` (all, or by error class) and `migrate`.
+ * `retry-failed` (all, or by error class) and `migrate`; query and retry-failed refuse a database
+ * that does not exist.
  */
 import Database from "better-sqlite3"
 import { Either, Schema } from "effect"
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
@@ -125,6 +126,17 @@ describe("insightd store, then query", () => {
     expect(result.stdout).toBe("")
     expect(result.stderr).toContain(name)
     expect(result.stderr).not.toMatch(/\n\s+at /)
+  })
+})
+
+describe("insightd query and retry-failed on a database that does not exist", () => {
+  it.each([["query"], ["retry-failed"]])("%s says so, exit status 1, and creates no file (a typo in INSIGHTD_DB)", async (command) => {
+    const missing = join(work, `typo-${command}.db`)
+    const result = await runCli([command], { env: { INSIGHTD_DB: missing } })
+    expect(result.code).toBe(1)
+    expect(result.stdout).toBe("")
+    expect(result.stderr).toContain(`${command}: database ${missing} does not exist`)
+    expect(existsSync(missing)).toBe(false)
   })
 })
 
