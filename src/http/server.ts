@@ -78,6 +78,10 @@ const dispatchingServer = (node: Server, options: { readonly port: number; reado
             Effect.gen(function* () {
               const handler = yield* (middleware === undefined ? NodeHttpServer.makeHandler(app) : NodeHttpServer.makeHandler(app, middleware))
               const listener = (request: IncomingMessage, response: ServerResponse) => {
+                // HEAD is answered as GET (HTTP semantics: same status and headers): load balancers
+                // and uptime checks probe /health that way. Node already knows the request is HEAD
+                // (the response was made before this event) and sends no body.
+                if (request.method === "HEAD") request.method = "GET"
                 if (!hot(request, response)) handler(request, response)
               }
               node.on("request", listener)

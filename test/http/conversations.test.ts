@@ -572,6 +572,18 @@ describe("operations endpoints", () => {
     expect(await ready.json()).toMatchObject({ status: "ready", checks: { database: "ok", draining: false } })
   })
 
+  it("HEAD is answered like GET without a body (load balancers probe /health that way)", async () => {
+    for (const path of ["/health", "/ready", "/api/v1/insights"]) {
+      const got = await get(path)
+      const head = await fetch(`${daemon.baseUrl}${path}`, { method: "HEAD" })
+      expect(head.status, path).toBe(got.status)
+      expect(head.headers.get("content-type"), path).toBe(got.headers.get("content-type"))
+      expect(await head.text(), path).toBe("")
+    }
+    // The connection is still usable afterwards (no body bytes were left on it).
+    expect(await (await get("/health")).json()).toEqual({ status: "ok" })
+  })
+
   it("/openapi.json is OpenAPI 3.1 with every API path", async () => {
     const response = await get("/openapi.json")
     expect(response.status).toBe(200)
