@@ -57,6 +57,9 @@ export const grokCallsInFlight = Metric.gauge("insightd_grok_calls_in_flight", {
 // ---- State, read at scrape time ----
 export const backlog = Metric.gauge("insightd_conversations", { description: "Conversations in the database by status (pending|processing|completed|failed)" })
 export const analyzerPaused = Metric.gauge("insightd_analyzer_paused", { description: "1 while the analyzer cannot work (e.g. Grok rejected the key), else 0" })
+export const analyzerUnreachable = Metric.gauge("insightd_analyzer_unreachable", {
+  description: "1 while the latest Grok calls got no answer (refused, timed out; /ready says grok_unreachable), else 0"
+})
 
 // ---- HTTP ----
 export const httpRequests = counter("insightd_http_requests_total", "HTTP requests answered, by route, method and status")
@@ -158,6 +161,7 @@ export const recordBacklog = (counts: Readonly<Record<"pending" | "processing" |
   for (const status of ["pending", "processing", "completed", "failed"] as const) backlog.unsafeUpdate(counts[status], labels("status", status))
 }
 export const recordAnalyzerPaused = (paused: boolean): void => analyzerPaused.unsafeUpdate(paused ? 1 : 0, NO_LABELS)
+export const recordAnalyzerUnreachable = (unreachable: boolean): void => analyzerUnreachable.unsafeUpdate(unreachable ? 1 : 0, NO_LABELS)
 
 /**
  * The route label: the route pattern, never the raw path (ids would make a series per

@@ -10,7 +10,7 @@ import type { MetricReader } from "@opentelemetry/sdk-metrics"
 import { Effect, Layer } from "effect"
 import { Analyzer } from "../analyzer/Analyzer.js"
 import { Store } from "../store/Store.js"
-import { recordAccepted, recordAnalyzerPaused, recordBacklog } from "./metrics.js"
+import { recordAccepted, recordAnalyzerPaused, recordAnalyzerUnreachable, recordBacklog } from "./metrics.js"
 
 /**
  * The OpenTelemetry serializer writes a histogram's `_count` and `_sum` before its buckets; the
@@ -59,6 +59,7 @@ export class PrometheusMetrics extends Effect.Service<PrometheusMetrics>()("insi
       if (counts._tag === "Right") recordBacklog(counts.right)
       else yield* Effect.logWarning("metrics: backlog not read").pipe(Effect.annotateLogs({ reason: counts.left.message }))
       recordAnalyzerPaused((yield* analyzer.notReadyReason) !== null)
+      recordAnalyzerUnreachable((yield* analyzer.degradedReason) !== null)
       const collected = yield* Effect.promise(() => exporter.collect())
       return serializer.serialize(collected.resourceMetrics)
     })

@@ -168,6 +168,8 @@ describe("daemon with the Grok analyzer", () => {
     const down = (await (await fetch(`${daemon.url}/ready`)).json()) as { reason?: string; checks: { analyzer: string } }
     expect(down.reason).toBe("grok_unreachable")
     expect(down.checks.analyzer).toBe("grok_unreachable")
+    const unreachableGauge = /^insightd_analyzer_unreachable(?:\{[^}]*\})? (\d)/m
+    expect(unreachableGauge.exec(await (await fetch(`${daemon.url}/metrics`)).text())?.[1]).toBe("1")
     // What happens to the conversations is unchanged: retried, then failed with the reason.
     await waitFor(() => (statusCounts(daemon!).failed ?? 0) === 10, 15_000, "the batch to fail after its retries")
     const lastError = daemon.db().prepare("SELECT last_error FROM conversations LIMIT 1").pluck().get() as string
@@ -180,6 +182,7 @@ describe("daemon with the Grok analyzer", () => {
     await waitFor(async () => (await fetch(`${daemon!.url}/ready`)).status === 200, 5_000, "/ready to recover")
     expect(fake.calls.length - before).toBeLessThanOrEqual(2)
     expect(daemon.logs.filter((entry) => entry.message === "grok reachable again")).toHaveLength(1)
+    expect(unreachableGauge.exec(await (await fetch(`${daemon.url}/metrics`)).text())?.[1]).toBe("0")
     // A Grok that answers with an error status is reachable: a 500 streak is not "unreachable".
     fake.setFault(() => "500")
     await postBulk(daemon, conversations(10, "erroring"))

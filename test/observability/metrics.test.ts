@@ -60,7 +60,8 @@ describe("GET /metrics", () => {
       insightd_conversations_received_total: "COUNTER",
       insightd_conversations_accepted_total: "COUNTER",
       insightd_conversations: "GAUGE",
-      insightd_analyzer_paused: "GAUGE"
+      insightd_analyzer_paused: "GAUGE",
+      insightd_analyzer_unreachable: "GAUGE"
     }
     for (const [name, type] of Object.entries(types)) {
       expect(metrics.get(name)?.type, name).toBe(type)
@@ -72,6 +73,7 @@ describe("GET /metrics", () => {
       if (family.type === "COUNTER") expect(name).toMatch(/_total$/)
     }
     expect(value(metrics, "insightd_analyzer_paused")).toBe(0)
+    expect(value(metrics, "insightd_analyzer_unreachable")).toBe(0)
     expect(value(metrics, "insightd_conversations", { status: "pending" })).toBe(0)
   })
 
