@@ -4,6 +4,7 @@
  */
 import { Context, Effect, Either, Layer, ParseResult, Redacted, Schema } from "effect"
 import { existsSync, readFileSync } from "node:fs"
+import { fileURLToPath } from "node:url"
 import { ConfigurationError } from "./domain/errors.js"
 import { describeFileIssues } from "./domain/fileIssues.js"
 
@@ -70,7 +71,7 @@ export const ConfigFile = Schema.Struct({
   log: section(
     Schema.Struct({ level: withDefault(LogLevelName, "info"), format: withDefault(LogFormat, "auto") })
   ),
-  pipeline: withDefault(Schema.String, "pipelines/default.json")
+  pipeline: Schema.optionalWith(Schema.String.pipe(Schema.minLength(1, { message: () => "must not be empty" })), { exact: true })
 })
 export type ConfigFile = typeof ConfigFile.Type
 
@@ -108,6 +109,17 @@ export interface Config {
   readonly log: { readonly level: typeof LogLevelName.Type; readonly format: typeof LogFormat.Type }
   readonly pipelineFile: string
 }
+
+const DEFAULT_PIPELINE = "pipelines/default.json"
+
+/**
+ * The pipeline when none is configured: ./pipelines/default.json when the working directory has
+ * one (a checkout, the Docker image), else the one shipped with the package, so `insightd serve`
+ * (or `npx insightd serve`) also starts from any other directory. (This module sits one level
+ * below the package root, as src/config.ts, dist/config.js and the dist/main.js bundle all do.)
+ */
+const defaultPipelineFile = (): string =>
+  existsSync(DEFAULT_PIPELINE) ? DEFAULT_PIPELINE : fileURLToPath(new URL(`../${DEFAULT_PIPELINE}`, import.meta.url))
 
 export class AppConfig extends Context.Tag("insightd/AppConfig")<AppConfig, Config>() {}
 
@@ -224,7 +236,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Either.Either<
       sentiment,
       gracePeriodMs: over.INSIGHTD_GRACE_PERIOD_MS ?? file.shutdown.grace_period_ms,
       log: { level: over.INSIGHTD_LOG_LEVEL ?? file.log.level, format: over.INSIGHTD_LOG_FORMAT ?? file.log.format },
-      pipelineFile: over.INSIGHTD_PIPELINE ?? file.pipeline
+      pipelineFile: over.INSIGHTD_PIPELINE ?? file.pipeline ?? defaultPipelineFile()
     })
   })
 }

@@ -56,6 +56,8 @@ export interface SpawnOptions {
   /** `pipe`: the test writes stdin; `ignore`: stdin is /dev/null; a number: an open fd (a file). */
   readonly stdin?: "pipe" | "ignore" | number
   readonly startTimeoutMs?: number
+  /** Working directory of the daemon (default: the repository root). */
+  readonly cwd?: string
 }
 
 const tempDirs = new Set<string>()
@@ -79,7 +81,7 @@ export const spawnDaemon = (options: SpawnOptions = {}): Promise<ChildDaemon> =>
   const dbPath = options.dbPath ?? freshDbPath()
   const stdio: StdioOptions = [options.stdin ?? "ignore", "ignore", "pipe"]
   const proc = spawn(process.execPath, [mainJs, "serve"], {
-    cwd: repoRoot,
+    cwd: options.cwd ?? repoRoot,
     env: {
       PATH: process.env.PATH ?? "",
       HOME: process.env.HOME ?? tmpdir(),
