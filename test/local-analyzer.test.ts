@@ -82,6 +82,17 @@ describe("local analyzer: support cues users rely on", () => {
     expect(result.sentimentScore).toBe(0)
   })
 
+  it("reads a demand for a fix as no praise, and a fix done as good news", () => {
+    // Lemma matching made "fix it" the support phrase "fixed it" (+2.5), and AFINN scores "resolve" +2.
+    for (const demand of ["the app keeps crashing, fix it", "resolve my issue", "sort it out now", "make it right"]) {
+      const result = analyze(demand)
+      expect(result.sentimentScore, demand).toBeLessThanOrEqual(0)
+      expect(result.reasoning, demand).not.toMatch(/"(fixed it|sorted it out|made it right|resolve)"/)
+    }
+    expect(analyze("the app keeps crashing, fix it").sentimentScore).toBeLessThan(-0.1) // negative, as the complaint alone
+    for (const done of ["you fixed it", "they sorted it out", "you made it right"]) expect(analyze(done).sentimentScore, done).toBeGreaterThan(0.1)
+  })
+
   it("does not read a topic into a word that only names a thing", () => {
     // A mention of the app, the website, an update or connecting is no problem report on its own.
     const cases: Array<[string, ReadonlyArray<string>, ReadonlyArray<string>]> = [

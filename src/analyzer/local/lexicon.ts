@@ -218,7 +218,10 @@ export const makeLocalAnalyzer = (options: { readonly renewWinkAfterDocs?: numbe
   }
 
   const phraseIndex = new TermIndex<PhrasePayload>(
-    SENTIMENT_PHRASES.map((phrase) => compile(phrase.text, { weight: phrase.weight }))
+    SENTIMENT_PHRASES.map((phrase) => {
+      const term = compile(phrase.text, { weight: phrase.weight })
+      return phrase.exact === true ? { ...term, lemmas: term.normals } : term
+    })
   )
   const topicSingleWords = new Map<string, Array<TopicPayload>>()
   const topicPhrases: Array<CompiledTerm<TopicPayload>> = []

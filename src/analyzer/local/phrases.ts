@@ -14,6 +14,11 @@
 export interface WeightedPhrase {
   readonly text: string
   readonly weight: number
+  /**
+   * Matched as written only, not by lemma: "fixed it" reports a fix, but its lemma form
+   * "fix it" is the customer's demand ("the app keeps crashing, fix it").
+   */
+  readonly exact?: boolean
 }
 
 /** Multi-word cues. A phrase supersedes the lexicon values of the words it covers. */
@@ -139,13 +144,13 @@ export const SENTIMENT_PHRASES: ReadonlyArray<WeightedPhrase> = [
   { text: "works great", weight: 3 },
   { text: "works well", weight: 2.5 },
   { text: "like a charm", weight: 3 },
-  { text: "fixed it", weight: 2.5 },
-  { text: "fixed the", weight: 1.5 },
+  { text: "fixed it", weight: 2.5, exact: true },
+  { text: "fixed the", weight: 1.5, exact: true },
   { text: "problem solved", weight: 3 },
   { text: "issue resolved", weight: 2.5 },
-  { text: "sorted it out", weight: 2 },
-  { text: "sorted out", weight: 2 },
-  { text: "made it right", weight: 2.5 },
+  { text: "sorted it out", weight: 2, exact: true },
+  { text: "sorted out", weight: 2, exact: true },
+  { text: "made it right", weight: 2.5, exact: true },
   { text: "above and beyond", weight: 3 },
   { text: "extra mile", weight: 3 },
   { text: "well done", weight: 2.5 },
@@ -371,7 +376,8 @@ export const DOMAIN_WORDS: Readonly<Record<string, number>> = {
   easy: 1.5, easily: 1, simple: 1, smooth: 2, seamless: 2.5, intuitive: 2,
   unusable: -3, useless: -2.5, unhelpful: -2.5, unresponsive: -2.5, rude: -2.5, incompetent: -3,
   friendly: 2, polite: 2, professional: 2, knowledgeable: 2, patient: 1.5, attentive: 2, responsive: 1.5,
-  courteous: 2, resolved: 2, solved: 2, fixed: 1, unacceptable: -3, ridiculous: -3, nightmare: -3,
+  // "resolve"/"solve" (AFINN +2/+1) are mostly asked for here ("resolve my issue"); done is good.
+  courteous: 2, resolved: 2, solved: 2, fixed: 1, resolve: 0, solve: 0, unacceptable: -3, ridiculous: -3, nightmare: -3,
   hassle: -1.5, scam: -3.5, fraud: -3.5, spam: -1.5, fake: -3, incorrect: -2, wrong: -2,
   // product reviews
   overpriced: -2.5, pricey: -1, expensive: -1, cheap: -0.5, cheaply: -2, affordable: 1.5, reasonable: 1,
