@@ -93,6 +93,13 @@ describe("local analyzer: support cues users rely on", () => {
     for (const done of ["you fixed it", "they sorted it out", "you made it right"]) expect(analyze(done).sentimentScore, done).toBeGreaterThan(0.1)
   })
 
+  it("reads support idioms whose words say the opposite", () => {
+    const negative = ["@AmazonHelp thanks for nothing", "Oh great, my flight got cancelled again", "lol this is a joke", "please help, my account is locked", "my internet has been down all day"]
+    for (const text of negative) expect(analyze(text).sentimentScore, text).toBeLessThan(-0.1)
+    expect(analyze("can't thank you enough").sentimentScore).toBeGreaterThan(0.5)
+    expect(analyze("@AmazonHelp thanks for nothing").clusters).not.toContain("praise")
+  })
+
   it("does not read a topic into a word that only names a thing", () => {
     // A mention of the app, the website, an update or connecting is no problem report on its own.
     const cases: Array<[string, ReadonlyArray<string>, ReadonlyArray<string>]> = [
