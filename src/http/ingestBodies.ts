@@ -76,7 +76,14 @@ const invalidJson = (error: unknown, where?: { index: number; line: number }) =>
     details: [{ field: "(body)", message: `not valid JSON: ${(error as Error).message}`, ...(where ?? {}) }]
   })
 
-export const parseSingle = (text: string): Either.Either<RawItem, InvalidInput> => {
+/**
+ * A UTF-8 byte order mark is not part of the JSON text: RFC 8259 §8.1 lets a parser ignore it,
+ * and Windows tools send one. (NDJSON lines are trimmed, which drops it already.)
+ */
+const withoutBom = (text: string): string => (text.charCodeAt(0) === 0xfeff ? text.slice(1) : text)
+
+export const parseSingle = (body: string): Either.Either<RawItem, InvalidInput> => {
+  const text = withoutBom(body)
   try {
     const json: unknown = JSON.parse(text)
     if (Array.isArray(json)) {
@@ -88,10 +95,10 @@ export const parseSingle = (text: string): Either.Either<RawItem, InvalidInput> 
   }
 }
 
-export const parseBulk = (text: string, kind: BodyKind): Either.Either<ReadonlyArray<RawItem>, InvalidInput> => {
+export const parseBulk = (body: string, kind: BodyKind): Either.Either<ReadonlyArray<RawItem>, InvalidInput> => {
   if (kind === "ndjson") {
     const items: Array<RawItem> = []
-    const lines = text.split("\n")
+    const lines = body.split("\n")
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i].trim()
       if (line === "") continue
@@ -103,6 +110,7 @@ export const parseBulk = (text: string, kind: BodyKind): Either.Either<ReadonlyA
     }
     return Either.right(items)
   }
+  const text = withoutBom(body)
   try {
     const json: unknown = JSON.parse(text)
     if (!Array.isArray(json)) {

@@ -159,6 +159,15 @@ describe("POST /api/v1/conversations", () => {
     expect(raw.raw).toBe(body)
   })
 
+  it("ignores a UTF-8 byte order mark before a JSON body (single and bulk), keeping raw without it", async () => {
+    const single = `{"id":"conv_bom_single","author":"@bo","timestamp":"2024-05-01T12:00:00Z","text":"sent from a Windows tool"}`
+    expect((await post("/api/v1/conversations", `\ufeff${single}`)).status).toBe(202)
+    const item = `{"id":"conv_bom_bulk","author":"@bo","timestamp":"2024-05-01T12:00:00Z","text":"bulk with a BOM"}`
+    expect((await post("/api/v1/conversations/bulk", `\ufeff[${item}]`)).status).toBe(202)
+    const raws = readDb((db) => db.prepare("SELECT raw FROM conversations WHERE id IN ('conv_bom_bulk', 'conv_bom_single') ORDER BY id").pluck().all()) as Array<string>
+    expect(raws).toEqual([item, single])
+  })
+
   it("accepts text of exactly 20,000 characters and application/json with a charset", async () => {
     const response = await post("/api/v1/conversations", conversation({ text: "x".repeat(20_000) }), { "content-type": "application/json; charset=utf-8" })
     expect(response.status).toBe(202)
