@@ -68,7 +68,12 @@ const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
   return failureTag(exit.cause) === "ConfigurationError" ? EXIT_CONFIG : 1
 }
 
-const program = withColourOnlyOnTerminals(cli(process.argv)).pipe(
+// Only help is coloured (usage errors and the commands' own output are plain), so only a help run
+// gets the replaced Console; the daemon and the stage commands run with Effect's own.
+const args = process.argv.slice(2)
+const printsHelp = args.length === 0 || args.some((arg) => arg === "--help" || arg === "-h" || arg === "--wizard")
+
+const program = (printsHelp ? withColourOnlyOnTerminals(cli(process.argv)) : cli(process.argv)).pipe(
   // Start-up failures are reported once, as one log line naming the problem.
   Effect.tapErrorCause((cause) => {
     const tag = failureTag(cause)
