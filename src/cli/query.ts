@@ -81,25 +81,27 @@ export const toInsightQuery = (options: QueryOptions): Either.Either<{ query: Om
 
 export const runQuery = (options: QueryOptions): Effect.Effect<void, CommandFailed | ConfigurationError> =>
   withConfig((config) =>
-    Effect.gen(function* () {
-      const { query, total } = yield* toInsightQuery(options)
-      const store = yield* Store
-      let written = 0
-      let after: InsightCursor | undefined
-      for (;;) {
-        const limit = Math.min(PAGE_SIZE, total === undefined ? PAGE_SIZE : total - written)
-        if (limit <= 0) break
-        const page = yield* store.queryInsights({ ...query, limit, after })
-        yield* writeJsonLines(page.items)
-        written += page.items.length
-        if (page.next === null) break
-        after = page.next
-      }
-      yield* Effect.logInfo("query finished").pipe(Effect.annotateLogs({ database: config.databaseFile, insights: written }))
-    }).pipe(
-      Effect.provide(SqliteStoreLive(config.databaseFile)),
-      Effect.catchTag("StoreError", (error) => Effect.fail(new CommandFailed({ message: `query: ${error.message}` }))),
-      // Checked before the Store opens the file (which would create it).
-      (run) => Effect.zipRight(requireDatabase("query", config.databaseFile), run)
+    // The options first (a bad one is the mistake to report), then the file, then the Store
+    // (which would create a missing file).
+    Effect.flatMap(toInsightQuery(options), ({ query, total }) =>
+      Effect.gen(function* () {
+        const store = yield* Store
+        let written = 0
+        let after: InsightCursor | undefined
+        for (;;) {
+          const limit = Math.min(PAGE_SIZE, total === undefined ? PAGE_SIZE : total - written)
+          if (limit <= 0) break
+          const page = yield* store.queryInsights({ ...query, limit, after })
+          yield* writeJsonLines(page.items)
+          written += page.items.length
+          if (page.next === null) break
+          after = page.next
+        }
+        yield* Effect.logInfo("query finished").pipe(Effect.annotateLogs({ database: config.databaseFile, insights: written }))
+      }).pipe(
+        Effect.provide(SqliteStoreLive(config.databaseFile)),
+        Effect.catchTag("StoreError", (error) => Effect.fail(new CommandFailed({ message: `query: ${error.message}` }))),
+        (run) => Effect.zipRight(requireDatabase("query", config.databaseFile), run)
+      )
     )
   )

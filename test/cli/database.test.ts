@@ -138,6 +138,13 @@ describe("insightd query and retry-failed on a database that does not exist", ()
     expect(result.stderr).toContain(`${command}: database ${missing} does not exist`)
     expect(existsSync(missing)).toBe(false)
   })
+
+  it("query names a bad option before a missing database", async () => {
+    const result = await runCli(["query", "--limit", "many"], { env: { INSIGHTD_DB: join(work, "typo-options.db") } })
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain("--limit")
+    expect(result.stderr).not.toContain("does not exist")
+  })
 })
 
 describe("insightd retry-failed", () => {
