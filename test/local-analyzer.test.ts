@@ -1,7 +1,10 @@
 import { readFileSync } from "node:fs"
 import { createRequire } from "node:module"
 import { dirname, join } from "node:path"
+import { Effect, Either } from "effect"
 import { describe, expect, it } from "vitest"
+import { makeLocal } from "../src/analyzer/local.js"
+import type { Conversation, ConversationId } from "../src/domain/conversation.js"
 import {
   FALLBACK_TOPIC,
   LOCAL_ANALYZER_NAME,
@@ -245,4 +248,63 @@ describe("local analyzer: accuracy on the UCI sentences shipped with `sentiment`
       expect(correct / items.length).toBeGreaterThanOrEqual(0.8)
     })
   }
+})
+
+describe("local analyzer service: whose sentiment", () => {
+  const thread = (messages: ReadonlyArray<readonly [boolean | undefined, string]>): Conversation => {
+    const stamped = messages.map(([inbound, text], i) => ({
+      author: inbound === false ? "@AppleSupport" : "@customer",
+      text,
+      timestamp: `2024-05-01T12:0${i}:00.000Z`,
+      ...(inbound === undefined ? {} : { inbound })
+    }))
+    return {
+      id: "conv_whose" as ConversationId,
+      text: stamped.map((message) => message.text).join("\n"),
+      author: "@customer",
+      timestamp: "2024-05-01T12:00:00.000Z",
+      messages: stamped,
+      metadata: null,
+      raw: "{}",
+      status: "processing",
+      attempts: 1,
+      lastError: null,
+      receivedAt: "2024-05-01T12:00:00.000Z",
+      updatedAt: "2024-05-01T12:00:00.000Z"
+    }
+  }
+  const analyseOne = (conversation: Conversation) =>
+    Effect.runPromise(
+      Effect.gen(function* () {
+        const service = yield* makeLocal
+        const results = yield* service.analyzeBatch([conversation])
+        return Either.getOrThrow(results.get(conversation.id)!)
+      })
+    )
+
+  it("reads the customer's messages of a thread, not the agent's courtesy", async () => {
+    const complaint = thread([
+      [true, "@AppleSupport my iphone keeps restarting since the update"],
+      [false, "Thanks for reaching out! We'd love to help. Which iOS version are you on?"],
+      [true, "the latest one"]
+    ])
+    const result = await analyseOne(complaint)
+    // The whole thread reads as praise (the agent's thanks and love); the customer is unhappy.
+    expect(makeLocalAnalyzer().analyze(complaint.text).sentimentScore).toBeGreaterThan(0.1)
+    expect(result.sentiment_score).toBeLessThan(-0.1)
+    expect(result.clusters).not.toContain("praise")
+    expect(result.reasoning).toMatch(/^customer's messages, negative: /)
+    expect(JSON.parse(result.raw_response)).toMatchObject({ read: "customer messages" })
+  })
+
+  it("reads the whole text when the messages do not say who wrote them, or only one side wrote", async () => {
+    for (const conversation of [
+      thread([[undefined, "thanks, the refund came through"], [undefined, "glad we could help"]]),
+      thread([[true, "thanks, the refund came through"], [true, "great service"]])
+    ]) {
+      const result = await analyseOne(conversation)
+      expect(result.sentiment_score).toBe(makeLocalAnalyzer().analyze(conversation.text).sentimentScore)
+      expect(JSON.parse(result.raw_response)).toMatchObject({ read: "text" })
+    }
+  })
 })

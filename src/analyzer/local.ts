@@ -3,11 +3,25 @@
  * analysis itself is in ./local/lexicon.ts; this wraps it in the batch interface.
  */
 import { Effect, Either, Layer } from "effect"
-import type { ConversationId } from "../domain/conversation.js"
+import type { Conversation, ConversationId } from "../domain/conversation.js"
 import { AnalysisError } from "../domain/errors.js"
 import type { AnalysisResult } from "../domain/insight.js"
 import { Analyzer, type AnalyzerShape } from "./Analyzer.js"
 import { LOCAL_ANALYZER_NAME, makeLocalAnalyzer } from "./local/lexicon.js"
+
+/**
+ * What the local analyzer reads: the customer's side of a thread whose messages say who wrote
+ * them (`inbound`), else the whole text. In an imported twcs thread the agents' courtesy ("Thanks
+ * for reaching out! We'd love to help") otherwise outweighs the customer's complaint; Grok is
+ * asked for the customer's sentiment too (./grok/prompt.ts).
+ */
+export const customerSide = (conversation: Pick<Conversation, "text" | "messages">): { readonly text: string; readonly customerOnly: boolean } => {
+  const messages = conversation.messages
+  if (messages === null) return { text: conversation.text, customerOnly: false }
+  const inbound = messages.filter((message) => message.inbound === true)
+  if (inbound.length === 0 || !messages.some((message) => message.inbound === false)) return { text: conversation.text, customerOnly: false }
+  return { text: inbound.map((message) => message.text).join("\n"), customerOnly: true }
+}
 
 export const makeLocal = Effect.sync((): AnalyzerShape => {
   const lexicon = makeLocalAnalyzer()
@@ -21,16 +35,17 @@ export const makeLocal = Effect.sync((): AnalyzerShape => {
         const results = new Map<ConversationId, Either.Either<AnalysisResult, AnalysisError>>()
         for (const conversation of batch) {
           try {
-            const analysis = lexicon.analyze(conversation.text)
+            const read = customerSide(conversation)
+            const analysis = lexicon.analyze(read.text)
             results.set(
               conversation.id,
               Either.right({
                 sentiment_score: analysis.sentimentScore,
                 confidence: analysis.confidence,
                 clusters: analysis.clusters,
-                reasoning: analysis.reasoning.slice(0, 500),
+                reasoning: (read.customerOnly ? `customer's messages, ${analysis.reasoning}` : analysis.reasoning).slice(0, 500),
                 analyzer: LOCAL_ANALYZER_NAME,
-                raw_response: JSON.stringify({ evidence: analysis.evidence }),
+                raw_response: JSON.stringify({ read: read.customerOnly ? "customer messages" : "text", evidence: analysis.evidence }),
                 prompt_tokens: null,
                 completion_tokens: null,
                 cost_usd: null

@@ -504,7 +504,11 @@ export const makeLocalAnalyzer = (options: { readonly renewWinkAfterDocs?: numbe
     const seenWords = new Set<string>()
     const foundPhrases = new Set<CompiledTerm<TopicPayload>>()
     for (let index = 0; index < tokens.normals.length; index++) {
-      for (const form of [tokens.normals[index], tokens.lemmas[index]]) {
+      const normal = tokens.normals[index]
+      const lemma = tokens.lemmas[index]
+      // A superlative is not its base word's topic: "the latest one" is no late delivery.
+      const forms = lemma !== normal && normal.endsWith("est") && !lemma.endsWith("est") ? [normal] : [normal, lemma]
+      for (const form of forms) {
         if (seenWords.has(form)) continue
         const entries = topicSingleWords.get(form)
         if (entries === undefined) continue

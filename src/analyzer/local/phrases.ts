@@ -88,6 +88,8 @@ export const SENTIMENT_PHRASES: ReadonlyArray<WeightedPhrase> = [
   { text: "never works", weight: -2.5 },
   { text: "never worked", weight: -2.5 },
   { text: "keeps crashing", weight: -3 },
+  { text: "keeps restarting", weight: -2.5 },
+  { text: "keeps rebooting", weight: -2.5 },
   { text: "keeps dropping", weight: -2.5 },
   { text: "keeps freezing", weight: -2.5 },
   { text: "keep getting", weight: -1 },
