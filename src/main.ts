@@ -22,9 +22,9 @@ const EXIT_CONFIG = 78
 
 const cli = Command.run(insightd, { name: "insightd", version: VERSION })
 
-// @effect/cli colours its help and usage errors whatever they are written to; `insightd --help |
-// less` or a log file would get raw escape codes. Colour only reaches a terminal (and never with
-// NO_COLOR set, https://no-color.org).
+// @effect/cli colours its help whatever it is written to; `insightd --help | less` or a log file
+// would get raw escape codes. Colour only reaches a terminal (and never with NO_COLOR set,
+// https://no-color.org).
 const ANSI_ESCAPE = /\u001b\[[0-9;]*m/g
 const colourTo = (stream: NodeJS.WriteStream): boolean => stream.isTTY === true && (process.env.NO_COLOR ?? "") === ""
 const plain = (args: ReadonlyArray<unknown>): Array<unknown> => args.map((arg) => (typeof arg === "string" ? arg.replace(ANSI_ESCAPE, "") : arg))

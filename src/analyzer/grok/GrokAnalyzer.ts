@@ -234,8 +234,9 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
         const before = callsEnded
         yield* Effect.sleep(Duration.millis(settings.probeIntervalMs))
         if (unreachable() && callsEnded === before && !paused) {
-          const outcome = yield* Effect.either(limited(probeBody, true))
-          yield* Effect.logDebug("grok reachability probe").pipe(Effect.annotateLogs({ analyzer: name, answered: Either.isRight(outcome) || !rejectsProbe(outcome.left) }))
+          yield* Effect.either(limited(probeBody, true))
+          // Any HTTP answer (a 401 too) resets the count: the probe's own outcome says it.
+          yield* Effect.logDebug("grok reachability probe").pipe(Effect.annotateLogs({ analyzer: name, answered: !unreachable() }))
         }
       }
     })
