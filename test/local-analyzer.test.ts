@@ -4,7 +4,8 @@ import { dirname, join } from "node:path"
 import { Effect, Either } from "effect"
 import { describe, expect, it } from "vitest"
 import { makeLocal } from "../src/analyzer/local.js"
-import type { Conversation, ConversationId } from "../src/domain/conversation.js"
+import type { Conversation } from "../src/domain/conversation.js"
+import { conversation } from "./grok/support.js"
 import {
   FALLBACK_TOPIC,
   LOCAL_ANALYZER_NAME,
@@ -258,27 +259,14 @@ describe("local analyzer service: whose sentiment", () => {
       timestamp: `2024-05-01T12:0${i}:00.000Z`,
       ...(inbound === undefined ? {} : { inbound })
     }))
-    return {
-      id: "conv_whose" as ConversationId,
-      text: stamped.map((message) => message.text).join("\n"),
-      author: "@customer",
-      timestamp: "2024-05-01T12:00:00.000Z",
-      messages: stamped,
-      metadata: null,
-      raw: "{}",
-      status: "processing",
-      attempts: 1,
-      lastError: null,
-      receivedAt: "2024-05-01T12:00:00.000Z",
-      updatedAt: "2024-05-01T12:00:00.000Z"
-    }
+    return { ...conversation(stamped.map((message) => message.text).join("\n")), messages: stamped }
   }
-  const analyseOne = (conversation: Conversation) =>
+  const analyseOne = (subject: Conversation) =>
     Effect.runPromise(
       Effect.gen(function* () {
         const service = yield* makeLocal
-        const results = yield* service.analyzeBatch([conversation])
-        return Either.getOrThrow(results.get(conversation.id)!)
+        const results = yield* service.analyzeBatch([subject])
+        return Either.getOrThrow(results.get(subject.id)!)
       })
     )
 
@@ -298,12 +286,12 @@ describe("local analyzer service: whose sentiment", () => {
   })
 
   it("reads the whole text when the messages do not say who wrote them, or only one side wrote", async () => {
-    for (const conversation of [
+    for (const subject of [
       thread([[undefined, "thanks, the refund came through"], [undefined, "glad we could help"]]),
       thread([[true, "thanks, the refund came through"], [true, "great service"]])
     ]) {
-      const result = await analyseOne(conversation)
-      expect(result.sentiment_score).toBe(makeLocalAnalyzer().analyze(conversation.text).sentimentScore)
+      const result = await analyseOne(subject)
+      expect(result.sentiment_score).toBe(makeLocalAnalyzer().analyze(subject.text).sentimentScore)
       expect(JSON.parse(result.raw_response)).toMatchObject({ read: "text" })
     }
   })
