@@ -6,6 +6,9 @@
  * when the daemon names bad items (400) or conflicting ids (409) those lines are reported and the
  * rest of the chunk is sent again. Give conversations an `id` to make a resend after a lost answer
  * idempotent; without one the daemon cannot tell a resend from new content.
+ * Lines the daemon never answered for (all retries spent) are counted as not delivered, apart
+ * from the ones it rejected, and the rest of the input is then not sent: the daemon is gone, and
+ * retrying every remaining chunk would take minutes each to say so.
  */
 import type * as FileSystem from "@effect/platform/FileSystem"
 import * as HttpClient from "@effect/platform/HttpClient"
@@ -36,6 +39,8 @@ type Reply =
   | { readonly _tag: "Conflict"; readonly ids: ReadonlyArray<string>; readonly message: string }
   | { readonly _tag: "TooLarge"; readonly message: string }
   | { readonly _tag: "Refused"; readonly status: number; readonly message: string }
+  /** Never answered (unreachable, timeouts, 5xx) through every retry. */
+  | { readonly _tag: "Undelivered"; readonly reason: string }
 
 export interface IngestOptions {
   readonly url: string
@@ -90,7 +95,9 @@ export const runIngest = (options: IngestOptions): Effect.Effect<void, CommandFa
     const url = bulkUrl(options.url)
     const client = (yield* HttpClient.HttpClient).pipe(HttpClient.filterStatus(() => true))
 
-    const stats = { accepted: 0, rejected: 0, rateLimited: 0, retries: 0, requests: 0 }
+    const stats = { accepted: 0, rejected: 0, notDelivered: 0, rateLimited: 0, retries: 0, requests: 0 }
+    /** Why a chunk could not be delivered after every retry; later chunks are then not sent. */
+    let gaveUp: { readonly reason: string; readonly fromLine: number } | undefined
     const started = yield* Clock.currentTimeMillis
 
     /** One POST; the reply classified. Fails only with what is worth sending again. */
@@ -176,15 +183,31 @@ export const runIngest = (options: IngestOptions): Effect.Effect<void, CommandFa
         yield* reportRejected(item.line, reason)
       })
 
-    /** Sends a chunk until every line is accepted or rejected for a reason of its own. */
+    const notDeliver = (items: ReadonlyArray<Item>, reason: string) =>
+      Effect.gen(function* () {
+        stats.notDelivered += items.length
+        const fromLine = Math.min(...items.map((item) => item.line))
+        if (gaveUp === undefined) {
+          yield* Effect.logError("the daemon did not answer; the rest of the input is not sent").pipe(Effect.annotateLogs({ url, reason }))
+        }
+        gaveUp = { reason: gaveUp?.reason ?? reason, fromLine: Math.min(gaveUp?.fromLine ?? fromLine, fromLine) }
+        yield* Effect.logWarning(`${lineRange(items)} not delivered: ${reason}`).pipe(Effect.annotateLogs({ lines: items.map((item) => item.line) }))
+      })
+
+    /** Sends a chunk until every line is accepted, rejected for a reason of its own, or not delivered. */
     const sendChunk = (initial: ReadonlyArray<Item>): Effect.Effect<void, CommandFailed> =>
       Effect.gen(function* () {
         let items = initial
+        if (gaveUp !== undefined) {
+          stats.notDelivered += items.length
+          gaveUp = { ...gaveUp, fromLine: Math.min(gaveUp.fromLine, items[0].line) }
+          return
+        }
         while (items.length > 0) {
           const reply = yield* postPolitely(items).pipe(
             Effect.catchIf(
               (error): error is RateLimitedReply | TransientFailure => error._tag !== "CommandFailed",
-              (error) => Effect.succeed({ _tag: "Refused", status: 0, message: `${error._tag === "TransientFailure" ? error.reason : "rate limited"} (gave up after ${options.retries + 1} attempts)` } as const)
+              (error) => Effect.succeed({ _tag: "Undelivered", reason: `${error._tag === "TransientFailure" ? error.reason : "rate limited"} (gave up after ${options.retries + 1} attempts)` } as const)
             )
           )
           switch (reply._tag) {
@@ -216,7 +239,9 @@ export const runIngest = (options: IngestOptions): Effect.Effect<void, CommandFa
               break
             }
             case "Refused":
-              return yield* rejectAll(items, reply.status === 0 ? reply.message : `HTTP ${reply.status}: ${reply.message}`)
+              return yield* rejectAll(items, `HTTP ${reply.status}: ${reply.message}`)
+            case "Undelivered":
+              return yield* notDeliver(items, reply.reason)
           }
         }
       })
@@ -228,13 +253,14 @@ export const runIngest = (options: IngestOptions): Effect.Effect<void, CommandFa
       Stream.groupedWithin(options.batchSize, "1 second"),
       Stream.mapEffect((chunk) => sendChunk(Chunk.toReadonlyArray(chunk)), { concurrency: options.concurrency, unordered: true }),
       Stream.runDrain,
-      (work) => withProgress(work, "ingest", () => ({ accepted: stats.accepted, rejected: stats.rejected, rate_limited: stats.rateLimited, retries: stats.retries }))
+      (work) => withProgress(work, "ingest", () => ({ accepted: stats.accepted, rejected: stats.rejected, not_delivered: stats.notDelivered, rate_limited: stats.rateLimited, retries: stats.retries }))
     )
     const durationMs = (yield* Clock.currentTimeMillis) - started
     yield* Effect.logInfo("ingest finished").pipe(
       Effect.annotateLogs({
         accepted: stats.accepted,
         rejected: stats.rejected,
+        not_delivered: stats.notDelivered,
         rate_limited: stats.rateLimited,
         retries: stats.retries,
         requests: stats.requests,
@@ -242,7 +268,13 @@ export const runIngest = (options: IngestOptions): Effect.Effect<void, CommandFa
         per_second: durationMs > 0 ? Math.round((stats.accepted * 1000) / durationMs) : stats.accepted
       })
     )
-    if (stats.rejected > 0) return yield* new CommandFailed({ message: `ingest: ${stats.rejected} line${stats.rejected === 1 ? "" : "s"} rejected, ${stats.accepted} accepted` })
+    const lines = (n: number) => `${n} line${n === 1 ? "" : "s"}`
+    if (gaveUp !== undefined) {
+      return yield* new CommandFailed({
+        message: `ingest: ${lines(stats.notDelivered)} not delivered, the first of them line ${gaveUp.fromLine} (${gaveUp.reason}); ${stats.accepted} accepted, ${stats.rejected} rejected`
+      })
+    }
+    if (stats.rejected > 0) return yield* new CommandFailed({ message: `ingest: ${lines(stats.rejected)} rejected, ${stats.accepted} accepted` })
   }).pipe(
     // Loaded when `ingest` runs: undici is a large share of every other command's start-up.
     Effect.provide(Layer.unwrapEffect(Effect.promise(() => import("@effect/platform-node/NodeHttpClient")).pipe(Effect.map((client) => client.layer))))

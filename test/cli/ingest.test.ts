@@ -113,19 +113,33 @@ describe("insightd ingest with API keys", () => {
 })
 
 describe("insightd ingest without a daemon", () => {
-  it("retries, then reports the lines it could not deliver and exits 1", async () => {
-    const port = await new Promise<number>((done) => {
+  const closedPort = () =>
+    new Promise<number>((done) => {
       const server = createServer().listen(0, "127.0.0.1", () => {
         const address = server.address()
         server.close(() => done(typeof address === "object" && address !== null ? address.port : 0))
       })
     })
+
+  it("retries, then reports the lines it could not deliver (not as rejected) and exits 1", async () => {
+    const port = await closedPort()
     const file = conversationsFile("nowhere.jsonl", 3, "nw")
     const result = await runCli(["ingest", "--url", `http://127.0.0.1:${port}`, "--retries", "2", file])
     expect(result.code).toBe(1)
-    expect(summary(result.logs)).toMatchObject({ accepted: 0, rejected: 3 })
+    expect(summary(result.logs)).toMatchObject({ accepted: 0, rejected: 0, not_delivered: 3 })
     expect(result.logs.filter((log) => log.message === "request failed; retrying with backoff").length).toBeGreaterThanOrEqual(2)
-    expect(result.stderr).toContain("lines 1-3 rejected")
+    expect(result.stderr).toContain("lines 1-3 not delivered")
     expect(result.stderr).toContain("gave up after 3 attempts")
+    expect(result.stderr).toContain("3 lines not delivered, the first of them line 1")
+  })
+
+  it("stops sending once a chunk could not be delivered, instead of retrying every chunk", async () => {
+    const port = await closedPort()
+    const file = conversationsFile("nowhere-many.jsonl", 40, "nwm")
+    const result = await runCli(["ingest", "--url", `http://127.0.0.1:${port}`, "--retries", "1", "--batch-size", "2", "--concurrency", "1", file])
+    expect(result.code).toBe(1)
+    // One chunk was tried twice (--retries 1); the other 19 were never sent.
+    expect(summary(result.logs)).toMatchObject({ accepted: 0, rejected: 0, not_delivered: 40, requests: 2 })
+    expect(result.stderr).toContain("40 lines not delivered, the first of them line 1")
   })
 })
