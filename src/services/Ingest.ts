@@ -80,10 +80,23 @@ export class Ingest extends Effect.Service<Ingest>()("insightd/Ingest", {
         wakeTaker = undefined
       })
     })
+    /** The group last handed to the persist stage (see releaseLastGroup). */
+    let handedOut: Array<PendingSubmission> = []
     const takeGroup = Effect.sync(() => {
-      const group = waiting.splice(0, MAX_GROUP)
+      handedOut = waiting.splice(0, MAX_GROUP)
       letWaitersIn()
-      return Chunk.unsafeFromArray(group)
+      return Chunk.unsafeFromArray(handedOut)
+    })
+    /**
+     * Empties the array of the group handed out last. The stage asks for a group only once it has
+     * committed and answered the previous one, so nothing reads it any more; but the stream keeps
+     * its last chunk reachable, and through each item's reply the request, its response, headers
+     * and body stayed alive long enough to be promoted to the old generation. Measured under
+     * single-POST load (50 connections): promoted 150–190 → 47–71 MB in 4 s, scavenge time
+     * 390–420 → 230–270 ms, mark-compacts 12–15 → 4–8.
+     */
+    const releaseLastGroup = Effect.sync(() => {
+      handedOut.length = 0
     })
     return {
       /** Completes once the submission is committed (or refused); never before. */
@@ -100,7 +113,9 @@ export class Ingest extends Effect.Service<Ingest>()("insightd/Ingest", {
        * waits one event-loop turn, so every request parsed in that turn joins the same
        * transaction (group commit) instead of each paying for its own.
        */
-      submissions: Stream.repeatEffectChunk(firstSubmission.pipe(Effect.zipRight(nextEventLoopTurn), Effect.zipRight(takeGroup))),
+      submissions: Stream.repeatEffectChunk(
+        releaseLastGroup.pipe(Effect.zipRight(firstSubmission), Effect.zipRight(nextEventLoopTurn), Effect.zipRight(takeGroup))
+      ),
       /** Submissions handed in and not yet answered. */
       outstanding: (): number => outstanding,
       /** performance.now() of the last submission handed in (or offered while full). */
