@@ -165,6 +165,9 @@ export const Metadata = Schema.Record({ key: Schema.String, value: Schema.Unknow
 })
 
 /** What a client submits. Unknown top-level fields are ignored here and kept in `raw`. */
+/** Said when a conversation has neither text nor messages. */
+export const TEXT_OR_MESSAGES_REQUIRED = "text is required unless a non-empty messages thread is given"
+
 export const ConversationInput = Schema.Struct({
   id: Schema.optionalWith(ConversationId, { exact: true }),
   text: Schema.optionalWith(NonBlank(MAX_TEXT_LENGTH, "text"), { exact: true }),
@@ -182,7 +185,7 @@ export const ConversationInput = Schema.Struct({
   Schema.filter((input) =>
     input.text !== undefined || input.messages !== undefined
       ? undefined
-      : { path: ["text"], message: "text is required unless a non-empty messages thread is given" }
+      : { path: ["text"], message: TEXT_OR_MESSAGES_REQUIRED }
   )
 ).annotations({ identifier: "ConversationInput" })
 export type ConversationInput = typeof ConversationInput.Type

@@ -14,6 +14,7 @@ import {
   type Message,
   newConversationId,
   type NewConversation,
+  TEXT_OR_MESSAGES_REQUIRED,
   toUtcIso
 } from "../domain/conversation.js"
 import { type FieldIssue, InvalidInput } from "../domain/errors.js"
@@ -173,7 +174,14 @@ const checkConversation = (item: RawItem): NewConversation | ReadonlyArray<Field
   }
   const first = decodeFirst(item.json)
   if (Either.isRight(first)) return toNewConversation(first.right, item.raw)
-  return issuesOf(Either.getLeft(decodeAll(item.json)).pipe(Option.getOrElse(() => first.left)))
+  const issues = issuesOf(Either.getLeft(decodeAll(item.json)).pipe(Option.getOrElse(() => first.left)))
+  // The schema checks "text or messages" only once every field decodes, so a body that also
+  // lacks both would be fixed field by field and refused again: name it with the others.
+  const json = item.json as Record<string, unknown>
+  if (json.text === undefined && json.messages === undefined && !issues.some((issue) => issue.field === "text")) {
+    issues.push({ field: "text", message: TEXT_OR_MESSAGES_REQUIRED })
+  }
+  return issues
 }
 
 const isIssues = (checked: NewConversation | ReadonlyArray<FieldIssue>): checked is ReadonlyArray<FieldIssue> => Array.isArray(checked)
@@ -215,7 +223,11 @@ export const validateLine = (input: InputLine): ValidatedLine | undefined => {
     return { _tag: "Rejected", line: input.line, reason, details: [{ field: "(line)", message: reason, line: input.line }] }
   }
   return Either.match(validateConversation({ json, raw: text }), {
-    onLeft: (details) => ({ _tag: "Rejected", line: input.line, reason: describeIssues(details), details }),
+    onLeft: (issues) => {
+      // A line is not a request body: a problem with the whole of it is the line's.
+      const details = issues.map((issue) => (issue.field === "(body)" ? { ...issue, field: "(line)" } : issue))
+      return { _tag: "Rejected", line: input.line, reason: describeIssues(details), details }
+    },
     onRight: (conversation) => ({ _tag: "Valid", line: input.line, conversation })
   })
 }

@@ -75,6 +75,16 @@ describe("stage validate", () => {
     expect(Either.isLeft(empty) && empty.left[0].field).toBe("messages")
   })
 
+  it("names a missing text together with the other problems, not only once they are fixed", () => {
+    const result = validateConversation({ json: { author: "", timestamp: "soon" }, raw: "" })
+    const fields = Either.isLeft(result) ? result.left.map((issue) => issue.field) : []
+    expect(fields).toEqual(["author", "timestamp", "text"])
+    expect(Either.isLeft(result) && result.left[2].message).toBe("text is required unless a non-empty messages thread is given")
+    // Given text or messages, it is not added.
+    const withText = validateConversation({ json: { author: "", timestamp: "2024-01-01", text: "hi" }, raw: "" })
+    expect(Either.isLeft(withText) && withText.left.map((issue) => issue.field)).toEqual(["author"])
+  })
+
   it("rejects text over 20,000 characters", () => {
     const result = validateConversation({ json: { ...good, text: "x".repeat(20_001) }, raw: "" })
     expect(Either.isLeft(result) && result.left[0].message).toMatch(/20000/)
@@ -107,6 +117,15 @@ describe("stage validate", () => {
       const rejected = results.filter((r) => r._tag === "Rejected")
       expect(rejected[0]._tag === "Rejected" && rejected[0].reason).toMatch(/JSON/)
       expect(rejected[1]._tag === "Rejected" && rejected[1].reason).toMatch(/author/)
+    })
+  )
+
+  it.effect("a line that is JSON but not an object is refused as a line, not as a body", () =>
+    Effect.gen(function* () {
+      const out = yield* Stream.make({ line: 3, text: "[1, 2]" }).pipe(validate, Stream.runCollect)
+      const [rejected] = Chunk.toReadonlyArray(out)
+      expect(rejected._tag === "Rejected" && rejected.details).toEqual([{ field: "(line)", message: "a conversation must be a JSON object" }])
+      expect(rejected._tag === "Rejected" && rejected.reason).toBe("(line): a conversation must be a JSON object")
     })
   )
 })
