@@ -49,6 +49,7 @@ export const runLocalStore = (clusterCounts: Map<string, number>): Layer.Layer<S
   const shape: StoreShape = {
     submit: () => unavailable,
     getConversation: () => Effect.succeed(Option.none()),
+    existingIds: () => Effect.succeed(new Set<string>()),
     retry: () => unavailable,
     retryAllFailed: unavailable,
     retryFailedMatching: () => unavailable,

@@ -108,9 +108,10 @@ const storeGroup = (group: ReadonlyArray<ParsedLine>, counts: Counts) =>
     const insights = group.flatMap((item) => (item._tag === "Insight" ? [item] : []))
     if (insights.length > 0) {
       const present: Array<(typeof insights)[number]> = []
+      // One query per few hundred insights rather than a row read (and its insight) for each.
+      const stored = yield* store.existingIds(insights.map((item) => item.insight.conversation_id))
       for (const item of insights) {
-        const found = yield* store.getConversation(item.insight.conversation_id)
-        if (found._tag === "Some") present.push(item)
+        if (stored.has(item.insight.conversation_id)) present.push(item)
         else {
           counts.rejected++
           yield* reportRejected(item.line, `insight for ${item.insight.conversation_id}: that conversation is not in the database (store the conversations first)`, {

@@ -83,6 +83,8 @@ export interface StoreShape {
   /** Stores many submissions in ONE transaction (group commit); each succeeds or conflicts on its own. */
   readonly submit: (submissions: ReadonlyArray<Submission>) => Effect.Effect<ReadonlyArray<SubmissionOutcome>, StoreError>
   readonly getConversation: (id: string) => Effect.Effect<Option.Option<ConversationWithInsight>, StoreError>
+  /** Which of these conversation ids are stored (one query per few hundred ids). */
+  readonly existingIds: (ids: ReadonlyArray<string>) => Effect.Effect<ReadonlySet<string>, StoreError>
   /** Puts a `failed` conversation back to `pending`. */
   readonly retry: (id: string) => Effect.Effect<RetryResult, StoreError>
   /** Puts every `failed` conversation back to `pending`; returns how many. */

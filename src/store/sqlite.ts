@@ -343,6 +343,16 @@ export const makeSqlStore = Effect.gen(function* () {
       return Option.some({ conversation: toConversation(rows[0]), insight: insights.length === 0 ? null : toInsight(insights[0]) })
     }).pipe(Effect.mapError(storeError("reading a conversation")))
 
+  const existingIds: StoreShape["existingIds"] = (ids) =>
+    Effect.gen(function* () {
+      const found = new Set<string>()
+      for (const chunk of chunksOf([...new Set(ids)], ROWS_PER_INSERT)) {
+        const rows = yield* sql<{ id: string }>`SELECT id FROM conversations WHERE ${sql.in("id", chunk)}`
+        for (const row of rows) found.add(row.id)
+      }
+      return found as ReadonlySet<string>
+    }).pipe(Effect.mapError(storeError("reading conversation ids")))
+
   const retry: StoreShape["retry"] = (id) =>
     Effect.gen(function* () {
       const now = yield* nowIso
@@ -831,6 +841,7 @@ export const makeSqlStore = Effect.gen(function* () {
   return {
     submit,
     getConversation,
+    existingIds,
     retry,
     retryAllFailed,
     retryFailedMatching,

@@ -24,6 +24,21 @@ const insightFor = (id: string, score: number): Insight => ({
 })
 
 describe("SQLite store", () => {
+  it.scoped("tells which of many ids are stored, across several queries' worth of ids", () =>
+    Effect.gen(function* () {
+      const store = yield* Store
+      const conversations = Array.from({ length: 1200 }, () => newConversation())
+      yield* store.submit([{ conversations }])
+      const unknown = Array.from({ length: 300 }, (_, i) => `conv_unknown_${i}`)
+      const asked = [...conversations.map((c) => c.id), ...unknown, conversations[0].id]
+      const found = yield* store.existingIds(asked)
+      expect(found.size).toBe(1200)
+      expect(conversations.every((c) => found.has(c.id))).toBe(true)
+      expect(unknown.some((id) => found.has(id))).toBe(false)
+      expect((yield* store.existingIds([])).size).toBe(0)
+    }).pipe(Effect.provide(StoreOnTempFile))
+  )
+
   it.scoped("claims the oldest pending conversations, each exactly once, even when claims race", () =>
     Effect.gen(function* () {
       const store = yield* Store
