@@ -10,11 +10,12 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import { AppConfig } from "../config.js"
 import { DashboardLive } from "../dashboard/route.js"
 import { httpMetrics } from "../observability/http.js"
+import { recordHttpResponse } from "../observability/metrics.js"
 import { tracingEnabled } from "../observability/tracing.js"
-import { NotFound } from "../domain/errors.js"
+import { InvalidParameter, NotFound } from "../domain/errors.js"
 import { InsightdApi } from "./api.js"
 import { DocsLive } from "./docs.js"
-import { errorResponse } from "./errors.js"
+import { errorResponse, errorWire } from "./errors.js"
 import { HandlersLive } from "./handlers.js"
 import { makeHotIngest } from "./hotIngest.js"
 import { ApiMiddlewareLive } from "./middleware.js"
@@ -62,6 +63,31 @@ const UnknownRouteLive = HttpApiBuilder.Router.use((router) =>
 )
 
 /**
+ * Answers a request whose path is not valid percent-encoding (`/api/v1/conversations/%E0%A4%A`)
+ * with a JSON 400 and returns true. The router cannot decode such a path, and the platform
+ * answered it with an empty 404 before any route, the catch-all one included, could.
+ */
+const refusedUndecodablePath = (request: IncomingMessage, response: ServerResponse): boolean => {
+  const url = request.url ?? "/"
+  if (!url.includes("%")) return false
+  const path = url.split("?")[0]
+  try {
+    decodeURIComponent(path)
+    return false
+  } catch {
+    const started = performance.now()
+    const wire = errorWire(
+      new InvalidParameter({ message: `the URL path ${path} is not valid percent-encoding`, details: [{ field: "(path)", message: "malformed percent-encoding" }] })
+    )
+    const text = JSON.stringify(wire.body)
+    response.writeHead(wire.status, { ...wire.headers, "content-type": "application/json", "content-length": Buffer.byteLength(text) })
+    response.end(text)
+    recordHttpResponse(request.method ?? "GET", url, wire.status, performance.now() - started)
+    return true
+  }
+}
+
+/**
  * The Node server with the HttpApi app behind it, whose request listener offers each request to
  * the hot ingest route first (see ./hotIngest.ts) and hands the rest to the Effect handler.
  */
@@ -82,7 +108,7 @@ const dispatchingServer = (node: Server, options: { readonly port: number; reado
                 // and uptime checks probe /health that way. Node already knows the request is HEAD
                 // (the response was made before this event) and sends no body.
                 if (request.method === "HEAD") request.method = "GET"
-                if (!hot(request, response)) handler(request, response)
+                if (!hot(request, response) && !refusedUndecodablePath(request, response)) handler(request, response)
               }
               node.on("request", listener)
               yield* Effect.addFinalizer(() => Effect.sync(() => node.off("request", listener)))

@@ -593,6 +593,23 @@ describe("operations endpoints", () => {
     expect(await (await get("/health")).json()).toEqual({ status: "ok" })
   })
 
+  it("a path that is not valid percent-encoding gets a JSON 400, not an empty 404", async () => {
+    for (const path of ["/api/v1/conversations/%E0%A4%A", "/%zz"]) {
+      const response = await get(path)
+      expect(response.status, path).toBe(400)
+      expect(response.headers.get("content-type"), path).toContain("application/json")
+      expect(await response.json(), path).toEqual({
+        error: "invalid_parameter",
+        message: `the URL path ${path} is not valid percent-encoding`,
+        details: [{ field: "(path)", message: "malformed percent-encoding" }]
+      })
+    }
+    // Valid escapes still reach their route.
+    const escaped = await get("/api/v1/conversations/conv_%41bc")
+    expect(escaped.status).toBe(404)
+    expect(await escaped.json()).toMatchObject({ error: "not_found", message: "conversation conv_Abc does not exist" })
+  })
+
   it("/openapi.json is OpenAPI 3.1 with every API path", async () => {
     const response = await get("/openapi.json")
     expect(response.status).toBe(200)
