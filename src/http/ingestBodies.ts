@@ -1,5 +1,6 @@
 /** Reading ingestion bodies: shared by the HttpApi handlers and the hot ingest route. */
 import { Either } from "effect"
+import { isUtf8 } from "node:buffer"
 import type { IncomingMessage } from "node:http"
 import { Conflict, drainingRefusal, InvalidInput, PayloadTooLarge, type Unavailable } from "../domain/errors.js"
 import type { RawItem } from "../stages/validate.js"
@@ -17,6 +18,12 @@ export const isJsonMediaType = (contentType: string | undefined): boolean => {
 }
 
 export type BodyReadError = PayloadTooLarge | InvalidInput | Unavailable
+
+const notUtf8 = () =>
+  new InvalidInput({
+    message: "body is not valid UTF-8 (JSON must be sent as UTF-8)",
+    details: [{ field: "(body)", message: "not valid UTF-8" }]
+  })
 
 /**
  * Reads a Node request body as text with plain callbacks, refusing more than `limit` bytes (413)
@@ -51,7 +58,11 @@ export const readNodeBody = (
   }
   const onEnd = () => {
     cleanup()
-    done(Either.right(chunks.length === 1 ? chunks[0].toString("utf8") : Buffer.concat(chunks).toString("utf8")))
+    const bytes = chunks.length === 1 ? chunks[0] : Buffer.concat(chunks)
+    // JSON text is UTF-8 (RFC 8259 §8.1). Decoding invalid bytes would store U+FFFD in their place,
+    // and `raw` would no longer be what was sent: refuse the body instead.
+    if (!isUtf8(bytes)) return done(Either.left(notUtf8()))
+    done(Either.right(bytes.toString("utf8")))
   }
   const onError = () => {
     cleanup()

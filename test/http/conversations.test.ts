@@ -168,6 +168,26 @@ describe("POST /api/v1/conversations", () => {
     expect(raws).toEqual([item, single])
   })
 
+  it("refuses a body that is not valid UTF-8 rather than storing U+FFFD for the bad bytes (single and bulk)", async () => {
+    const bytes = (text: string) => Buffer.concat([Buffer.from(text.slice(0, text.indexOf("@@"))), Buffer.from([0xff, 0xfe]), Buffer.from(text.slice(text.indexOf("@@") + 2))])
+    const single = bytes(`{"id":"conv_not_utf8","author":"@bo","timestamp":"2024-05-01T12:00:00Z","text":"bad @@ bytes"}`)
+    const bulk = bytes(`{"id":"conv_not_utf8_bulk","author":"@bo","timestamp":"2024-05-01T12:00:00Z","text":"bad @@ bytes"}\n`)
+    for (const [path, body, type] of [
+      ["/api/v1/conversations", single, "application/json"],
+      ["/api/v1/conversations/bulk", bulk, "application/x-ndjson"]
+    ] as const) {
+      const response = await fetch(`${daemon.baseUrl}${path}`, { method: "POST", headers: { "content-type": type }, body })
+      expect(response.status, path).toBe(400)
+      expect(await response.json(), path).toEqual({
+        error: "invalid_schema",
+        message: "body is not valid UTF-8 (JSON must be sent as UTF-8)",
+        details: [{ field: "(body)", message: "not valid UTF-8" }]
+      })
+    }
+    const stored = readDb((db) => db.prepare("SELECT COUNT(*) FROM conversations WHERE id IN ('conv_not_utf8', 'conv_not_utf8_bulk')").pluck().get())
+    expect(stored).toBe(0)
+  })
+
   it("accepts text of exactly 20,000 characters and application/json with a charset", async () => {
     const response = await post("/api/v1/conversations", conversation({ text: "x".repeat(20_000) }), { "content-type": "application/json; charset=utf-8" })
     expect(response.status).toBe(202)
