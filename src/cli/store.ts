@@ -12,7 +12,7 @@ import type { ConfigurationError } from "../domain/errors.js"
 import { AnalysisResult, type Insight, SentimentLabel } from "../domain/insight.js"
 import { WorkSignal } from "../services/WorkSignal.js"
 import { persist } from "../stages/persist.js"
-import { describeIssues, validateConversation } from "../stages/validate.js"
+import { describeIssues, NOT_UTF8, validateConversation } from "../stages/validate.js"
 import { Store, type Submission, type SubmissionOutcome } from "../store/Store.js"
 import { SqliteStoreLive } from "../store/sqlite.js"
 import { CommandFailed, failWhenRejected, inputLines, parseJsonLine, reportRejected, withConfig, withProgress } from "./shared.js"
@@ -128,7 +128,9 @@ export const runStore: Effect.Effect<void, CommandFailed | ConfigurationError, F
   Effect.gen(function* () {
     const counts: Counts = { stored: 0, resubmitted: 0, conflicts: 0, insights: 0, rejected: 0 }
     yield* inputLines(undefined).pipe(
-      Stream.filterMap((input) => Option.fromNullable(parseLine(input.line, input.text))),
+      Stream.filterMap((input) =>
+        Option.fromNullable(input.invalidUtf8 && input.text.trim() !== "" ? { _tag: "Rejected" as const, line: input.line, reason: NOT_UTF8 } : parseLine(input.line, input.text))
+      ),
       Stream.groupedWithin(GROUP_SIZE, GROUP_WAIT),
       Stream.mapEffect((group) => storeGroup(Chunk.toReadonlyArray(group), counts)),
       Stream.runDrain,

@@ -30,7 +30,11 @@ export interface RawItem {
 export interface InputLine {
   readonly line: number
   readonly text: string
+  /** The line's bytes are not valid UTF-8 (its text has U+FFFD for them): refused, never stored. */
+  readonly invalidUtf8?: true
 }
+
+export const NOT_UTF8 = "not valid UTF-8 (JSON must be UTF-8)"
 
 export type ValidatedLine =
   | { readonly _tag: "Valid"; readonly line: number; readonly conversation: NewConversation }
@@ -215,6 +219,7 @@ export const validateSubmission = (
 export const validateLine = (input: InputLine): ValidatedLine | undefined => {
   const text = input.text.trim()
   if (text === "") return undefined
+  if (input.invalidUtf8) return { _tag: "Rejected", line: input.line, reason: NOT_UTF8, details: [{ field: "(line)", message: NOT_UTF8, line: input.line }] }
   let json: unknown
   try {
     json = JSON.parse(text)

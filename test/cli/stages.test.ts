@@ -4,7 +4,7 @@
  * shell pipeline `validate | analyze` gives the insights the daemon gives for the same input.
  */
 import { Either, Schema } from "effect"
-import { existsSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
@@ -51,6 +51,28 @@ describe("insightd validate", () => {
     expect(reason(9)).toContain("id")
     expect(reason(10)).toContain("messages")
     expect(result.stderr).not.toMatch(/\n\s+at /) // no stack trace
+  })
+
+  it("refuses a line that is not valid UTF-8 by its number, and reads CRLF lines and a last line without a newline", async () => {
+    const file = join(work, "not-utf8.jsonl")
+    const line = (author: string, text: string) => `{"author":"${author}","timestamp":"2024-05-01T12:00:00Z","text":"${text}"}`
+    writeFileSync(
+      file,
+      Buffer.concat([
+        Buffer.from(`${line("@a", "café ☕ fine")}\r\n`),
+        Buffer.from(`{"author":"@b","timestamp":"2024-05-01T12:00:00Z","text":"bad `),
+        Buffer.from([0xff, 0xfe]),
+        Buffer.from(`"}\r\n\n${line("@c", "last line, no newline")}`)
+      ])
+    )
+    const result = await runCli(["validate"], { input: { file } })
+    expect(result.code).toBe(1)
+    expect(jsonLines(result).map((out) => [out.author, out.text])).toEqual([
+      ["@a", "café ☕ fine"],
+      ["@c", "last line, no newline"]
+    ])
+    expect(rejectedLines(result)).toEqual([2])
+    expect(String(result.logs.find((log) => log.line === 2)?.reason)).toBe("not valid UTF-8 (JSON must be UTF-8)")
   })
 
   it("exits 0 when every line is valid, and its output validates again unchanged", async () => {
