@@ -15,7 +15,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Chunk, Clock, Duration, Effect, Layer, Option, Redacted, Schedule, Stream } from "effect"
 import { MAX_INGEST_BATCH } from "./commands.js"
-import { NOT_UTF8 } from "../stages/validate.js"
+import { NOT_UTF8 } from "../sources/stdin.js"
 import { CommandFailed, inputLines, reportRejected, withProgress } from "./shared.js"
 
 interface Item {
@@ -187,7 +187,7 @@ export const runIngest = (options: IngestOptions): Effect.Effect<void, CommandFa
     const notDeliver = (items: ReadonlyArray<Item>, reason: string) =>
       Effect.gen(function* () {
         stats.notDelivered += items.length
-        const fromLine = Math.min(...items.map((item) => item.line))
+        const fromLine = items[0].line // a chunk's items are in line order
         if (gaveUp === undefined) {
           yield* Effect.logError("the daemon did not answer; the rest of the input is not sent").pipe(Effect.annotateLogs({ url, reason }))
         }

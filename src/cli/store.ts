@@ -12,7 +12,8 @@ import type { ConfigurationError } from "../domain/errors.js"
 import { AnalysisResult, type Insight, SentimentLabel } from "../domain/insight.js"
 import { WorkSignal } from "../services/WorkSignal.js"
 import { persist } from "../stages/persist.js"
-import { describeIssues, NOT_UTF8, validateConversation } from "../stages/validate.js"
+import { NOT_UTF8 } from "../sources/stdin.js"
+import { describeIssues, type InputLine, validateConversation } from "../stages/validate.js"
 import { Store, type Submission, type SubmissionOutcome } from "../store/Store.js"
 import { SqliteStoreLive } from "../store/sqlite.js"
 import { CommandFailed, failWhenRejected, inputLines, parseJsonLine, reportRejected, withConfig, withProgress } from "./shared.js"
@@ -51,9 +52,10 @@ type ParsedLine =
   | { readonly _tag: "Insight"; readonly line: number; readonly insight: Insight }
   | { readonly _tag: "Rejected"; readonly line: number; readonly reason: string }
 
-const parseLine = (line: number, text: string): ParsedLine | undefined => {
+const parseLine = ({ line, text, invalidUtf8 }: InputLine): ParsedLine | undefined => {
   const parsed = parseJsonLine(text)
   if (parsed === undefined) return undefined
+  if (invalidUtf8) return { _tag: "Rejected", line, reason: NOT_UTF8 }
   if (Either.isLeft(parsed)) return { _tag: "Rejected", line, reason: parsed.left }
   if (isInsightShaped(parsed.right)) {
     return Either.match(decodeInsight(parsed.right), {
@@ -128,9 +130,7 @@ export const runStore: Effect.Effect<void, CommandFailed | ConfigurationError, F
   Effect.gen(function* () {
     const counts: Counts = { stored: 0, resubmitted: 0, conflicts: 0, insights: 0, rejected: 0 }
     yield* inputLines(undefined).pipe(
-      Stream.filterMap((input) =>
-        Option.fromNullable(input.invalidUtf8 && input.text.trim() !== "" ? { _tag: "Rejected" as const, line: input.line, reason: NOT_UTF8 } : parseLine(input.line, input.text))
-      ),
+      Stream.filterMap((input) => Option.fromNullable(parseLine(input))),
       Stream.groupedWithin(GROUP_SIZE, GROUP_WAIT),
       Stream.mapEffect((group) => storeGroup(Chunk.toReadonlyArray(group), counts)),
       Stream.runDrain,

@@ -164,10 +164,10 @@ export const Metadata = Schema.Record({ key: Schema.String, value: Schema.Unknow
   description: "any JSON object"
 })
 
-/** What a client submits. Unknown top-level fields are ignored here and kept in `raw`. */
 /** Said when a conversation has neither text nor messages. */
 export const TEXT_OR_MESSAGES_REQUIRED = "text is required unless a non-empty messages thread is given"
 
+/** What a client submits. Unknown top-level fields are ignored here and kept in `raw`. */
 export const ConversationInput = Schema.Struct({
   id: Schema.optionalWith(ConversationId, { exact: true }),
   text: Schema.optionalWith(NonBlank(MAX_TEXT_LENGTH, "text"), { exact: true }),

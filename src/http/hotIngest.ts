@@ -28,6 +28,13 @@ import { hasValidApiKey } from "./middleware.js"
 
 const ROUTE = "/api/v1/conversations"
 
+/** Writes a JSON response straight on the Node response (no Effect HTTP stack). */
+export const writeJson = (response: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void => {
+  const text = JSON.stringify(body)
+  response.writeHead(status, { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(text) })
+  response.end(text)
+}
+
 /** `true` when the request was taken (and will be answered) here. */
 export type HotRoute = (request: IncomingMessage, response: ServerResponse) => boolean
 
@@ -54,9 +61,7 @@ export const makeHotIngest = Effect.gen(function* () {
     const answer = (status: number, body: unknown, headers: Record<string, string> = {}) => {
       if (answered) return
       answered = true
-      const text = JSON.stringify(body)
-      response.writeHead(status, { ...headers, "content-type": "application/json", "content-length": Buffer.byteLength(text) })
-      response.end(text)
+      writeJson(response, status, body, headers)
       recordHttpResponse("POST", ROUTE, status, performance.now() - started)
     }
     const fail = (error: ClientError) => {

@@ -17,7 +17,7 @@ import { InsightdApi } from "./api.js"
 import { DocsLive } from "./docs.js"
 import { errorResponse, errorWire } from "./errors.js"
 import { HandlersLive } from "./handlers.js"
-import { makeHotIngest } from "./hotIngest.js"
+import { makeHotIngest, writeJson } from "./hotIngest.js"
 import { ApiMiddlewareLive } from "./middleware.js"
 
 const logAddress = Layer.effectDiscard(
@@ -79,9 +79,7 @@ const refusedUndecodablePath = (request: IncomingMessage, response: ServerRespon
     const wire = errorWire(
       new InvalidParameter({ message: `the URL path ${path} is not valid percent-encoding`, details: [{ field: "(path)", message: "malformed percent-encoding" }] })
     )
-    const text = JSON.stringify(wire.body)
-    response.writeHead(wire.status, { ...wire.headers, "content-type": "application/json", "content-length": Buffer.byteLength(text) })
-    response.end(text)
+    writeJson(response, wire.status, wire.body, wire.headers)
     recordHttpResponse(request.method ?? "GET", url, wire.status, performance.now() - started)
     return true
   }

@@ -18,6 +18,9 @@ export const stdinHasData = (): boolean => {
   }
 }
 
+/** Why a line flagged `invalidUtf8` is refused, wherever it is read. */
+export const NOT_UTF8 = "not valid UTF-8 (JSON must be UTF-8)"
+
 const NEWLINE = 0x0a
 const CARRIAGE_RETURN = 0x0d
 

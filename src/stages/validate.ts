@@ -18,6 +18,7 @@ import {
   toUtcIso
 } from "../domain/conversation.js"
 import { type FieldIssue, InvalidInput } from "../domain/errors.js"
+import { NOT_UTF8 } from "../sources/stdin.js"
 import type { Submission } from "../store/Store.js"
 
 /** One submitted JSON value and the text it came from. */
@@ -33,8 +34,6 @@ export interface InputLine {
   /** The line's bytes are not valid UTF-8 (its text has U+FFFD for them): refused, never stored. */
   readonly invalidUtf8?: true
 }
-
-export const NOT_UTF8 = "not valid UTF-8 (JSON must be UTF-8)"
 
 export type ValidatedLine =
   | { readonly _tag: "Valid"; readonly line: number; readonly conversation: NewConversation }
