@@ -161,14 +161,15 @@ export const runIngest = (options: IngestOptions): Effect.Effect<void, CommandFa
     const backOff = Schedule.identity<SendError>().pipe(
       Schedule.whileInput((error: SendError) => error._tag === "TransientFailure"),
       Schedule.intersect(Schedule.exponential("250 millis", 2).pipe(Schedule.jittered, Schedule.union(Schedule.spaced("30 seconds")), Schedule.intersect(Schedule.recurs(options.retries)))),
-      Schedule.modifyDelay(([error]: readonly [SendError, unknown], delay: Duration.Duration) =>
-        Duration.max(delay, Duration.millis(error._tag === "TransientFailure" ? error.waitMs : 0))
-      ),
-      Schedule.tapInput((error: SendError) =>
-        error._tag === "TransientFailure"
-          ? Effect.sync(() => stats.retries++).pipe(Effect.zipRight(Effect.logWarning("request failed; retrying with backoff").pipe(Effect.annotateLogs({ reason: error.reason }))))
-          : Effect.void
-      )
+      // Only for a retry that will happen (not for the attempt it gives up after), with its delay.
+      Schedule.modifyDelayEffect(([error]: readonly [SendError, unknown], delay: Duration.Duration) => {
+        const wait = Duration.max(delay, Duration.millis(error._tag === "TransientFailure" ? error.waitMs : 0))
+        return Effect.sync(() => stats.retries++).pipe(
+          Effect.zipRight(Effect.logWarning("request failed; retrying with backoff")),
+          Effect.annotateLogs({ reason: error._tag === "TransientFailure" ? error.reason : error._tag, delay_ms: Math.round(Duration.toMillis(wait)) }),
+          Effect.as(wait)
+        )
+      })
     )
     const postPolitely = (items: ReadonlyArray<Item>) => post(items).pipe(Effect.retry(honourRateLimit), Effect.retry(backOff))
 

@@ -126,8 +126,11 @@ describe("insightd ingest without a daemon", () => {
     const file = conversationsFile("nowhere.jsonl", 3, "nw")
     const result = await runCli(["ingest", "--url", `http://127.0.0.1:${port}`, "--retries", "2", file])
     expect(result.code).toBe(1)
-    expect(summary(result.logs)).toMatchObject({ accepted: 0, rejected: 0, not_delivered: 3 })
-    expect(result.logs.filter((log) => log.message === "request failed; retrying with backoff").length).toBeGreaterThanOrEqual(2)
+    expect(summary(result.logs)).toMatchObject({ accepted: 0, rejected: 0, not_delivered: 3, retries: 2, requests: 3 })
+    // One warning per retry that happens, with its delay; none for the attempt it gives up after.
+    const retryLogs = result.logs.filter((log) => log.message === "request failed; retrying with backoff")
+    expect(retryLogs).toHaveLength(2)
+    for (const log of retryLogs) expect(log.delay_ms).toBeGreaterThan(0)
     expect(result.stderr).toContain("lines 1-3 not delivered")
     expect(result.stderr).toContain("gave up after 3 attempts")
     expect(result.stderr).toContain("3 lines not delivered, the first of them line 1")
