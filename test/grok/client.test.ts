@@ -140,7 +140,9 @@ describe("grok analyzer against the fake", () => {
     expect(arrivals.length).toBeGreaterThanOrEqual(45)
     expect(maxInAnyWindow(arrivals)).toBeLessThanOrEqual(10)
     const rate = ((arrivals.length - 1) * 1000) / (arrivals[arrivals.length - 1] - arrivals[0])
-    expect(rate).toBeGreaterThan(9.3)
+    // ~9.8 here by design (ten starts 90 ms apart, then 10 per 1.05 s); 9 leaves room for a
+    // loaded host, and an under-used limit (one call in flight at a time) is far below it.
+    expect(rate).toBeGreaterThan(9)
     expect(rate).toBeLessThanOrEqual(10)
   })
 

@@ -114,10 +114,10 @@ describe("daemon with the Grok analyzer", () => {
     const rate = ((arrivals.length - 11) * 1000) / (arrivals[arrivals.length - 1] - arrivals[10])
     expect(maxInAnyWindow(arrivals)).toBeLessThanOrEqual(10)
     expect(fake.calls.length).toBeLessThanOrEqual(44) // ≤ 1.1 calls per 10 conversations
-    // ~9.8 by design (10 per 1.02 s window), 10.1 measured alone over these 40 calls; other test
-    // files beside it on 2 cores have cost up to 7 % (9.17 once). An under-used limit falls well
-    // below 9: with only 2 calls in flight (INSIGHTD_GROK_MAX_IN_FLIGHT=2) this measures 6.5.
-    expect(rate).toBeGreaterThanOrEqual(9)
+    // ~9.5 by design (10 per 1.05 s window); other test files beside it on 2 cores have cost up
+    // to 7 %. An under-used limit falls well below that: with only 2 calls in flight
+    // (INSIGHTD_GROK_MAX_IN_FLIGHT=2) this measures 6.5.
+    expect(rate).toBeGreaterThanOrEqual(8.5)
     const span11 = Math.min(...arrivals.slice(10).map((at, i) => at - arrivals[i]))
     console.info(
       `grok backlog: ${fake.calls.length} calls for 400 conversations at ${rate.toFixed(2)} calls/s; max calls in any 1 s window ${maxInAnyWindow(arrivals)}; shortest span of 11 calls ${span11.toFixed(1)} ms`
