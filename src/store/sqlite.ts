@@ -4,7 +4,7 @@ import type * as SqlError from "@effect/sql/SqlError"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { Clock, Effect, Layer, Option, Scope } from "effect"
-import { mkdirSync } from "node:fs"
+import { existsSync, mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { randomUUID } from "node:crypto"
 import { sameContent } from "../domain/content.js"
@@ -896,15 +896,32 @@ const checkRollups = Effect.gen(function* () {
   yield* sql.withTransaction(rebuildRollups)
 })
 
+/**
+ * Creates `dir` and any missing parents, one level at a time. Not `mkdirSync(dir, { recursive: true })`:
+ * Node's recursive mkdir never returns where the kernel answers ENOENT for a directory under an
+ * existing parent (`/proc/x`, measured on Node 20: it spins at full CPU, SIGTERM unheard), and the
+ * daemon hung at start-up instead of saying why.
+ */
+const ensureDirectory = (dir: string): void => {
+  if (existsSync(dir)) return
+  const parent = dirname(dir)
+  if (parent !== dir) ensureDirectory(parent)
+  try {
+    mkdirSync(dir)
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== "EEXIST") throw error
+  }
+}
+
 /** Opens the SQLite file (creating its directory), with no schema work: see prepareDatabase. */
 export const sqliteConnection = (filename: string) =>
   Layer.unwrapEffect(
     Effect.try({
       try: () => {
-        if (filename !== ":memory:") mkdirSync(dirname(filename), { recursive: true })
+        if (filename !== ":memory:") ensureDirectory(dirname(filename))
         return SqliteClient.layer({ filename }).pipe(Layer.orDie)
       },
-      catch: (cause) => new StoreError({ message: `database ${filename}: cannot create its directory`, cause })
+      catch: (cause) => new StoreError({ message: `database ${filename}: cannot create its directory (${cause instanceof Error ? cause.message : String(cause)})`, cause })
     })
   )
 

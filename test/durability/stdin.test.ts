@@ -56,4 +56,11 @@ describe("stdin source", () => {
   it("a bad configuration value stops start-up with one message naming it", async () => {
     await expect(startDaemon({ env: { INSIGHTD_PORT: "eighty" } })).rejects.toThrow(/INSIGHTD_PORT/)
   })
+
+  it("a database whose directory cannot be created stops start-up at once, saying why", async () => {
+    // The kernel refuses any new directory under /proc with ENOENT; Node's recursive mkdir spun on it forever.
+    await expect(startDaemon({ dbPath: "/proc/insightd-test/db.sqlite" })).rejects.toThrow(
+      /database \/proc\/insightd-test\/db.sqlite: cannot create its directory \(ENOENT/
+    )
+  })
 })
