@@ -113,6 +113,10 @@ const fieldsExist = (value: string): boolean => {
   return digitsAt(value, 11, 2) <= 23 && digitsAt(value, 14, 2) <= 59 && seconds <= 59
 }
 
+/** 0000-01-01T00:00:00.000Z and 9999-12-31T23:59:59.999Z: the UTC range with four-digit years. */
+const FIRST_UTC_MILLIS = -62_167_219_200_000
+const LAST_UTC_MILLIS = 253_402_300_799_999
+
 /** Normalises any ISO-8601 date or date-time to a UTC ISO string; no offset means UTC. */
 export const toUtcIso = (value: string): string | undefined => {
   if (UTC_WITH_SECONDS.test(value)) {
@@ -126,7 +130,9 @@ export const toUtcIso = (value: string): string | undefined => {
   const hasOffset = /(?:Z|z|[+-]\d{2}(?::?\d{2})?)$/.test(value.slice(10))
   const normalised = !hasTime ? `${value}T00:00:00Z` : hasOffset ? value.replace(" ", "T") : `${value.replace(" ", "T")}Z`
   const millis = Date.parse(normalised.replace(/([+-]\d{2})(\d{2})$/, "$1:$2"))
-  return Number.isNaN(millis) ? undefined : new Date(millis).toISOString()
+  // An offset can carry 9999-12-31 past the last (or 0000-01-01 before the first) four-digit UTC
+  // year, where toISOString writes `+010000-…`: not ISO-8601 as stored, and it sorts wrongly.
+  return Number.isNaN(millis) || millis < FIRST_UTC_MILLIS || millis > LAST_UTC_MILLIS ? undefined : new Date(millis).toISOString()
 }
 
 /** ISO-8601 string in, normalised UTC ISO string out (`2024-01-02T03:04:05.000Z`). */
@@ -145,10 +151,28 @@ export const Timestamp = Schema.transformOrFail(
   }
 ).annotations({ identifier: "Timestamp" })
 
+/**
+ * Whether `text` has at most `max` characters, counted as Unicode code points (as JSON Schema's
+ * maxLength counts them), not UTF-16 units: an emoji is one character, not two.
+ */
+export const withinCharacters = (text: string, max: number): boolean => {
+  if (text.length <= max) return true
+  let characters = text.length
+  for (let i = 1; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    // A low surrogate right after a high one is the second half of one character.
+    if (code >= 0xdc00 && code <= 0xdfff) {
+      const before = text.charCodeAt(i - 1)
+      if (before >= 0xd800 && before <= 0xdbff) characters--
+    }
+  }
+  return characters <= max
+}
+
 const NonBlank = (max: number, what: string) =>
   Schema.String.pipe(
     Schema.filter((s) => s.trim().length > 0 || `${what} must not be empty`),
-    Schema.maxLength(max, { message: () => `${what} must be at most ${max} characters` })
+    Schema.filter((s) => withinCharacters(s, max) || `${what} must be at most ${max} characters`, { jsonSchema: { maxLength: max } })
   )
 
 export const Message = Schema.Struct({

@@ -15,7 +15,8 @@ import {
   newConversationId,
   type NewConversation,
   TEXT_OR_MESSAGES_REQUIRED,
-  toUtcIso
+  toUtcIso,
+  withinCharacters
 } from "../domain/conversation.js"
 import { type FieldIssue, InvalidInput } from "../domain/errors.js"
 import { NOT_UTF8 } from "../sources/stdin.js"
@@ -95,7 +96,7 @@ const nestedDeeperThan = (value: unknown, limit: number): boolean => {
   return false
 }
 
-const isNonBlank = (value: unknown, max: number): value is string => typeof value === "string" && value.length <= max && value.trim().length > 0
+const isNonBlank = (value: unknown, max: number): value is string => typeof value === "string" && withinCharacters(value, max) && value.trim().length > 0
 
 /** A JSON object (not an array, not null) without an own `__proto__` key (left to the Schema). */
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>

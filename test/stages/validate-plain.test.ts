@@ -18,7 +18,7 @@ const isPlainShape = (json: Record<string, unknown>): boolean =>
   (!("messages" in json) || (Array.isArray(json.messages) && json.messages.every((m) => isObject(m) && Object.keys(m).every((key) => MESSAGE_KEYS.has(key))))) &&
   (!("metadata" in json) || (isObject(json.metadata) && !Object.hasOwn(json.metadata, "__proto__") && depthOf(json) <= 64))
 
-const oddStrings = ["", " ", "\t\n", "a", " a ", "x".repeat(256), "x".repeat(257), "x".repeat(20_000), "x".repeat(20_001), "é🙂", "\u00a0"]
+const oddStrings = ["", " ", "\t\n", "a", " a ", "x".repeat(256), "x".repeat(257), "x".repeat(20_000), "x".repeat(20_001), "🙂".repeat(20_000), "🙂".repeat(20_000) + "x", "é🙂", "\u00a0"]
 const anyValue = fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.constant([]), fc.constant({}), fc.string())
 const author = fc.oneof({ arbitrary: fc.string({ maxLength: 300 }), weight: 4 }, fc.constantFrom(...oddStrings), anyValue)
 const text = fc.oneof({ arbitrary: fc.string(), weight: 4 }, fc.constantFrom(...oddStrings), anyValue)
@@ -27,7 +27,8 @@ const timestamp = fc.oneof(
   fc.constantFrom(
     "2024-05-01T12:00:00Z", "2024-05-01T12:00:00.1Z", "2024-05-01T12:00:00.123456789Z", "2024-05-01", "2024-05-01 10:00",
     "2024-05-01T10:00:00+02:00", "2024-05-01T10:00:00-0130", "2024-05-01t10:00:00z", "2024-02-29T00:00:00Z", "2023-02-29T00:00:00Z",
-    "2024-02-30", "2024-01-01T24:00:00Z", "2024-01-01T23:60:00Z", "2024-13-01", "yesterday", "", " 2024-05-01", "2024-05-01T12:00:00.Z"
+    "2024-02-30", "2024-01-01T24:00:00Z", "2024-01-01T23:60:00Z", "2024-13-01", "yesterday", "", " 2024-05-01", "2024-05-01T12:00:00.Z",
+    "9999-12-31T23:59:59-01:00", "0000-01-01T00:30:00+01:00"
   ),
   fc.stringMatching(/^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,4})?Z$/),
   anyValue

@@ -58,14 +58,15 @@ describe("stage validate", () => {
   })
 
   it("rejects dates and times that do not exist instead of rolling them over", () => {
-    for (const timestamp of ["2023-02-29T10:00:00Z", "2024-02-30", "2024-06-31T00:00:00.000Z", "2024-01-01T24:00:00Z", "2024-01-01 10:60"]) {
+    // The last two exist, but only before or after the four-digit years once in UTC.
+    for (const timestamp of ["2023-02-29T10:00:00Z", "2024-02-30", "2024-06-31T00:00:00.000Z", "2024-01-01T24:00:00Z", "2024-01-01 10:60", "9999-12-31T23:59:59-01:00", "0000-01-01T00:30:00+01:00"]) {
       const result = validateConversation({ json: { ...good, timestamp }, raw: "" })
       expect(Either.isLeft(result) && result.left[0].field, timestamp).toBe("timestamp")
     }
-    const normalised = ["2024-02-29T23:59:59Z", "2024-01-01T00:00:00.1Z", "2024-01-01T00:00:00.123456Z", "2024-03-01T01:30:00+02:00", "2024-12-31"].map((timestamp) =>
+    const normalised = ["2024-02-29T23:59:59Z", "2024-01-01T00:00:00.1Z", "2024-01-01T00:00:00.123456Z", "2024-03-01T01:30:00+02:00", "2024-12-31", "9999-12-31T23:59:59+01:00", "0000-01-01T00:00:00-01:00"].map((timestamp) =>
       Either.map(validateConversation({ json: { ...good, timestamp }, raw: "" }), (c) => c.timestamp).pipe(Either.getOrElse(() => "rejected"))
     )
-    expect(normalised).toEqual(["2024-02-29T23:59:59.000Z", "2024-01-01T00:00:00.100Z", "2024-01-01T00:00:00.123Z", "2024-02-29T23:30:00.000Z", "2024-12-31T00:00:00.000Z"])
+    expect(normalised).toEqual(["2024-02-29T23:59:59.000Z", "2024-01-01T00:00:00.100Z", "2024-01-01T00:00:00.123Z", "2024-02-29T23:30:00.000Z", "2024-12-31T00:00:00.000Z", "9999-12-31T22:59:59.000Z", "0000-01-01T01:00:00.000Z"])
   })
 
   it("requires text or a non-empty messages thread", () => {
@@ -88,6 +89,14 @@ describe("stage validate", () => {
   it("rejects text over 20,000 characters", () => {
     const result = validateConversation({ json: { ...good, text: "x".repeat(20_001) }, raw: "" })
     expect(Either.isLeft(result) && result.left[0].message).toMatch(/20000/)
+  })
+
+  it("counts characters, not UTF-16 units: 20,000 emoji are 20,000 characters", () => {
+    for (const [text, accepted] of [["🙂".repeat(20_000), true], ["🙂".repeat(20_000) + "x", false], ["🙂".repeat(19_999) + "xy", false], ["\ud83d".repeat(20_001), false]] as const) {
+      expect(Either.isRight(validateConversation({ json: { ...good, text }, raw: "" })), text.slice(-4)).toBe(accepted)
+      const messages = [{ author: "ana", text, timestamp: "2024-05-01T12:00:00Z" }]
+      expect(Either.isRight(validateConversation({ json: { author: "ana", timestamp: "2024-05-01T12:00:00Z", messages }, raw: "" }))).toBe(accepted)
+    }
   })
 
   it("rejects a whole bulk submission naming each bad item's index", () => {
