@@ -88,12 +88,19 @@ export const InsightsPage = Schema.Struct({
   })
 }).annotations({ identifier: "InsightsPage" })
 
+/**
+ * Decimal numerals only: `Number()` alone also reads `0x1`, `0b1`, `0o7` and surrounding spaces,
+ * which a client sending them has most likely not meant as a number.
+ */
+const DECIMAL = /^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$/
+const DIGITS = /^[+-]?\d+$/
+
 /** A number query parameter with a message that names it and its range. */
 const numberParam = (name: string, min: number, max: number, integer: boolean) =>
   Schema.transformOrFail(Schema.String, Schema.Number, {
     strict: true,
     decode: (text, _, ast) => {
-      const value = text.trim() === "" ? Number.NaN : Number(text)
+      const value = (integer ? DIGITS : DECIMAL).test(text) ? Number(text) : Number.NaN
       const kind = integer ? "an integer" : "a number"
       if (!Number.isFinite(value) || (integer && !Number.isInteger(value)) || value < min || value > max) {
         return ParseResult.fail(new ParseResult.Type(ast, text, `${name} must be ${kind} between ${min} and ${max}`))
