@@ -5,17 +5,19 @@
  */
 import { Context, type Effect, type Either } from "effect"
 import type { Conversation, ConversationId } from "../domain/conversation.js"
-import type { AnalysisError } from "../domain/errors.js"
+import type { AnalysisDeferred, AnalysisError } from "../domain/errors.js"
 import type { AnalysisResult } from "../domain/insight.js"
 
-export type BatchResults = ReadonlyMap<ConversationId, Either.Either<AnalysisResult, AnalysisError>>
+/** Per conversation: its result, why it failed, or that it was handed back for later (AnalysisDeferred). */
+export type BatchResults = ReadonlyMap<ConversationId, Either.Either<AnalysisResult, AnalysisError | AnalysisDeferred>>
 
 export interface AnalyzerShape {
   /** e.g. `local:lexicon-v1`, `grok:grok-4-fast-non-reasoning` */
   readonly name: string
   /**
-   * One entry per conversation of the batch. An implementation may wait (e.g. paused on bad
-   * credentials) instead of failing; interruption then leaves the conversations untouched.
+   * One entry per conversation of the batch. An implementation that cannot work for now (paused
+   * on bad credentials) hands conversations back (AnalysisDeferred) instead of failing them;
+   * interruption leaves them untouched too.
    */
   readonly analyzeBatch: (batch: ReadonlyArray<Conversation>) => Effect.Effect<BatchResults>
   /**

@@ -81,6 +81,14 @@ export class AnalysisError extends Schema.TaggedError<AnalysisError>()("Analysis
   retryable: Schema.Boolean
 }) {}
 
+/**
+ * The analyzer did not analyse this conversation and will later (paused on a bad key): it goes
+ * back to `pending` untouched, and the attempt does not count.
+ */
+export class AnalysisDeferred extends Schema.TaggedError<AnalysisDeferred>()("AnalysisDeferred", {
+  reason: Schema.String
+}) {}
+
 /** Bad config.json, pipeline file or environment variable: stops start-up with one message. */
 export class ConfigurationError extends Schema.TaggedError<ConfigurationError>()("ConfigurationError", {
   message: Schema.String

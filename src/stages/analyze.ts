@@ -69,6 +69,9 @@ const analyzeOne =
               _tag: "Completed",
               insight: { ...result.right, conversation_id: conversation.id, sentiment: sentimentLabel(result.right.sentiment_score, options.thresholds), analyzed_at: analyzedAt }
             })
+          } else if (result.left._tag === "AnalysisDeferred") {
+            // Handed back (the analyzer paused): pending again, and not counted as an attempt.
+            outcomes.push({ _tag: "Released", id: conversation.id })
           } else if (result.left.retryable) {
             failing.set(conversation.id, result.left)
             retryable.push(conversation)

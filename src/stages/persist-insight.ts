@@ -7,6 +7,7 @@
 import { Chunk, Effect, Stream } from "effect"
 import type { StoreError } from "../domain/errors.js"
 import { recordBatch, recordFailed, recordInsightWritten } from "../observability/metrics.js"
+import { WorkSignal } from "../services/WorkSignal.js"
 import { Store } from "../store/Store.js"
 import type { AnalyzedBatch } from "./analyze.js"
 
@@ -26,10 +27,15 @@ const MAX_BATCHES_PER_WRITE = 16
 const WRITE_WINDOW = "4 millis"
 
 const recordTogether = (group: Chunk.Chunk<AnalyzedBatch>) =>
-  Effect.flatMap(Store, (store) => store.record(Chunk.toReadonlyArray(group).flatMap((analyzed) => analyzed.outcomes))).pipe(
-    Effect.withSpan("stage.persist-insight", { attributes: { batches: Chunk.size(group) } }),
-    Effect.as(group)
-  )
+  Effect.gen(function* () {
+    const store = yield* Store
+    const outcomes = Chunk.toReadonlyArray(group).flatMap((analyzed) => analyzed.outcomes)
+    yield* store.record(outcomes)
+    // Conversations handed back (the analyzer paused) are pending again: a claim that found
+    // nothing meanwhile sleeps until told there is work, so tell it.
+    if (outcomes.some((outcome) => outcome._tag === "Released")) yield* Effect.flatMap(WorkSignal, (signal) => signal.notify)
+    return group
+  }).pipe(Effect.withSpan("stage.persist-insight", { attributes: { batches: Chunk.size(group) } }))
 
 /** Metrics and the `batch analyzed` log line, per analysed batch, once it is recorded. */
 const reportRecorded = (analyzed: AnalyzedBatch) =>
@@ -71,7 +77,7 @@ const reportRecorded = (analyzed: AnalyzedBatch) =>
 
 export const persistInsight = <E, R>(
   batches: Stream.Stream<AnalyzedBatch, E, R>
-): Stream.Stream<RecordedBatch, E | StoreError, R | Store> =>
+): Stream.Stream<RecordedBatch, E | StoreError, R | Store | WorkSignal> =>
   batches.pipe(
     // Collects the batches that finish within the window (or 16), then writes them together.
     Stream.groupedWithin(MAX_BATCHES_PER_WRITE, WRITE_WINDOW),

@@ -5,9 +5,14 @@
  */
 import { Effect, Either } from "effect"
 import { afterEach, describe, expect, it } from "vitest"
+import type { AnalysisDeferred, AnalysisError } from "../../src/domain/errors.js"
 import type { AnalysisResult } from "../../src/domain/insight.js"
 import { expectedFor, type FakeGrok, maxInAnyWindow, startFakeGrok } from "../support/fake-grok.mjs"
 import { batchOf, type LogLine, settingsFor, withGrok } from "./support.js"
+
+/** Whether a result is a failure the analyze stage retries (a handed-back conversation is not). */
+const retryableOf = (result: Either.Either<AnalysisResult, AnalysisError | AnalysisDeferred> | undefined): boolean =>
+  result !== undefined && Either.isLeft(result) && result.left._tag === "AnalysisError" && result.left.retryable
 
 let fake: FakeGrok | undefined
 afterEach(async () => {
@@ -59,13 +64,13 @@ describe("grok analyzer against the fake", () => {
         const partial = yield* analyzer.analyzeBatch(missing)
         expect(missing.map((c) => Either.isRight(partial.get(c.id)!))).toEqual([true, true, false, false])
         const left = partial.get(missing[3].id)!
-        expect(Either.isLeft(left) && left.left.retryable).toBe(true)
+        expect(retryableOf(left)).toBe(true)
         const invalid = yield* analyzer.analyzeBatch(batchOf(3))
-        expect([...invalid.values()].map((r) => (Either.isLeft(r) ? r.left.retryable : "ok"))).toEqual([true, "ok", "ok"])
+        expect([...invalid.values()].map((r) => (Either.isLeft(r) ? retryableOf(r) : "ok"))).toEqual([true, "ok", "ok"])
         const unknown = yield* analyzer.analyzeBatch(batchOf(3))
-        expect([...unknown.values()].map((r) => (Either.isLeft(r) ? r.left.retryable : "ok"))).toEqual([true, "ok", "ok"])
+        expect([...unknown.values()].map((r) => (Either.isLeft(r) ? retryableOf(r) : "ok"))).toEqual([true, "ok", "ok"])
         const prose = yield* analyzer.analyzeBatch(batchOf(2))
-        expect([...prose.values()].every((r) => Either.isLeft(r) && r.left.retryable && /malformed/.test(r.left.message))).toBe(true)
+        expect([...prose.values()].every((r) => retryableOf(r) && Either.isLeft(r) && /malformed/.test(r.left.message))).toBe(true)
       })
     )
   })
@@ -104,7 +109,7 @@ describe("grok analyzer against the fake", () => {
     expect(fake.calls).toHaveLength(1)
     for (const conversation of batch) {
       const result = results.get(conversation.id)!
-      expect(Either.isLeft(result) && result.left.retryable).toBe(false)
+      expect(retryableOf(result)).toBe(false)
       expect(Either.isLeft(result) && result.left.message).toMatch(/HTTP 400.*model does not exist/)
     }
   })
@@ -125,7 +130,7 @@ describe("grok analyzer against the fake", () => {
     expect(fake.calls.length - before).toBe(3)
     for (const result of failed.values()) {
       expect(Either.isLeft(result) && result.left.message).toMatch(/did not answer within 200 ms \(gave up after 3 calls\)/)
-      expect(Either.isLeft(result) && result.left.retryable).toBe(false)
+      expect(retryableOf(result)).toBe(false)
     }
   })
 
@@ -146,7 +151,7 @@ describe("grok analyzer against the fake", () => {
     expect(rate).toBeLessThanOrEqual(10)
   })
 
-  it("401 pauses: the batch waits, nothing fails, /ready's reason is grok_unauthorized, logged once, probes at the probe rate; a good key resumes", async () => {
+  it("401 pauses: batches are handed back (none fails), /ready's reason is grok_unauthorized, logged once, probes at the probe rate; a good key resumes", async () => {
     fake = await startFakeGrok({ apiKey: "the-right-key" })
     const logs: Array<LogLine> = []
     const batches = Array.from({ length: 6 }, () => batchOf(2))
@@ -154,14 +159,19 @@ describe("grok analyzer against the fake", () => {
       settingsFor(fake.baseUrl, { probeIntervalMs: 400 }),
       (analyzer) =>
         Effect.gen(function* () {
-          const running = yield* Effect.fork(Effect.all(batches.map((b) => analyzer.analyzeBatch(b)), { concurrency: "unbounded" }))
+          // Every batch comes back at once: the one whose call got the 401 and those not yet sent.
+          const handedBack = yield* Effect.all(batches.map((b) => analyzer.analyzeBatch(b)), { concurrency: "unbounded" })
           yield* Effect.sleep("2 seconds")
           const reason = yield* analyzer.notReadyReason
           const callsWhilePaused = fake!.calls.length
           fake!.acceptKey(undefined) // the key is fixed
-          const results = yield* running.await
-          const after = yield* analyzer.notReadyReason
-          return { reason, callsWhilePaused, results, after }
+          let after = yield* analyzer.notReadyReason
+          for (let waited = 0; after !== null && waited < 3000; waited += 50) {
+            yield* Effect.sleep("50 millis")
+            after = yield* analyzer.notReadyReason
+          }
+          const again = yield* analyzer.analyzeBatch(batches[0])
+          return { reason, callsWhilePaused, handedBack, after, again }
         }),
       logs
     )
@@ -179,8 +189,9 @@ describe("grok analyzer against the fake", () => {
     expect(logs.filter((l) => l.message.startsWith("analyzer paused"))).toHaveLength(1)
     expect(logs.filter((l) => l.message === "analyzer resumed")).toHaveLength(1)
     expect(JSON.stringify(logs)).not.toContain("test-key")
-    const exit = outcome.results
-    expect(exit._tag).toBe("Success")
-    if (exit._tag === "Success") for (const results of exit.value) expect([...results.values()].every(Either.isRight)).toBe(true)
+    for (const results of outcome.handedBack) {
+      expect([...results.values()].map((r) => Either.isLeft(r) && r.left._tag)).toEqual(["AnalysisDeferred", "AnalysisDeferred"])
+    }
+    expect([...outcome.again.values()].every(Either.isRight)).toBe(true)
   })
 })

@@ -124,16 +124,18 @@ describe("daemon with the Grok analyzer", () => {
     )
   })
 
-  it("a wrong key pauses analysis: nothing fails, /ready is 503 grok_unauthorized, calls only at the probe rate; fixing the key resumes and the backlog completes", async () => {
+  it("a wrong key pauses analysis: the whole backlog stays pending (none failed or held processing), /ready is 503 grok_unauthorized, calls only at the probe rate; fixing the key resumes and the backlog completes", async () => {
     fake = await startFakeGrok({ apiKey: "the-key-xai-wants" })
     daemon = await startDaemon(grokEnv(fake))
     await postBulk(daemon, conversations(300, "auth"))
     await waitFor(() => fake!.calls.length > 0, 10_000, "the first call")
     await new Promise((resolve) => setTimeout(resolve, 4_000))
 
+    // SPEC §5: the backlog stays `pending`, the batches claimed when the 401 came back included.
     const counts = statusCounts(daemon)
-    expect(counts.failed ?? 0).toBe(0)
-    expect(counts.completed ?? 0).toBe(0)
+    expect(counts).toEqual({ pending: 300 })
+    const attempts = daemon.db().prepare("SELECT MAX(attempts) AS most FROM conversations").get() as { most: number }
+    expect(attempts.most).toBe(0) // handing back is not an attempt
     const ready = await fetch(`${daemon.url}/ready`).catch((error: unknown) => {
       throw new Error(`/ready failed (${String(error)}); daemon log:\n${daemon!.stderr().slice(-3000)}`)
     })

@@ -15,16 +15,17 @@
  * - No answer: after UNREACHABLE_AFTER_CALLS calls in a row got none (refused, timed out), `/ready`
  *   reports grok_unreachable until one gets an answer; while nothing else calls, a probe goes out
  *   every probe interval, so an idle daemon notices that Grok is back.
- * - Bad credentials: the first 401/403 pauses the analyzer (logged once). Calls then wait
- *   (their conversations keep their state); every probe interval ONE real waiting call is let
- *   through as the probe (or a tiny request when none waits). When it is accepted, analysis
- *   resumes ("analyzer resumed").
+ * - Bad credentials: the first 401/403 pauses the analyzer (logged once). A batch whose call has
+ *   not gone out by then (its own 401 included) is handed back: its conversations go back to
+ *   `pending` (SPEC §5: the backlog stays pending), and nothing more is claimed while paused.
+ *   Every probe interval a tiny request checks the key; when it is accepted, analysis resumes
+ *   ("analyzer resumed") and the backlog is claimed again.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
-import { Cause, Clock, Data, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Option, Queue, RateLimiter, type Redacted, type Scope } from "effect"
+import { Cause, Clock, Data, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Option, RateLimiter, type Redacted, type Scope } from "effect"
 import { performance } from "node:perf_hooks"
 import type { ConversationId } from "../../domain/conversation.js"
-import { AnalysisError } from "../../domain/errors.js"
+import { AnalysisDeferred, AnalysisError } from "../../domain/errors.js"
 import type { AnalysisResult } from "../../domain/insight.js"
 import {
   type GrokOutcome,
@@ -96,14 +97,10 @@ const outcomeOf = (error: GrokCallError): GrokOutcome => {
   }
 }
 
-/** A turn to send one real call as the probe; `result` says whether the key was accepted. */
-interface Probe {
-  claimed: boolean
-  readonly result: Deferred.Deferred<boolean>
-}
-
 /** An attempt that did not start because analysis was paused meanwhile. */
 class NotStarted extends Data.TaggedError("NotStarted")<{}> {}
+
+
 
 export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Effect<AnalyzerShape, never, HttpClient.HttpClient | Store | Scope.Scope> =>
   Effect.gen(function* () {
@@ -203,7 +200,7 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
     /**
      * One attempt, started only within a free rate-limit slot, after any Retry-After and, unless
      * it is the probe, only while not paused: calls queued for a slot when the pause began do not
-     * go out (→ NotStarted, they wait for their turn instead).
+     * go out (→ NotStarted: their batch is handed back).
      */
     const limited = (body: ChatCompletionRequest, probe: boolean): Effect.Effect<CallReply, GrokCallError | NotStarted> =>
       sending
@@ -245,46 +242,22 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
 
     // ---- Pause on bad credentials. ----
     let paused = false
-    let waiting = 0
-    const resumed = yield* Effect.makeLatch(true)
-    const probeTickets = yield* Queue.unbounded<Probe>()
 
     const resume = Effect.gen(function* () {
       if (!paused) return
       paused = false
-      yield* resumed.open
       yield* Effect.logInfo("analyzer resumed").pipe(Effect.annotateLogs({ analyzer: name }))
     })
 
-    /** The tiny request a probe sends when no real call is waiting. */
+    /** The tiny request a probe sends (no conversation waits on it). */
     const probeBody = buildRequest([], { model: settings.model, maxConversationChars: settings.maxConversationChars, existingLabels: [] }).request
 
     const probeLoop: Effect.Effect<void> = Effect.gen(function* () {
       while (paused) {
         yield* Effect.sleep(Duration.millis(settings.probeIntervalMs))
         if (!paused) return
-        let accepted = false
-        let probed = false
-        if (waiting > 0) {
-          // Let one waiting real call through as the probe; it reports whether the key worked.
-          const ticket: Probe = { claimed: false, result: yield* Deferred.make<boolean>() }
-          yield* Queue.offer(probeTickets, ticket)
-          const answer = yield* Deferred.await(ticket.result).pipe(Effect.timeoutOption(Duration.millis(settings.probeIntervalMs)))
-          if (Option.isSome(answer)) {
-            accepted = answer.value
-            probed = true
-          } else if (ticket.claimed) {
-            // Taken, still on its way (its own timeout bounds it): one probe at a time.
-            accepted = yield* Deferred.await(ticket.result)
-            probed = true
-          } else {
-            ticket.claimed = true // nobody took it: void it
-          }
-        }
-        if (!probed) {
-          const outcome = yield* Effect.either(limited(probeBody, true))
-          accepted = Either.isRight(outcome) || !rejectsProbe(outcome.left)
-        }
+        const outcome = yield* Effect.either(limited(probeBody, true))
+        const accepted = Either.isRight(outcome) || !rejectsProbe(outcome.left)
         yield* Effect.logDebug("grok probe").pipe(Effect.annotateLogs({ analyzer: name, accepted }))
         if (accepted) yield* resume
       }
@@ -294,64 +267,28 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
       Effect.gen(function* () {
         if (paused) return
         paused = true
-        yield* resumed.close
         yield* Effect.logError("analyzer paused: grok rejected the API key; conversations stay pending, probing until it is accepted").pipe(
           Effect.annotateLogs({ analyzer: name, reason: NOT_READY_UNAUTHORIZED, detail: describeCallError(error), probe_interval_ms: settings.probeIntervalMs })
         )
         yield* Effect.forkIn(probeLoop, scope)
       })
 
-    /** Waits until resumed (→ none) or until handed a probe ticket (→ some). */
-    const awaitTurn: Effect.Effect<Option.Option<Probe>> = Effect.acquireUseRelease(
-      Effect.sync(() => waiting++),
-      () =>
-        Effect.raceFirst(
-          Effect.as(resumed.await, Option.none<Probe>()),
-          Effect.gen(function* () {
-            for (;;) {
-              const ticket = yield* Queue.take(probeTickets)
-              if (!ticket.claimed) {
-                ticket.claimed = true
-                return Option.some(ticket)
-              }
-            }
-          })
-        ),
-      () => Effect.sync(() => waiting--)
-    )
-
     /**
-     * One attempt through the pause gate. A 401/403 never escapes: it pauses analysis and the
-     * attempt waits for its turn again, so no conversation changes state while the key is bad.
+     * One attempt through the pause gate: the reply, or none when analysis is paused (before it
+     * went out, or by its own 401/403), and then its batch is handed back rather than failed.
      */
-    const attempt = (body: ChatCompletionRequest): Effect.Effect<CallReply, GrokCallError> =>
+    const attempt = (body: ChatCompletionRequest): Effect.Effect<Option.Option<CallReply>, GrokCallError> =>
       Effect.gen(function* () {
         for (;;) {
-          if (!paused) {
-            const outcome = yield* Effect.either(limited(body, false))
-            if (Either.isRight(outcome)) return outcome.right
-            const error = outcome.left
-            if (error._tag === "NotStarted") continue
-            if (error._tag === "GrokUnauthorized") {
-              yield* pause(error)
-              continue
-            }
-            return yield* error
-          }
-          const turn = yield* awaitTurn
-          if (Option.isNone(turn)) continue
-          // This call is the probe; its ticket is answered whatever happens (false if interrupted).
-          const ticket = turn.value.result
-          const outcome = yield* Effect.either(limited(body, true)).pipe(Effect.onInterrupt(() => Deferred.succeed(ticket, false)))
-          const rejected = Either.isLeft(outcome) && rejectsProbe(outcome.left)
-          yield* Deferred.succeed(ticket, !rejected)
-          if (Either.isRight(outcome)) {
-            yield* resume
-            return outcome.right
-          }
+          if (paused) return Option.none()
+          const outcome = yield* Effect.either(limited(body, false))
+          if (Either.isRight(outcome)) return Option.some(outcome.right)
           const error = outcome.left
-          if (error._tag === "NotStarted" || error._tag === "GrokUnauthorized") continue
-          if (!rejected) yield* resume
+          if (error._tag === "NotStarted") continue
+          if (error._tag === "GrokUnauthorized") {
+            yield* pause(error)
+            continue
+          }
           return yield* error
         }
       })
@@ -374,7 +311,7 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
 
     const analyzeBatch: AnalyzerShape["analyzeBatch"] = (batch) =>
       Effect.gen(function* () {
-        const results = new Map<ConversationId, Either.Either<AnalysisResult, AnalysisError>>()
+        const results = new Map<ConversationId, Either.Either<AnalysisResult, AnalysisError | AnalysisDeferred>>()
         if (batch.length === 0) return results
         const ids = batch.map((conversation) => conversation.id)
         const labels = yield* topClusters
@@ -391,7 +328,12 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
           for (const id of ids) results.set(id, Either.left(new AnalysisError({ message, retryable: false })))
           return results
         }
-        const { envelope, rawBody } = outcome.right
+        if (Option.isNone(outcome.right)) {
+          yield* Effect.logDebug("grok paused; batch handed back").pipe(Effect.annotateLogs({ analyzer: name, batch_size: batch.length }))
+          for (const id of ids) results.set(id, Either.left(new AnalysisDeferred({ reason: NOT_READY_UNAUTHORIZED })))
+          return results
+        }
+        const { envelope, rawBody } = outcome.right.value
         const usage = envelope.usage
         if (usage !== null && usage !== undefined) {
           recordGrokUsage(
