@@ -3,7 +3,8 @@ import { Either } from "effect"
 import { isUtf8 } from "node:buffer"
 import type { IncomingMessage } from "node:http"
 import { Conflict, drainingRefusal, InvalidInput, PayloadTooLarge, type Unavailable } from "../domain/errors.js"
-import type { RawItem } from "../stages/validate.js"
+import type { FieldIssue } from "../domain/errors.js"
+import { describeIssues, type RawItem, validateSubmission } from "../stages/validate.js"
 import { jsonArrayElements } from "./jsonArrayElements.js"
 
 export type BodyKind = "json" | "ndjson"
@@ -109,6 +110,9 @@ export const parseSingle = (body: string): Either.Either<RawItem, InvalidInput> 
 export const parseBulk = (body: string, kind: BodyKind): Either.Either<ReadonlyArray<RawItem>, InvalidInput> => {
   if (kind === "ndjson") {
     const items: Array<RawItem> = []
+    // Lines that are not JSON, by item index; the other lines are still checked, so that one
+    // answer names every bad item (SPEC §4), not only the first line that failed to parse.
+    let unparsable: Array<FieldIssue> | undefined
     const lines = body.split("\n")
     for (let i = 0; i < lines.length; i++) {
       const line = lines[i].trim()
@@ -116,10 +120,16 @@ export const parseBulk = (body: string, kind: BodyKind): Either.Either<ReadonlyA
       try {
         items.push({ json: JSON.parse(line), raw: line })
       } catch (error) {
-        return Either.left(invalidJson(error, { index: items.length, line: i + 1 }))
+        ;(unparsable ??= []).push({ field: "(body)", message: `line ${i + 1} is not valid JSON: ${(error as Error).message}`, index: items.length, line: i + 1 })
+        items.push({ json: {}, raw: line }) // a placeholder keeps the later items' indexes
       }
     }
-    return Either.right(items)
+    if (unparsable === undefined) return Either.right(items)
+    const badIndexes = new Set(unparsable.map((issue) => issue.index))
+    const others = Either.match(validateSubmission(items, { bulk: true }), { onLeft: (error) => error.details, onRight: () => [] })
+    const issues = [...unparsable, ...others.filter((issue) => !badIndexes.has(issue.index))].sort((a, b) => (a.index ?? 0) - (b.index ?? 0))
+    const badItems = new Set(issues.map((issue) => issue.index)).size
+    return Either.left(new InvalidInput({ message: `${badItems} of ${items.length} items are invalid; nothing was stored: ${describeIssues(issues)}`, details: issues }))
   }
   const text = withoutBom(body)
   try {

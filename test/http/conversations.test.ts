@@ -372,8 +372,15 @@ describe("POST /api/v1/conversations/bulk", () => {
     let error = await expectError(await post("/api/v1/conversations/bulk", `${good}\n${missing}\n`, { "content-type": "application/x-ndjson" }), 400, "invalid_schema")
     expect(error.details.map((d) => [d.index, d.field])).toEqual([[1, "author"]])
     error = await expectError(await post("/api/v1/conversations/bulk", `${good}\n{broken json\n`, { "content-type": "application/x-ndjson" }), 400, "invalid_schema")
-    expect(error.details[0]).toMatchObject({ index: 1 })
+    expect(error.details[0]).toMatchObject({ index: 1, line: 2, field: "(body)" })
+    // Every bad item in one answer: lines that are not JSON and items that fail the schema alike.
+    const body = [good, "[1]", missing, "{bad", "", "{bad2", good.replace("conv_ndjson_bad_0", "conv_ndjson_bad_6")].join("\n")
+    error = await expectError(await post("/api/v1/conversations/bulk", body, { "content-type": "application/x-ndjson" }), 400, "invalid_schema")
+    expect(error.details.map((d) => [d.index, d.field])).toEqual([[1, "(body)"], [2, "author"], [3, "(body)"], [4, "(body)"]])
+    expect(error.details.filter((d) => d.index === 3 || d.index === 4).map((d) => d.line)).toEqual([4, 6])
+    expect(error.message).toMatch(/^4 of 6 items are invalid; nothing was stored: item 1: .*item 2: .*item 3: .*line 4 is not valid JSON.*item 4: .*line 6/)
     await expectError(await get("/api/v1/conversations/conv_ndjson_bad_0"), 404, "not_found")
+    await expectError(await get("/api/v1/conversations/conv_ndjson_bad_6"), 404, "not_found")
   })
 
   it("a conflicting item rejects the whole bulk with 409, and nothing else is stored", async () => {
