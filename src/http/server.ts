@@ -132,8 +132,11 @@ export const HttpServerLive = Layer.unwrapEffect(
       Layer.provide(api),
       Layer.provideMerge(Layer.merge(logAddress, closeConnectionsOnRelease(() => nodeServer))),
       Layer.provide(server),
-      // find-my-way refuses path parameters over 100 characters with an empty 404; ids may be longer.
-      Layer.provide(HttpRouter.setRouterConfig({ maxParamLength: 1000 })),
+      // find-my-way answers a path parameter over maxParamLength (default 100) with an empty 404, no
+      // route (the catch-all included) getting to say anything. Node bounds the whole request line
+      // (16 KiB of headers), so no parameter can be longer than that: the id route then refuses
+      // what is not an id with its own JSON 404.
+      Layer.provide(HttpRouter.setRouterConfig({ maxParamLength: 64 * 1024 })),
       // Without a trace exporter (OTEL_EXPORTER_OTLP_ENDPOINT), per-request spans (URL parsing, header
       // redaction, span objects) would be pure cost: about a quarter of a request's CPU when measured.
       HttpMiddleware.withTracerDisabledWhen(tracing ? () => false : () => true)

@@ -480,9 +480,9 @@ describe("GET /api/v1/conversations/{id}", () => {
     }
   })
 
-  it("404 not_found (JSON error body) also for an unknown id longer than 100 characters", async () => {
+  it("404 not_found (JSON error body) also for an unknown id longer than 100 (or 1,000) characters", async () => {
     // Such an id can never exist, but it is still an unknown id: same 404 body as any other.
-    for (const id of [`conv_${"q".repeat(96)}`, `conv_${"q".repeat(200)}`]) {
+    for (const id of [`conv_${"q".repeat(96)}`, `conv_${"q".repeat(200)}`, `conv_${"q".repeat(996)}`, `conv_${"q".repeat(12_000)}`]) {
       await expectError(await get(`/api/v1/conversations/${id}`), 404, "not_found")
       await expectError(await post(`/api/v1/conversations/${id}/retry`, ""), 404, "not_found")
     }
