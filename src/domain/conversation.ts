@@ -180,7 +180,8 @@ export const Message = Schema.Struct({
   text: NonBlank(MAX_TEXT_LENGTH, "text"),
   timestamp: Timestamp,
   inbound: Schema.optionalWith(Schema.Boolean, { exact: true })
-}).annotations({ identifier: "Message" })
+  // Other fields are accepted (and kept in `raw`): the OpenAPI document must not say otherwise.
+}).annotations({ identifier: "Message", jsonSchema: { additionalProperties: true } })
 export type Message = typeof Message.Type
 
 export const Metadata = Schema.Record({ key: Schema.String, value: Schema.Unknown }).annotations({
@@ -211,7 +212,12 @@ export const ConversationInput = Schema.Struct({
       ? undefined
       : { path: ["text"], message: TEXT_OR_MESSAGES_REQUIRED }
   )
-).annotations({ identifier: "ConversationInput" })
+).annotations({
+  identifier: "ConversationInput",
+  description: "author and timestamp, and text or a non-empty messages thread (text is then derived from it); other fields are kept in raw",
+  // SPEC §3: unknown top-level fields are kept in `raw`, not rejected.
+  jsonSchema: { additionalProperties: true }
+})
 export type ConversationInput = typeof ConversationInput.Type
 
 /** A validated conversation ready to persist: id assigned, text derived, raw kept verbatim. */

@@ -191,6 +191,16 @@ const submitBulk = HttpApiEndpoint.post("submitBulk", "/conversations/bulk")
   .addError(RateLimitedHttp)
   .addError(UnavailableHttp)
   .annotate(OpenApi.Summary, "Submit many conversations at once (JSON array or NDJSON)")
+  .annotate(OpenApi.Transform, (operation: JsonObject) => ({
+    ...operation,
+    requestBody: {
+      ...field(operation, "requestBody"),
+      content: {
+        ...field(field(operation, "requestBody"), "content"),
+        "application/x-ndjson": { schema: { type: "string", description: "one ConversationInput JSON object per line (blank lines are skipped)" } }
+      }
+    }
+  }))
   .annotate(
     OpenApi.Description,
     "A JSON array, or NDJSON with Content-Type application/x-ndjson. All items valid: every one is stored; any invalid: none is."
@@ -245,6 +255,13 @@ export class OpsGroup extends HttpApiGroup.make("ops")
       .addSuccess(Readiness)
       .annotate(OpenApi.Summary, "Readiness: database answers and the analyzer can work")
       .annotate(OpenApi.Description, "200 when ready; 503 with the same body and a `reason` (e.g. grok_unauthorized, draining) when not.")
+      .annotate(OpenApi.Transform, (operation: JsonObject) => ({
+        ...operation,
+        responses: {
+          ...field(operation, "responses"),
+          "503": { description: "Not ready: `reason` says why", content: { "application/json": { schema: { $ref: "#/components/schemas/Readiness" } } } }
+        }
+      }))
   )
   .add(
     HttpApiEndpoint.get("metrics", "/metrics")
@@ -252,10 +269,45 @@ export class OpsGroup extends HttpApiGroup.make("ops")
       .annotate(OpenApi.Summary, "Prometheus metrics (text exposition format); open without an API key")
   ) {}
 
+/** A JSON object of the OpenAPI document, read without trusting its shape. */
+type JsonObject = Record<string, unknown>
+const isJsonObject = (value: unknown): value is JsonObject => typeof value === "object" && value !== null && !Array.isArray(value)
+const field = (value: unknown, key: string): JsonObject => (isJsonObject(value) && isJsonObject(value[key]) ? value[key] : {})
+
+/**
+ * HttpApi documents its own HttpApiDecodeError as a possible 400 body; the error middleware
+ * answers every decode failure with our invalid_schema / invalid_parameter body instead
+ * (./middleware.ts), so the document lists only what is sent.
+ */
+const withoutPlatformDecodeError = (spec: JsonObject): JsonObject => {
+  const decodeError = "#/components/schemas/HttpApiDecodeError"
+  for (const operations of Object.values(field(spec, "paths"))) {
+    for (const operation of Object.values(isJsonObject(operations) ? operations : {})) {
+      const responses = field(operation, "responses")
+      const content = field(field(responses, "400"), "content")["application/json"]
+      const schema = field(content, "schema")
+      // Only the platform's body: the route has nothing a client can get wrong (no body or query).
+      if (schema.$ref === decodeError) delete responses["400"]
+      const choices = schema.anyOf
+      if (!isJsonObject(content) || !Array.isArray(choices)) continue
+      const kept = choices.filter((choice: unknown) => !(isJsonObject(choice) && choice.$ref === decodeError))
+      content.schema = kept.length === 1 ? kept[0] : { anyOf: kept }
+    }
+  }
+  const schemas = field(field(spec, "components"), "schemas")
+  for (const name of ["HttpApiDecodeError", "Issue", "PropertyKey"]) {
+    const { [name]: _unused, ...others } = schemas
+    const stillUsed = JSON.stringify({ ...spec, components: { ...field(spec, "components"), schemas: others } }).includes(`"#/components/schemas/${name}"`)
+    if (!stillUsed) delete schemas[name]
+  }
+  return spec
+}
+
 export class InsightdApi extends HttpApi.make("insightd")
   .add(ConversationsGroup)
   .add(InsightsGroup)
   .add(OpsGroup)
   .annotate(OpenApi.Title, "insightd")
   .annotate(OpenApi.Description, "Customer conversations in, insights out: sentiment, confidence, topic clusters, reasoning.")
-  .annotate(OpenApi.Version, "0.1.0") {}
+  .annotate(OpenApi.Version, "0.1.0")
+  .annotate(OpenApi.Transform, withoutPlatformDecodeError) {}

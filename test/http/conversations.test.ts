@@ -650,6 +650,25 @@ describe("operations endpoints", () => {
     expect(Object.keys(spec.paths["/api/v1/insights"])).toContain("get")
   })
 
+  it("/openapi.json describes what the server does: extra fields allowed, NDJSON bulk, /ready's 503, our 400 bodies only", async () => {
+    type Operation = { requestBody?: { content: Record<string, unknown> }; responses: Record<string, { content?: Record<string, { schema: unknown }> }> }
+    const spec = (await (await get("/openapi.json")).json()) as {
+      paths: Record<string, Record<string, Operation>>
+      components: { schemas: Record<string, { additionalProperties?: unknown }> }
+    }
+    // SPEC §3: unknown top-level fields are kept in raw, not rejected (so not additionalProperties: false).
+    expect(spec.components.schemas.ConversationInput.additionalProperties).toBe(true)
+    expect(spec.components.schemas.Message.additionalProperties).toBe(true)
+    // And such a conversation is indeed accepted.
+    expect((await post("/api/v1/conversations", { ...conversation(), channel: "twitter" })).status).toBe(202)
+    expect(Object.keys(spec.paths["/api/v1/conversations/bulk"].post.requestBody!.content)).toEqual(["application/json", "application/x-ndjson"])
+    expect(JSON.stringify(spec.paths["/ready"].get.responses["503"])).toContain("#/components/schemas/Readiness")
+    // 400s carry invalid_schema / invalid_parameter bodies, never the platform's HttpApiDecodeError.
+    expect(JSON.stringify(spec)).not.toContain("HttpApiDecodeError")
+    expect(JSON.stringify(spec.paths["/api/v1/conversations"].post.responses["400"])).toContain("#/components/schemas/InvalidInput")
+    expect(JSON.stringify(spec.paths["/api/v1/insights"].get.responses["400"])).toContain("#/components/schemas/InvalidParameter")
+  })
+
   it("/docs is an HTML page that loads no external script or stylesheet (works offline)", async () => {
     const response = await get("/docs")
     expect(response.status).toBe(200)
