@@ -169,9 +169,17 @@ export const withinCharacters = (text: string, max: number): boolean => {
   return characters <= max
 }
 
+/**
+ * A UTF-16 surrogate without its pair (JSON lets `\ud800` through): not a character, and SQLite
+ * would store it as invalid UTF-8, read back as U+FFFD, so the stored text would differ from `raw`.
+ */
+const LONE_SURROGATE = /\p{Cs}/u
+export const isWellFormedText = (text: string): boolean => !LONE_SURROGATE.test(text)
+
 const NonBlank = (max: number, what: string) =>
   Schema.String.pipe(
     Schema.filter((s) => s.trim().length > 0 || `${what} must not be empty`),
+    Schema.filter((s) => isWellFormedText(s) || `${what} must be valid Unicode text (it holds an unpaired UTF-16 surrogate, e.g. \\ud800)`),
     Schema.filter((s) => withinCharacters(s, max) || `${what} must be at most ${max} characters`, { jsonSchema: { maxLength: max } })
   )
 

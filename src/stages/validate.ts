@@ -14,6 +14,7 @@ import {
   type Message,
   newConversationId,
   type NewConversation,
+  isWellFormedText,
   TEXT_OR_MESSAGES_REQUIRED,
   toUtcIso,
   withinCharacters
@@ -96,7 +97,8 @@ const nestedDeeperThan = (value: unknown, limit: number): boolean => {
   return false
 }
 
-const isNonBlank = (value: unknown, max: number): value is string => typeof value === "string" && withinCharacters(value, max) && value.trim().length > 0
+const isNonBlank = (value: unknown, max: number): value is string =>
+  typeof value === "string" && withinCharacters(value, max) && value.trim().length > 0 && isWellFormedText(value)
 
 /** A JSON object (not an array, not null) without an own `__proto__` key (left to the Schema). */
 const isPlainObject = (value: unknown): value is Record<string, unknown> =>

@@ -18,7 +18,7 @@ const isPlainShape = (json: Record<string, unknown>): boolean =>
   (!("messages" in json) || (Array.isArray(json.messages) && json.messages.every((m) => isObject(m) && Object.keys(m).every((key) => MESSAGE_KEYS.has(key))))) &&
   (!("metadata" in json) || (isObject(json.metadata) && !Object.hasOwn(json.metadata, "__proto__") && depthOf(json) <= 64))
 
-const oddStrings = ["", " ", "\t\n", "a", " a ", "x".repeat(256), "x".repeat(257), "x".repeat(20_000), "x".repeat(20_001), "🙂".repeat(20_000), "🙂".repeat(20_000) + "x", "é🙂", "\u00a0"]
+const oddStrings = ["", " ", "\t\n", "a", " a ", "x".repeat(256), "x".repeat(257), "x".repeat(20_000), "x".repeat(20_001), "🙂".repeat(20_000), "🙂".repeat(20_000) + "x", "é🙂", "\u00a0", "lone \ud800", "\udc00"]
 const anyValue = fc.oneof(fc.integer(), fc.boolean(), fc.constant(null), fc.constant([]), fc.constant({}), fc.string())
 const author = fc.oneof({ arbitrary: fc.string({ maxLength: 300 }), weight: 4 }, fc.constantFrom(...oddStrings), anyValue)
 const text = fc.oneof({ arbitrary: fc.string(), weight: 4 }, fc.constantFrom(...oddStrings), anyValue)

@@ -91,6 +91,20 @@ describe("stage validate", () => {
     expect(Either.isLeft(result) && result.left[0].message).toMatch(/20000/)
   })
 
+  it("refuses text with an unpaired surrogate (SQLite would store U+FFFD in its place), naming the field", () => {
+    const lone = "lone \ud800 surrogate"
+    for (const [json, field] of [
+      [{ ...good, text: lone }, "text"],
+      [{ ...good, author: lone }, "author"],
+      [{ author: "ana", timestamp: "2024-05-01T12:00:00Z", messages: [{ author: "ana", text: lone, timestamp: "2024-05-01T12:00:00Z" }] }, "messages.0.text"]
+    ] as const) {
+      const result = validateConversation({ json, raw: "" })
+      expect(Either.isLeft(result) && result.left.map((issue) => issue.field)).toEqual([field])
+      expect(Either.isLeft(result) && result.left[0].message).toMatch(/must be valid Unicode text \(it holds an unpaired UTF-16 surrogate/)
+    }
+    expect(Either.isRight(validateConversation({ json: { ...good, text: "paired 🙂 is fine" }, raw: "" }))).toBe(true)
+  })
+
   it("counts characters, not UTF-16 units: 20,000 emoji are 20,000 characters", () => {
     for (const [text, accepted] of [["🙂".repeat(20_000), true], ["🙂".repeat(20_000) + "x", false], ["🙂".repeat(19_999) + "xy", false], ["\ud83d".repeat(20_001), false]] as const) {
       expect(Either.isRight(validateConversation({ json: { ...good, text }, raw: "" })), text.slice(-4)).toBe(accepted)
