@@ -19,6 +19,7 @@ import {
   toUtcIso,
   withinCharacters
 } from "../domain/conversation.js"
+import { sameContent } from "../domain/content.js"
 import { type FieldIssue, InvalidInput } from "../domain/errors.js"
 import { NOT_UTF8 } from "../sources/stdin.js"
 import type { Submission } from "../store/Store.js"
@@ -205,10 +206,24 @@ export const validateSubmission = (
 ): Either.Either<Submission, InvalidInput> => {
   const conversations: Array<NewConversation> = []
   const issues: Array<FieldIssue> = []
+  /** Client ids seen in this request, with their item: the same id twice must be the same conversation. */
+  let seen: Map<string, { readonly index: number; readonly raw: string }> | undefined
   for (let index = 0; index < items.length; index++) {
     const checked = checkConversation(items[index])
-    if (!isIssues(checked)) conversations.push(checked)
-    else for (const issue of checked) issues.push(options.bulk ? { ...issue, index } : issue)
+    if (isIssues(checked)) {
+      for (const issue of checked) issues.push(options.bulk ? { ...issue, index } : issue)
+      continue
+    }
+    if (checked.clientId) {
+      const first = (seen ??= new Map()).get(checked.id)
+      if (first === undefined) seen.set(checked.id, { index, raw: checked.raw })
+      else if (!sameContent(first.raw, checked.raw)) {
+        // Not a conflict with what is stored (409): the request contradicts itself.
+        issues.push({ field: "id", message: `id ${checked.id} is also item ${first.index}'s, with different content`, index })
+        continue
+      }
+    }
+    conversations.push(checked)
   }
   if (issues.length === 0) return Either.right({ conversations })
   const message = options.bulk
