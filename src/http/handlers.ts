@@ -28,7 +28,7 @@ import { WorkSignal } from "../services/WorkSignal.js"
 import { validateSubmission } from "../stages/validate.js"
 import { Store, type InsightCursor } from "../store/Store.js"
 import { InsightdApi, type InsightsParams } from "./api.js"
-import { acceptedBody, type BodyKind, type BodyReadError, conflictError, isJsonMediaType, parseBulk, parseSingle, readNodeBody, SMALL_BODY_BYTES } from "./ingestBodies.js"
+import { acceptedBody, type BodyKind, type BodyReadError, charsetOf, conflictError, isJsonMediaType, isUtf8Charset, parseBulk, parseSingle, readNodeBody, SMALL_BODY_BYTES } from "./ingestBodies.js"
 
 const unavailable = (what: "read" | "written") => () => databaseUnavailable(what)
 
@@ -36,6 +36,13 @@ const mediaType = (request: HttpServerRequest.HttpServerRequest): string =>
   (request.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase()
 
 const bodyKind = (request: HttpServerRequest.HttpServerRequest, allowNdjson: boolean): Either.Either<BodyKind, UnsupportedMediaType> => {
+  // A compressed body would be read as (invalid) UTF-8 text; say what is wrong instead.
+  const encoding = (request.headers["content-encoding"] ?? "identity").trim().toLowerCase()
+  if (encoding !== "identity" && encoding !== "") {
+    return Either.left(new UnsupportedMediaType({ message: `Content-Encoding ${encoding} is not supported; send the body uncompressed` }))
+  }
+  const charset = charsetOf(request.headers["content-type"])
+  if (!isUtf8Charset(charset)) return Either.left(new UnsupportedMediaType({ message: `charset ${charset} is not supported; JSON is read as UTF-8` }))
   if (isJsonMediaType(request.headers["content-type"])) return Either.right("json")
   const type = mediaType(request)
   if (allowNdjson && (type === "application/x-ndjson" || type === "application/ndjson" || type === "application/jsonl")) return Either.right("ndjson")

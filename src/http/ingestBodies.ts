@@ -18,6 +18,13 @@ export const isJsonMediaType = (contentType: string | undefined): boolean => {
   return type === "" || type === "application/json" || type.endsWith("+json")
 }
 
+/** The `charset` parameter of a Content-Type, lowercased, if any. */
+export const charsetOf = (contentType: string | undefined): string | undefined =>
+  contentType === undefined || !contentType.includes(";") ? undefined : /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType)?.[1].toLowerCase()
+
+/** No charset, or UTF-8 (the only one JSON is read in, RFC 8259 §8.1). */
+export const isUtf8Charset = (charset: string | undefined): boolean => charset === undefined || charset === "utf-8" || charset === "utf8"
+
 export type BodyReadError = PayloadTooLarge | InvalidInput | Unavailable
 
 const notUtf8 = () =>

@@ -4,6 +4,7 @@
  * POST …/{id}/retry, and /health, /ready, /openapi.json, /docs. The inbound limit is off here
  * (INSIGHTD_RATE_LIMIT=0), which is also what the 300-request burst checks.
  */
+import { gzipSync } from "node:zlib"
 import Database from "better-sqlite3"
 import { request as httpRequest } from "node:http"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -285,6 +286,20 @@ describe("POST /api/v1/conversations", () => {
       const error = await expectError(await post("/api/v1/conversations", body, { "content-type": type }), 415, "unsupported_media_type")
       expect(error.message, type).toContain(type)
     }
+  })
+
+  it("415 for a compressed body or a charset other than UTF-8, saying which; UTF-8 declared is fine", async () => {
+    const body = JSON.stringify(conversation())
+    const gzipped = await client.request("POST", "/api/v1/conversations", { body: gzipSync(body), headers: { "content-type": "application/json", "content-encoding": "gzip" } })
+    expect((await expectError(gzipped, 415, "unsupported_media_type")).message).toContain("Content-Encoding gzip is not supported")
+    const bulk = await post("/api/v1/conversations/bulk", JSON.stringify([conversation()]), { "content-type": "application/json", "content-encoding": "br" })
+    expect((await expectError(bulk, 415, "unsupported_media_type")).message).toContain("Content-Encoding br")
+    const latin1 = await post("/api/v1/conversations", body, { "content-type": "application/json; charset=latin1" })
+    expect((await expectError(latin1, 415, "unsupported_media_type")).message).toContain("charset latin1 is not supported")
+    for (const type of ["application/json; charset=utf-8", "application/json;charset=UTF-8", 'application/json; charset="utf-8"']) {
+      expect((await post("/api/v1/conversations", body, { "content-type": type })).status, type).toBe(202)
+    }
+    expect((await post("/api/v1/conversations", body, { "content-type": "application/json", "content-encoding": "identity" })).status).toBe(202)
   })
 
   it("with the inbound limit off (INSIGHTD_RATE_LIMIT=0) a burst of 300 is all accepted", async () => {
