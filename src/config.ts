@@ -9,6 +9,8 @@ import { ConfigurationError } from "./domain/errors.js"
 import { describeFileIssues } from "./domain/fileIssues.js"
 
 const Port = Schema.Int.pipe(Schema.between(0, 65535, { message: () => "must be an integer port 0..65535" }))
+/** An empty host would listen on every interface; an empty database file is a temporary one, deleted at exit. */
+const NonBlankText = Schema.String.pipe(Schema.filter((text) => text.trim() !== "" || "must not be empty"))
 const PositiveInt = Schema.Int.pipe(Schema.positive({ message: () => "must be a positive integer" }))
 const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative({ message: () => "must be a non-negative integer" }))
 export const AnalyzerChoice = Schema.Literal("auto", "grok", "local")
@@ -27,7 +29,7 @@ const section = <A, I>(schema: Schema.Schema<A, I>) =>
 export const ConfigFile = Schema.Struct({
   http: section(
     Schema.Struct({
-      host: withDefault(Schema.String, "127.0.0.1"),
+      host: withDefault(NonBlankText, "127.0.0.1"),
       port: withDefault(Port, 8080),
       max_body_bytes: withDefault(PositiveInt, 1024 * 1024),
       max_bulk_body_bytes: withDefault(PositiveInt, 16 * 1024 * 1024),
@@ -36,7 +38,7 @@ export const ConfigFile = Schema.Struct({
       api_keys_env: withDefault(Schema.String, "INSIGHTD_API_KEYS")
     })
   ),
-  database: section(Schema.Struct({ file: withDefault(Schema.String, "data/insightd.db") })),
+  database: section(Schema.Struct({ file: withDefault(NonBlankText, "data/insightd.db") })),
   analyzer: section(
     Schema.Struct({
       kind: withDefault(AnalyzerChoice, "auto"),

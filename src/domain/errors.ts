@@ -89,6 +89,11 @@ export class AnalysisDeferred extends Schema.TaggedError<AnalysisDeferred>()("An
   reason: Schema.String
 }) {}
 
+/** The HTTP server could not listen where it was told to (port in use, no such address, …). */
+export class ListenFailed extends Schema.TaggedError<ListenFailed>()("ListenFailed", {
+  message: Schema.String
+}) {}
+
 /** Bad config.json, pipeline file or environment variable: stops start-up with one message. */
 export class ConfigurationError extends Schema.TaggedError<ConfigurationError>()("ConfigurationError", {
   message: Schema.String

@@ -12,7 +12,7 @@ import { DashboardLive } from "../dashboard/route.js"
 import { httpMetrics } from "../observability/http.js"
 import { recordHttpResponse } from "../observability/metrics.js"
 import { tracingEnabled } from "../observability/tracing.js"
-import { InvalidParameter, NotFound } from "../domain/errors.js"
+import { InvalidParameter, ListenFailed, NotFound } from "../domain/errors.js"
 import { InsightdApi } from "./api.js"
 import { DocsLive } from "./docs.js"
 import { errorResponse, errorWire } from "./errors.js"
@@ -85,6 +85,22 @@ const refusedUndecodablePath = (request: IncomingMessage, response: ServerRespon
   }
 }
 
+/** Why listening failed, in words that name the setting ("ServeError: An error has occurred" did not). */
+const listenFailed = (options: { readonly port: number; readonly host: string }, cause: unknown): ListenFailed => {
+  const code = typeof cause === "object" && cause !== null && "code" in cause ? String(cause.code) : ""
+  const reasons: Record<string, string> = {
+    EADDRINUSE: "the port is already in use by another process",
+    EACCES: "permission denied (ports below 1024 need privileges)",
+    EADDRNOTAVAIL: "this machine has no such address",
+    ENOTFOUND: "no such host",
+    EAI_AGAIN: "the host name could not be resolved"
+  }
+  const reason = reasons[code] ?? (cause instanceof Error ? cause.message : String(cause))
+  return new ListenFailed({
+    message: `cannot listen on ${options.host}:${options.port}: ${reason}${code !== "" && reasons[code] !== undefined ? ` (${code})` : ""}; see INSIGHTD_HOST / INSIGHTD_PORT (http.host / http.port in the config file)`
+  })
+}
+
 /**
  * The Node server with the HttpApi app behind it, whose request listener offers each request to
  * the hot ingest route first (see ./hotIngest.ts) and hands the rest to the Effect handler.
@@ -95,7 +111,7 @@ const dispatchingServer = (node: Server, options: { readonly port: number; reado
       HttpServer.HttpServer,
       Effect.gen(function* () {
         const hot = yield* makeHotIngest
-        const listening = yield* NodeHttpServer.make(() => node, options)
+        const listening = yield* NodeHttpServer.make(() => node, options).pipe(Effect.mapError((error) => listenFailed(options, error.cause)))
         return HttpServer.make({
           address: listening.address,
           serve: (app, middleware) =>

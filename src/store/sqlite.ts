@@ -3,7 +3,7 @@ import * as SqlClient from "@effect/sql/SqlClient"
 import type * as SqlError from "@effect/sql/SqlError"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
-import { Clock, Effect, Layer, Option, Scope } from "effect"
+import { Cause, Clock, Effect, Layer, Option, Scope } from "effect"
 import { existsSync, mkdirSync } from "node:fs"
 import { dirname } from "node:path"
 import { randomUUID } from "node:crypto"
@@ -919,7 +919,15 @@ export const sqliteConnection = (filename: string) =>
     Effect.try({
       try: () => {
         if (filename !== ":memory:") ensureDirectory(dirname(filename))
-        return SqliteClient.layer({ filename }).pipe(Layer.orDie)
+        return SqliteClient.layer({ filename }).pipe(
+          Layer.orDie,
+          // better-sqlite3 says only "unable to open database file" (a directory, no permission, a
+          // read-only mount): name the file, and say it as a StoreError rather than a defect.
+          Layer.catchAllCause((cause) => {
+            const error = Cause.squash(cause)
+            return Layer.fail(new StoreError({ message: `database ${filename}: cannot open it (${error instanceof Error ? error.message : String(error)})`, cause: error }))
+          })
+        )
       },
       catch: (cause) => new StoreError({ message: `database ${filename}: cannot create its directory (${cause instanceof Error ? cause.message : String(cause)})`, cause })
     })

@@ -1,4 +1,8 @@
 import Database from "better-sqlite3"
+import { mkdtempSync, rmSync } from "node:fs"
+import { type AddressInfo, createServer } from "node:net"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { describe, expect, it } from "vitest"
 import { startDaemon, waitFor } from "../support/server.js"
 
@@ -62,5 +66,22 @@ describe("stdin source", () => {
     await expect(startDaemon({ dbPath: "/proc/insightd-test/db.sqlite" })).rejects.toThrow(
       /database \/proc\/insightd-test\/db.sqlite: cannot create its directory \(ENOENT/
     )
+    // A path SQLite cannot open (here a directory) is named too, not only "unable to open database file".
+    const directory = mkdtempSync(join(tmpdir(), "insightd-dbdir-"))
+    await expect(startDaemon({ dbPath: directory })).rejects.toThrow(`StoreError: database ${directory}: cannot open it (unable to open database file)`)
+    rmSync(directory, { recursive: true, force: true })
+  })
+
+  it("a port already in use stops start-up with a message naming the address and the setting", async () => {
+    const taken = createServer()
+    await new Promise<void>((listening) => taken.listen(0, "127.0.0.1", listening))
+    const port = (taken.address() as AddressInfo).port
+    try {
+      await expect(startDaemon({ env: { INSIGHTD_PORT: String(port) } })).rejects.toThrow(
+        `cannot listen on 127.0.0.1:${port}: the port is already in use by another process (EADDRINUSE); see INSIGHTD_HOST / INSIGHTD_PORT`
+      )
+    } finally {
+      taken.close()
+    }
   })
 })

@@ -52,6 +52,11 @@ describe("configuration", () => {
     expect(errorOf(loadConfig({ INSIGHTD_CONFIG: file("c.json", { htp: {} }) }))).toMatch(/htp/)
     expect(errorOf(loadConfig({ INSIGHTD_CONFIG: file("d.json", "{ nope") }))).toMatch(/not valid JSON/)
     expect(errorOf(loadConfig({ INSIGHTD_CONFIG: join(dir, "missing.json") }))).toMatch(/does not exist/)
+    // An empty database file would be a temporary database, deleted at exit (every 202 lost);
+    // an empty host would listen on every interface.
+    expect(errorOf(loadConfig({ INSIGHTD_CONFIG: file("e.json", { database: { file: "" }, http: { host: " " } }) }))).toMatch(
+      /http\.host: must not be empty; database\.file: must not be empty/
+    )
   })
 
   it("pipeline files are validated and name the bad field", () => {
