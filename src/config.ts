@@ -243,20 +243,34 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Either.Either<
   })
 }
 
-/** The effective configuration as logged at start: secrets shown only as a count. */
-export const describeConfig = (config: Config) => ({
-  config_file: config.configFile,
-  http: { ...config.http, apiKeys: undefined, api_keys: config.http.apiKeys.length },
-  database_file: config.databaseFile,
-  analyzer: {
-    ...config.analyzer,
-    grok: { ...config.analyzer.grok, apiKey: undefined, xai_key_present: config.analyzer.grok.apiKey !== null }
-  },
-  sentiment: config.sentiment,
-  grace_period_ms: config.gracePeriodMs,
-  log: config.log,
-  pipeline_file: config.pipelineFile
-})
+/** A URL with any user name and password replaced by `***` (they may hold a credential). */
+const withoutCredentials = (url: string): string => {
+  try {
+    const parsed = new URL(url)
+    if (parsed.username === "" && parsed.password === "") return url
+    parsed.username = "***"
+    parsed.password = ""
+    return parsed.toString()
+  } catch {
+    return url
+  }
+}
+
+/** The effective configuration as logged at start: secrets shown only as a count or a yes/no. */
+export const describeConfig = (config: Config) => {
+  const { apiKeys, ...http } = config.http
+  const { apiKey, ...grok } = config.analyzer.grok
+  return {
+    config_file: config.configFile,
+    http: { ...http, api_keys: apiKeys.length },
+    database_file: config.databaseFile,
+    analyzer: { ...config.analyzer, grok: { ...grok, baseUrl: withoutCredentials(grok.baseUrl), xai_key_present: apiKey !== null } },
+    sentiment: config.sentiment,
+    grace_period_ms: config.gracePeriodMs,
+    log: config.log,
+    pipeline_file: config.pipelineFile
+  }
+}
 
 export const AppConfigLive = (env: NodeJS.ProcessEnv = process.env): Layer.Layer<AppConfig, ConfigurationError> =>
   Layer.effect(AppConfig, Effect.suspend(() => loadConfig(env)))

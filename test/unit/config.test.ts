@@ -3,7 +3,7 @@ import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
-import { loadConfig } from "../../src/config.js"
+import { describeConfig, loadConfig } from "../../src/config.js"
 import { loadPipeline } from "../../src/pipeline/definition.js"
 
 const dir = mkdtempSync(join(tmpdir(), "insightd-config-"))
@@ -30,6 +30,18 @@ describe("configuration", () => {
     )
     expect([config.http.port, config.databaseFile, config.http.rateLimitPerSecond, config.http.apiKeys.length]).toEqual([0, "y.db", 0, 2])
     expect(String(config.analyzer.grok.apiKey)).not.toContain("xai-secret")
+  })
+
+  it("the start log's description of it holds no secret: keys as a count, a password in XAI_BASE_URL masked", () => {
+    const config = Either.getOrThrow(
+      loadConfig({ INSIGHTD_CONFIG: "", INSIGHTD_API_KEYS: "topsecret", XAI_API_KEY: "sk-secret-123", XAI_BASE_URL: "http://user:hunter2@127.0.0.1:1/v1" })
+    )
+    const described = JSON.stringify(describeConfig(config))
+    for (const secret of ["topsecret", "sk-secret-123", "hunter2", "user:"]) expect(described).not.toContain(secret)
+    expect(described).toContain('"baseUrl":"http://***@127.0.0.1:1/v1"')
+    expect(described).toContain('"api_keys":1')
+    expect(described).toContain('"xai_key_present":true')
+    expect(described).not.toMatch(/apiKeys|apiKey"/)
   })
 
   it("a bad environment value names the variable", () => {
