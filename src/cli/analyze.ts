@@ -67,7 +67,8 @@ export const runLocalStore = (clusterCounts: Map<string, number>): Layer.Layer<S
       ),
     statusCounts: unavailable,
     summarize: () => unavailable,
-    ping: Effect.void
+    ping: Effect.void,
+    writable: Effect.void
   }
   return Layer.succeed(Store, shape)
 }

@@ -275,13 +275,20 @@ export const OpsHandlers = HttpApiBuilder.group(InsightdApi, "ops", (handlers) =
       .handleRaw("metrics", () => Effect.map(metrics.render, (text) => HttpServerResponse.text(text, { contentType: PROMETHEUS_CONTENT_TYPE })))
       .handle("ready", () =>
         Effect.gen(function* () {
+          // Reads answering is not enough: a full disk fails every write while SELECT 1 passes.
           const database = yield* store.ping.pipe(
-            Effect.as("ok"),
+            Effect.zipRight(store.writable.pipe(Effect.as("ok"), Effect.catchAll(() => Effect.succeed("writes failing")))),
             Effect.catchAll(() => Effect.succeed("unavailable"))
           )
           const analyzerReason = (yield* analyzer.notReadyReason) ?? (yield* analyzer.degradedReason)
           const draining = lifecycle.isDraining()
-          const reason = draining ? "draining" : database !== "ok" ? "database_unavailable" : analyzerReason ?? undefined
+          const reason = draining
+            ? "draining"
+            : database === "unavailable"
+              ? "database_unavailable"
+              : database !== "ok"
+                ? "database_unwritable"
+                : analyzerReason ?? undefined
           const body = {
             status: reason === undefined ? ("ready" as const) : ("not_ready" as const),
             checks: { database, analyzer: analyzerReason ?? `ok (${analyzer.name})`, draining },

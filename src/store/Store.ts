@@ -107,6 +107,8 @@ export interface StoreShape {
   readonly summarize: (query: SummaryQuery) => Effect.Effect<InsightSummary, StoreError>
   /** Cheap round trip for readiness. */
   readonly ping: Effect.Effect<void, StoreError>
+  /** Fails while writes fail (the latest one failed and a small probe write still does). */
+  readonly writable: Effect.Effect<void, StoreError>
 }
 
 export class Store extends Context.Tag("insightd/Store")<Store, StoreShape>() {}

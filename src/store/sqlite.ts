@@ -272,6 +272,17 @@ export const makeSqlStore = Effect.gen(function* () {
       }
     })
 
+  /**
+   * Why the latest write failed, until one succeeds: a full disk or a lock held elsewhere fails
+   * every write while reads (the readiness ping) still answer.
+   */
+  let writeFailure: string | null = null
+  const trackWrite = <A>(write: Effect.Effect<A, StoreError>): Effect.Effect<A, StoreError> =>
+    Effect.tapBoth(write, {
+      onFailure: (error) => Effect.sync(() => (writeFailure = error.message)),
+      onSuccess: () => Effect.sync(() => (writeFailure = null))
+    })
+
   const submit: StoreShape["submit"] = (submissions) =>
     Effect.gen(function* () {
       const now = yield* nowIso
@@ -333,7 +344,7 @@ export const makeSqlStore = Effect.gen(function* () {
         yield* sql.unsafe(insertConversationsSql(chunk.length), params)
       }
       return outcomes
-    }).pipe(withTransaction, Effect.mapError(storeError("storing conversations")))
+    }).pipe(withTransaction, Effect.mapError(storeError("storing conversations")), trackWrite)
 
   const getConversation: StoreShape["getConversation"] = (id) =>
     Effect.gen(function* () {
@@ -507,7 +518,7 @@ export const makeSqlStore = Effect.gen(function* () {
           attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
           WHERE status = 'processing' AND ${sql.in("id", ids)}`
       }
-    }).pipe(withTransaction, Effect.mapError(storeError("recording analysis results")))
+    }).pipe(withTransaction, Effect.mapError(storeError("recording analysis results")), trackWrite)
 
   const releaseClaims: StoreShape["releaseClaims"] = Effect.gen(function* () {
     const now = yield* nowIso
@@ -838,6 +849,17 @@ export const makeSqlStore = Effect.gen(function* () {
 
   const ping: StoreShape["ping"] = sql`SELECT 1`.pipe(Effect.asVoid, Effect.mapError(storeError("ping")))
 
+  const writable: StoreShape["writable"] = Effect.suspend(() =>
+    writeFailure === null
+      ? Effect.void
+      : // Writing the header's user_version back unchanged is the smallest real write (WAL frame,
+        // commit): it fails while the disk is full and passes once there is room again.
+        Effect.gen(function* () {
+          const rows = yield* sql<{ user_version: number }>`PRAGMA user_version`
+          yield* sql.unsafe(`PRAGMA user_version = ${Number(rows[0]?.user_version ?? 0)}`)
+        }).pipe(Effect.mapError(storeError("writing")), trackWrite)
+  )
+
   return {
     submit,
     getConversation,
@@ -853,7 +875,8 @@ export const makeSqlStore = Effect.gen(function* () {
     topClusters,
     statusCounts,
     summarize,
-    ping
+    ping,
+    writable
   } satisfies StoreShape
 })
 

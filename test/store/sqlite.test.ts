@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Effect, Either, Layer } from "effect"
+import { Context, Effect, Either, Layer } from "effect"
 import { vi } from "vitest"
 import type { Insight } from "../../src/domain/insight.js"
 import { preparedTransactions, sqliteClientLayer, SqliteStoreLive } from "../../src/store/sqlite.js"
@@ -24,6 +24,29 @@ const insightFor = (id: string, score: number): Insight => ({
 })
 
 describe("SQLite store", () => {
+  it.scoped(
+    "writable fails while writes fail though reads answer (another process holds the write lock past busy_timeout), and passes once they succeed again",
+    () =>
+      Effect.gen(function* () {
+        const db = tempDbPath()
+        yield* Effect.addFinalizer(() => Effect.sync(db.cleanup))
+        const store = Context.get(yield* Layer.build(SqliteStoreLive(db.path)), Store)
+        yield* store.writable // nothing failed yet
+        const other = new Database(db.path)
+        other.exec("BEGIN IMMEDIATE") // held by "another process": writers wait busy_timeout (5 s), then fail
+        const failed = yield* Effect.either(store.submit([{ conversations: [newConversation()] }]))
+        expect(Either.isLeft(failed)).toBe(true)
+        yield* store.ping // reads still answer (WAL)...
+        expect(Either.isLeft(yield* Effect.either(store.writable))).toBe(true) // ...but writes do not
+        other.exec("ROLLBACK")
+        other.close()
+        yield* store.writable // the probe write passes again
+        yield* store.submit([{ conversations: [newConversation()] }])
+        yield* store.writable
+      }),
+    30_000
+  )
+
   it.scoped("tells which of many ids are stored, across several queries' worth of ids", () =>
     Effect.gen(function* () {
       const store = yield* Store
