@@ -43,9 +43,9 @@ const PipelineLive = (config: Config, pipeline: ResolvedPipeline) =>
 
 export const daemonLayer = (config: Config, pipeline: ResolvedPipeline) => {
   const core = Layer.mergeAll(
-    // The analyzer reads the store (the Grok prompt offers the most used cluster labels).
-    analyzerLayer(config, pipeline.analyze?.analyzer).pipe(Layer.provideMerge(SqliteStoreLive(config.databaseFile))),
-    Lifecycle.Default,
+    // The analyzer reads the store (the Grok prompt offers the most used cluster labels) and the
+    // lifecycle (no new Grok calls once draining).
+    analyzerLayer(config, pipeline.analyze?.analyzer).pipe(Layer.provideMerge(SqliteStoreLive(config.databaseFile)), Layer.provideMerge(Lifecycle.Default)),
     WorkSignal.Default,
     Ingest.Default,
     InboundLimiter.Default

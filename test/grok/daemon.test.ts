@@ -192,6 +192,39 @@ describe("daemon with the Grok analyzer", () => {
     expect((await fetch(`${daemon.url}/ready`)).status).toBe(200)
   })
 
+  it("SIGTERM with a backlog: calls already sent are answered and stored, no new call goes out, the rest is pending again, exit well within the grace period", async () => {
+    fake = await startFakeGrok({ latencyMs: 2_000 })
+    daemon = await startDaemon(grokEnv(fake, { INSIGHTD_GROK_TIMEOUT_MS: "10000", INSIGHTD_GRACE_PERIOD_MS: "10000" }))
+    await postBulk(daemon, conversations(600, "drain"))
+    // ~10 calls/s with 2 s answers: many batches are claimed and waiting for a slot when it stops.
+    await waitFor(() => fake!.calls.length >= 12, 10_000, "a dozen calls")
+    const db = daemon.dbPath
+    const stopping = daemon
+    daemon = undefined
+    const signalledAt = performance.now()
+    const code = await stopping.stop(false)
+    const tookMs = performance.now() - signalledAt
+    expect(code).toBe(0)
+    // Only the answers in flight were awaited (2 s latency), not every claimed batch's call.
+    expect(tookMs).toBeLessThan(4_000)
+    const lateCalls = fake.calls.filter((call) => call.at > signalledAt + 150)
+    expect(lateCalls).toEqual([])
+    const Database = (await import("better-sqlite3")).default
+    const after = new Database(db, { readonly: true })
+    const counts = Object.fromEntries(
+      (after.prepare("SELECT status, count(*) AS n FROM conversations GROUP BY status").all() as Array<{ status: string; n: number }>).map((r) => [r.status, r.n])
+    )
+    const attempts = (after.prepare("SELECT MAX(attempts) AS most FROM conversations WHERE status = 'pending'").get() as { most: number }).most
+    after.close()
+    stopping.cleanup()
+    // Every call that went out was answered and its insights stored; nothing is left processing.
+    expect(counts.processing ?? 0).toBe(0)
+    expect(counts.failed ?? 0).toBe(0)
+    expect(counts.completed).toBe(fake.calls.reduce((sum, call) => sum + call.ids.length, 0))
+    expect(counts.pending).toBe(600 - counts.completed)
+    expect(attempts).toBe(0) // handed back, not counted as attempts
+  })
+
   it("SIGTERM while paused: exits 0 within the grace period and every claimed conversation is pending again", async () => {
     fake = await startFakeGrok({ apiKey: "the-key-xai-wants" })
     daemon = await startDaemon(grokEnv(fake))

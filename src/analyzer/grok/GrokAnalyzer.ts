@@ -20,6 +20,9 @@
  *   `pending` (SPEC §5: the backlog stays pending), and nothing more is claimed while paused.
  *   Every probe interval a tiny request checks the key; when it is accepted, analysis resumes
  *   ("analyzer resumed") and the backlog is claimed again.
+ * - Shutdown: once the daemon drains, a call not sent yet is not sent (it would be paid for and
+ *   could outlast the grace period); its batch goes back to `pending`. Calls already sent are
+ *   answered and stored as usual.
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import { Cause, Clock, Data, Deferred, Duration, Effect, Either, Exit, Fiber, Layer, Option, RateLimiter, type Redacted, type Scope } from "effect"
@@ -37,6 +40,7 @@ import {
   recordGrokUsage,
   statusClass
 } from "../../observability/metrics.js"
+import { Lifecycle } from "../../services/Lifecycle.js"
 import { Store } from "../../store/Store.js"
 import { Analyzer, type AnalyzerShape } from "../Analyzer.js"
 import { type CallReply, describeCallError, type GrokCallError, isRetryable, makeCall, retrySchedule } from "./client.js"
@@ -207,12 +211,12 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
         .withPermits(1)(
           Effect.gen(function* () {
             for (;;) {
-              // Calls queued here when a pause began leave at once, without spending a slot.
-              if (paused && !probe) return yield* new NotStarted()
+              // Calls queued here when a pause or the drain began leave at once, without spending a slot.
+              if (heldBack() && !probe) return yield* new NotStarted()
               yield* waitEarliestStart
-              const go = yield* limiter(Effect.sync(() => performance.now() >= earliestStart() && (probe || !paused)))
+              const go = yield* limiter(Effect.sync(() => performance.now() >= earliestStart() && (probe || !heldBack())))
               if (go) break
-              if (paused && !probe) return yield* new NotStarted()
+              if (heldBack() && !probe) return yield* new NotStarted()
             }
             const sent = yield* Deferred.make<number>()
             watch.arm((at) => Deferred.unsafeDone(sent, Exit.succeed(at)))
@@ -240,8 +244,13 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
       }
     })
 
-    // ---- Pause on bad credentials. ----
+    // ---- Pause on bad credentials; shutdown. ----
     let paused = false
+    // Draining for shutdown (the daemon's Lifecycle; a stage command has none): calls not sent yet
+    // are not sent at all (each would be paid for, and could outlast the grace period); their
+    // batches go back to pending. Calls already sent are awaited as usual.
+    const lifecycle = yield* Effect.serviceOption(Lifecycle)
+    const heldBack = (): boolean => paused || (Option.isSome(lifecycle) && lifecycle.value.isDraining())
 
     const resume = Effect.gen(function* () {
       if (!paused) return
@@ -275,12 +284,13 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
 
     /**
      * One attempt through the pause gate: the reply, or none when analysis is paused (before it
-     * went out, or by its own 401/403), and then its batch is handed back rather than failed.
+     * went out, or by its own 401/403) or the daemon is draining, and then its batch is handed
+     * back rather than failed.
      */
     const attempt = (body: ChatCompletionRequest): Effect.Effect<Option.Option<CallReply>, GrokCallError> =>
       Effect.gen(function* () {
         for (;;) {
-          if (paused) return Option.none()
+          if (heldBack()) return Option.none()
           const outcome = yield* Effect.either(limited(body, false))
           if (Either.isRight(outcome)) return Option.some(outcome.right)
           const error = outcome.left
@@ -329,8 +339,9 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
           return results
         }
         if (Option.isNone(outcome.right)) {
-          yield* Effect.logDebug("grok paused; batch handed back").pipe(Effect.annotateLogs({ analyzer: name, batch_size: batch.length }))
-          for (const id of ids) results.set(id, Either.left(new AnalysisDeferred({ reason: NOT_READY_UNAUTHORIZED })))
+          const reason = paused ? NOT_READY_UNAUTHORIZED : "draining"
+          yield* Effect.logDebug("grok call not sent; batch handed back").pipe(Effect.annotateLogs({ analyzer: name, batch_size: batch.length, reason }))
+          for (const id of ids) results.set(id, Either.left(new AnalysisDeferred({ reason })))
           return results
         }
         const { envelope, rawBody } = outcome.right.value
