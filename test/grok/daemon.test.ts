@@ -206,8 +206,9 @@ describe("daemon with the Grok analyzer", () => {
     const tookMs = performance.now() - signalledAt
     expect(code).toBe(0)
     // Only the answers in flight were awaited (2 s latency), not every claimed batch's call.
-    expect(tookMs).toBeLessThan(4_000)
-    const lateCalls = fake.calls.filter((call) => call.at > signalledAt + 150)
+    expect(tookMs).toBeLessThan(5_000)
+    // (A call already on its way when the signal arrives may land just after it.)
+    const lateCalls = fake.calls.filter((call) => call.at > signalledAt + 500)
     expect(lateCalls).toEqual([])
     const Database = (await import("better-sqlite3")).default
     const after = new Database(db, { readonly: true })
