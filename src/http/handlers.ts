@@ -77,16 +77,48 @@ const readBody = (request: HttpServerRequest.HttpServerRequest, limit: number, o
     })
   })
 
-const encodeCursor = (cursor: InsightCursor): string => Buffer.from(JSON.stringify([cursor.timestamp, cursor.id])).toString("base64url")
+/**
+ * What a cursor is valid for: the order and every filter of the query that issued it. Paging on
+ * with other filters or the other order would silently skip or repeat items (a cursor is a
+ * position in one ordering of one result), so such a cursor is refused instead.
+ */
+const queryKeyOf = (params: InsightsParams): string => {
+  const text = JSON.stringify([
+    params.order ?? "desc",
+    params.start_time ?? null,
+    params.end_time ?? null,
+    params.min_confidence ?? null,
+    params.max_confidence ?? null,
+    params.min_sentiment ?? null,
+    params.max_sentiment ?? null,
+    params.sentiment ?? null,
+    params.cluster ?? null,
+    params.author ?? null
+  ])
+  // FNV-1a, 32 bits: a fingerprint to tell queries apart, not a secret.
+  let hash = 0x811c9dc5
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193)
+  return (hash >>> 0).toString(36)
+}
 
-const decodeCursor = (text: string): Either.Either<InsightCursor, InvalidParameter> => {
+const encodeCursor = (cursor: InsightCursor, queryKey: string): string =>
+  Buffer.from(JSON.stringify([cursor.timestamp, cursor.id, queryKey])).toString("base64url")
+
+const decodeCursor = (text: string, queryKey: string): Either.Either<InsightCursor, InvalidParameter> => {
   const invalid = new InvalidParameter({ message: "cursor is not valid: pass next_cursor from the previous page unchanged", details: [{ field: "cursor", message: "not a cursor issued by this server" }] })
   try {
     const value: unknown = JSON.parse(Buffer.from(text, "base64url").toString("utf8"))
-    if (Array.isArray(value) && value.length === 2 && typeof value[0] === "string" && typeof value[1] === "string") {
-      return Either.right({ timestamp: value[0], id: value[1] })
+    if (!Array.isArray(value) || (value.length !== 2 && value.length !== 3) || typeof value[0] !== "string" || typeof value[1] !== "string") return Either.left(invalid)
+    // Two elements: a cursor issued before cursors carried their query (still a valid position).
+    if (value.length === 3 && value[2] !== queryKey) {
+      return Either.left(
+        new InvalidParameter({
+          message: "cursor belongs to another query: keep order and every filter as they were for the first page, or start again without cursor",
+          details: [{ field: "cursor", message: "issued for a different order or different filters" }]
+        })
+      )
     }
-    return Either.left(invalid)
+    return Either.right({ timestamp: value[0], id: value[1] })
   } catch {
     return Either.left(invalid)
   }
@@ -205,7 +237,7 @@ export const ConversationsHandlers = HttpApiBuilder.group(InsightdApi, "conversa
 
 const toQuery = (params: InsightsParams) =>
   Effect.gen(function* () {
-    const after = params.cursor === undefined ? undefined : yield* decodeCursor(params.cursor)
+    const after = params.cursor === undefined ? undefined : yield* decodeCursor(params.cursor, queryKeyOf(params))
     const bounds: Array<[string, number | string | undefined, number | string | undefined]> = [
       ["confidence", params.min_confidence, params.max_confidence],
       ["sentiment", params.min_sentiment, params.max_sentiment],
@@ -256,7 +288,7 @@ export const InsightsHandlers = HttpApiBuilder.group(InsightdApi, "insights", (h
             returned_count: page.items.length,
             start_time: query.startTime ?? null,
             end_time: query.endTime ?? null,
-            next_cursor: page.next === null ? null : encodeCursor(page.next)
+            next_cursor: page.next === null ? null : encodeCursor(page.next, queryKeyOf(urlParams))
           }
         }
       })

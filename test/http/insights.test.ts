@@ -235,6 +235,20 @@ describe("GET /api/v1/insights: cursor paging", () => {
     }
   })
 
+  it("a cursor is refused with other filters or the other order (it would skip or repeat items), and accepted with the same ones in any spelling", async () => {
+    const first = await query("sentiment=negative&order=asc&limit=3")
+    const cursor = first.metadata.next_cursor!
+    for (const other of ["sentiment=negative&order=desc", "order=asc", "sentiment=positive&order=asc", "sentiment=negative&order=asc&author=x"]) {
+      const error = await expectError(await client.get(`/api/v1/insights?${other}&limit=3&cursor=${cursor}`), 400, "invalid_parameter")
+      expect(error.details.map((d) => d.field), other).toEqual(["cursor"])
+      expect(error.message).toContain("cursor belongs to another query")
+    }
+    // The same query, parameters reordered and limit changed: the next page.
+    const next = await query(`limit=5&cursor=${cursor}&order=asc&sentiment=negative`)
+    expect(next.insights.length).toBeGreaterThan(0)
+    expect(ids(next.insights).some((id) => ids(first.insights).includes(id))).toBe(false)
+  })
+
   it("the last page has next_cursor null", async () => {
     const page = await query("limit=1000")
     expect(page.metadata.next_cursor).toBeNull()
