@@ -611,4 +611,5 @@ export const populateInsights = async ({ db, count, seed = 1 }) => {
 }
 
 /** The cursor the API issues (src/http/handlers.ts): base64url of JSON [timestamp, id]. */
-export const insightCursor = (timestamp, id) => Buffer.from(JSON.stringify([timestamp, id])).toString("base64url")
+/** A cursor as the API issues it: the position, and the fingerprint of the query it belongs to (read from one the API issued). */
+export const insightCursor = (timestamp, id, queryKey) => Buffer.from(JSON.stringify([timestamp, id, queryKey])).toString("base64url")

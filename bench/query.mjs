@@ -38,7 +38,8 @@ conn.close()
 
 const queries = [
   ["first page (no filter)", ""],
-  [`deep cursor page (after ${fmt(deepOffset)})`, `cursor=${insightCursor(deep.timestamp, deep.id)}`],
+  // The cursor is completed below with the query fingerprint of page 1's next_cursor (same query).
+  [`deep cursor page (after ${fmt(deepOffset)})`, ""],
   ["time range (one week)", "start_time=2024-03-01T00:00:00Z&end_time=2024-03-08T00:00:00Z"],
   ["min_confidence=0.9", "min_confidence=0.9"],
   ["sentiment range -0.5..-0.2", "min_sentiment=-0.5&max_sentiment=-0.2"],
@@ -51,10 +52,13 @@ const server = await startServer({ kind: "insightd", db, pipeline: INGEST_ONLY }
 const runs = []
 const problems = []
 try {
-  // The constructed cursor must be the API's own: page 1's next_cursor decodes to its last item.
+  // The constructed cursor must be the API's own: page 1's next_cursor decodes to its last item
+  // and the fingerprint of the no-filter query, which the deep cursor reuses.
   const page1 = await (await fetch(`${server.base}/api/v1/insights`)).json()
   const last = page1.insights[page1.insights.length - 1]
-  if (page1.metadata.next_cursor !== insightCursor(last.timestamp, last.conversation_id)) problems.push(`cursor format differs from the API's: ${page1.metadata.next_cursor}`)
+  const queryKey = JSON.parse(Buffer.from(page1.metadata.next_cursor, "base64url").toString("utf8"))[2]
+  if (page1.metadata.next_cursor !== insightCursor(last.timestamp, last.conversation_id, queryKey)) problems.push(`cursor format differs from the API's: ${page1.metadata.next_cursor}`)
+  queries[1][1] = `cursor=${insightCursor(deep.timestamp, deep.id, queryKey)}`
   const deepPage = await fetch(`${server.base}/api/v1/insights?${queries[1][1]}`)
   const deepBody = await deepPage.json()
   if (deepPage.status !== 200 || deepBody.insights.length === 0 || deepBody.insights[0].timestamp > deep.timestamp) problems.push(`deep page → ${deepPage.status}, ${deepBody.insights?.length} items`)
