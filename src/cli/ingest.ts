@@ -15,7 +15,6 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Chunk, Clock, Duration, Effect, Layer, Option, Redacted, Schedule, Stream } from "effect"
 import { MAX_INGEST_BATCH } from "./commands.js"
-import { NOT_UTF8 } from "../sources/stdin.js"
 import { CommandFailed, inputLines, reportRejected, withProgress } from "./shared.js"
 
 interface Item {
@@ -250,9 +249,9 @@ export const runIngest = (options: IngestOptions): Effect.Effect<void, CommandFa
 
     yield* Effect.logInfo("ingest started").pipe(Effect.annotateLogs({ url, batch_size: options.batchSize, concurrency: options.concurrency, api_key: Option.isSome(apiKey) }))
     yield* inputLines(Option.getOrUndefined(options.file)).pipe(
-      Stream.filter((line) => line.text.trim() !== ""),
       // Not sent: the daemon would refuse the request, and the line's own number says more.
-      Stream.filterEffect((line) => (line.invalidUtf8 ? Effect.as(reject({ line: line.line, text: "" }, NOT_UTF8), false) : Effect.succeed(true))),
+      Stream.filterEffect((line) => (line.unreadable !== undefined ? Effect.as(reject({ line: line.line, text: "" }, line.unreadable), false) : Effect.succeed(true))),
+      Stream.filter((line) => line.text.trim() !== ""),
       Stream.map((line): Item => ({ line: line.line, text: line.text.trim() })),
       Stream.groupedWithin(options.batchSize, "1 second"),
       Stream.mapEffect((chunk) => sendChunk(Chunk.toReadonlyArray(chunk)), { concurrency: options.concurrency, unordered: true }),

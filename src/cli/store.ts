@@ -12,7 +12,6 @@ import type { ConfigurationError } from "../domain/errors.js"
 import { AnalysisResult, type Insight, SentimentLabel } from "../domain/insight.js"
 import { WorkSignal } from "../services/WorkSignal.js"
 import { persist } from "../stages/persist.js"
-import { NOT_UTF8 } from "../sources/stdin.js"
 import { describeIssues, type InputLine, validateConversation } from "../stages/validate.js"
 import { Store, type Submission, type SubmissionOutcome } from "../store/Store.js"
 import { SqliteStoreLive } from "../store/sqlite.js"
@@ -52,10 +51,10 @@ type ParsedLine =
   | { readonly _tag: "Insight"; readonly line: number; readonly insight: Insight }
   | { readonly _tag: "Rejected"; readonly line: number; readonly reason: string }
 
-const parseLine = ({ line, text, invalidUtf8 }: InputLine): ParsedLine | undefined => {
+const parseLine = ({ line, text, unreadable }: InputLine): ParsedLine | undefined => {
+  if (unreadable !== undefined) return { _tag: "Rejected", line, reason: unreadable }
   const parsed = parseJsonLine(text)
   if (parsed === undefined) return undefined
-  if (invalidUtf8) return { _tag: "Rejected", line, reason: NOT_UTF8 }
   if (Either.isLeft(parsed)) return { _tag: "Rejected", line, reason: parsed.left }
   if (isInsightShaped(parsed.right)) {
     return Either.match(decodeInsight(parsed.right), {

@@ -21,7 +21,6 @@ import {
 } from "../domain/conversation.js"
 import { sameContent } from "../domain/content.js"
 import { type FieldIssue, InvalidInput } from "../domain/errors.js"
-import { NOT_UTF8 } from "../sources/stdin.js"
 import type { Submission } from "../store/Store.js"
 
 /** One submitted JSON value and the text it came from. */
@@ -34,8 +33,11 @@ export interface RawItem {
 export interface InputLine {
   readonly line: number
   readonly text: string
-  /** The line's bytes are not valid UTF-8 (its text has U+FFFD for them): refused, never stored. */
-  readonly invalidUtf8?: true
+  /**
+   * Why the line cannot be read as text (not valid UTF-8, too long): refused by its number, never
+   * stored. Its `text` is then a stand-in (U+FFFD for bad bytes, or empty).
+   */
+  readonly unreadable?: string
 }
 
 export type ValidatedLine =
@@ -234,9 +236,11 @@ export const validateSubmission = (
 
 /** Parses one JSONL line and validates it. Blank lines are not conversations and yield nothing. */
 export const validateLine = (input: InputLine): ValidatedLine | undefined => {
+  if (input.unreadable !== undefined) {
+    return { _tag: "Rejected", line: input.line, reason: input.unreadable, details: [{ field: "(line)", message: input.unreadable, line: input.line }] }
+  }
   const text = input.text.trim()
   if (text === "") return undefined
-  if (input.invalidUtf8) return { _tag: "Rejected", line: input.line, reason: NOT_UTF8, details: [{ field: "(line)", message: NOT_UTF8, line: input.line }] }
   let json: unknown
   try {
     json = JSON.parse(text)
