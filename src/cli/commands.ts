@@ -95,7 +95,10 @@ export const ingestCommand = Command.make(
     batchSize: Options.integer("batch-size").pipe(Options.withDefault(500), Options.withDescription(`conversations per request (1..${MAX_INGEST_BATCH})`)),
     apiKey: Options.text("api-key").pipe(Options.optional, Options.withDescription("bearer key when the daemon requires one (default: INSIGHTD_API_KEY)")),
     retries: Options.integer("retries").pipe(Options.withDefault(8), Options.withDescription("retries of a request after network errors, timeouts or 5xx (429 waits do not count)")),
-    file: Args.text({ name: "FILE" }).pipe(Args.optional, Args.withDescription("JSONL file to send; stdin when absent or -"))
+    file: Args.text({ name: "FILE" }).pipe(
+      Args.optional,
+      Args.withDescription("JSONL file to send, or a twcs CSV (*.csv) sent as import-csv rebuilds it; JSONL on stdin when absent or -")
+    )
   },
   (options) => withMainLogger(lazy(() => import("./ingest.js"), ({ runIngest }) => runIngest(options)))
 ).pipe(

@@ -75,6 +75,9 @@ const idOf = (item: Item): string | undefined => {
   }
 }
 
+/** A file named `*.csv` is read as the Kaggle twcs CSV (through the import), anything else as JSONL. */
+const isCsvFile = (file: string): boolean => /\.csv$/i.test(file)
+
 const lineRange = (items: ReadonlyArray<Item>): string =>
   items.length === 1 ? `line ${items[0].line}` : `lines ${items[0].line}-${items[items.length - 1].line}`
 
@@ -248,11 +251,36 @@ export const runIngest = (options: IngestOptions): Effect.Effect<void, CommandFa
       })
 
     yield* Effect.logInfo("ingest started").pipe(Effect.annotateLogs({ url, batch_size: options.batchSize, concurrency: options.concurrency, api_key: Option.isSome(apiKey) }))
-    yield* inputLines(Option.getOrUndefined(options.file)).pipe(
-      // Not sent: the daemon would refuse the request, and the line's own number says more.
-      Stream.filterEffect((line) => (line.unreadable !== undefined ? Effect.as(reject({ line: line.line, text: "" }, line.unreadable), false) : Effect.succeed(true))),
-      Stream.filter((line) => line.text.trim() !== ""),
-      Stream.map((line): Item => ({ line: line.line, text: line.text.trim() })),
+    const file = Option.getOrUndefined(options.file)
+    const items: Stream.Stream<Item, CommandFailed, FileSystem.FileSystem> =
+      file !== undefined && isCsvFile(file)
+        ? // A twcs CSV goes through the same import as `insightd import-csv`: one item per rebuilt
+          // thread, numbered by its root tweet's line; rows the import refuses are rejects here.
+          Stream.unwrap(
+            Effect.map(Effect.promise(() => import("../twcs/reader.js")), ({ twcsImport }) =>
+              twcsImport(file).pipe(
+                Stream.mapError((error) => new CommandFailed({ message: `ingest: ${error.message}` })),
+                Stream.mapEffect((batch) =>
+                  Effect.gen(function* () {
+                    const threads: Array<Item> = []
+                    for (const event of batch) {
+                      if (event._tag === "Thread") threads.push({ line: event.line, text: event.json })
+                      else yield* reject({ line: event.line, text: "" }, event.reason)
+                    }
+                    return threads
+                  })
+                ),
+                Stream.flattenIterables
+              )
+            )
+          )
+        : inputLines(file).pipe(
+            // Not sent: the daemon would refuse the request, and the line's own number says more.
+            Stream.filterEffect((line) => (line.unreadable !== undefined ? Effect.as(reject({ line: line.line, text: "" }, line.unreadable), false) : Effect.succeed(true))),
+            Stream.filter((line) => line.text.trim() !== ""),
+            Stream.map((line): Item => ({ line: line.line, text: line.text.trim() }))
+          )
+    yield* items.pipe(
       Stream.groupedWithin(options.batchSize, "1 second"),
       Stream.mapEffect((chunk) => sendChunk(Chunk.toReadonlyArray(chunk)), { concurrency: options.concurrency, unordered: true }),
       Stream.runDrain,

@@ -11,6 +11,7 @@ import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { type RunningDaemon, startDaemon } from "../support/server.js"
+import { generateTwcs } from "../../bench/gen-twcs.mjs"
 import { fixture, rejectedLines, runCli } from "./run.js"
 
 const work = mkdtempSync(join(tmpdir(), "insightd-cli-ingest-"))
@@ -44,6 +45,18 @@ describe("insightd ingest against a rate-limited daemon", () => {
   afterAll(async () => {
     expect(await daemon.stop()).toBe(0)
     daemon.cleanup()
+  })
+
+  it("sends a twcs CSV as import-csv rebuilds it: one conversation per thread, all accepted, idempotent on a second run", async () => {
+    const file = join(work, "twcs.csv")
+    const truth = (await generateTwcs({ tweets: 1_500, out: file, seed: 11, keepTruth: true })) as { threads: ReadonlyArray<unknown> }
+    const result = await runCli(["ingest", "--url", daemon.baseUrl, "--batch-size", "1000", file])
+    expect(result.code, result.stderr.slice(-2000)).toBe(0)
+    expect(summary(result.logs)).toMatchObject({ accepted: truth.threads.length, rejected: 0, not_delivered: 0 })
+    expect(storedCount(daemon.dbPath, "id LIKE 'conv_twcs_%'")).toBe(truth.threads.length)
+    const again = await runCli(["ingest", "--url", daemon.baseUrl, "--batch-size", "1000", file])
+    expect(again.code).toBe(0)
+    expect(storedCount(daemon.dbPath, "id LIKE 'conv_twcs_%'")).toBe(truth.threads.length)
   })
 
   it("waits out the 429s and gets every line accepted", async () => {
