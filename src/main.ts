@@ -22,6 +22,23 @@ const EXIT_CONFIG = 78
 
 const cli = Command.run(insightd, { name: "insightd", version: VERSION })
 
+/**
+ * @effect/cli's built-in `--log-level` (listed in every command's help) only sets the fiber's
+ * minimum level, which the logger layer built from the configuration then replaces. Given on the
+ * command line it should win over INSIGHTD_LOG_LEVEL and config.json, so it is handed on as the
+ * variable before anything reads the configuration (`all` is the CLI's name for `trace`).
+ */
+const logLevelArgument = (argv: ReadonlyArray<string>): string | undefined => {
+  for (let i = 0; i < argv.length; i++) {
+    if (argv[i] === "--") return undefined
+    if (argv[i].startsWith("--log-level=")) return argv[i].slice("--log-level=".length)
+    if (argv[i] === "--log-level") return argv[i + 1]
+  }
+  return undefined
+}
+const requestedLogLevel = logLevelArgument(process.argv.slice(2))
+if (requestedLogLevel !== undefined) process.env.INSIGHTD_LOG_LEVEL = requestedLogLevel === "all" ? "trace" : requestedLogLevel
+
 // @effect/cli colours its help whatever it is written to; `insightd --help | less` or a log file
 // would get raw escape codes. Colour only reaches a terminal (and never with NO_COLOR set,
 // https://no-color.org).

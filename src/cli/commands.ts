@@ -17,7 +17,8 @@ const lazy = <M, A, E, R>(load: () => Promise<M>, run: (module: M) => Effect.Eff
 
 /**
  * The main logger (format from INSIGHTD_LOG_FORMAT) for a command's own logs, loaded with the
- * command. It keeps the level in force (info, or @effect/cli's --log-level).
+ * command. Its level: INSIGHTD_LOG_LEVEL (which --log-level sets, see main.ts) when given, else
+ * the level in force (info).
  */
 export const withMainLogger = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
   lazy(
@@ -28,7 +29,7 @@ export const withMainLogger = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.
           effect,
           loggerLayer(
             process.env.INSIGHTD_LOG_FORMAT === "pretty" ? "pretty" : process.env.INSIGHTD_LOG_FORMAT === "json" ? "json" : "auto",
-            level._tag === "None" ? "none" : level.label.toLowerCase()
+            process.env.INSIGHTD_LOG_LEVEL?.trim() || (level._tag === "None" ? "none" : level.label.toLowerCase())
           )
         )
       )

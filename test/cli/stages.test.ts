@@ -114,6 +114,18 @@ describe("insightd analyze", () => {
     expect(rejectedLines(result).sort((a, b) => a - b)).toEqual([3, 4, 6, 8, 9, 10])
   })
 
+  it("--log-level (listed in every command's help) sets what is logged, over INSIGHTD_LOG_LEVEL", async () => {
+    const input = `${fixtureLines("conversations.jsonl")[0]}\n{"broken\n`
+    const quiet = await runCli(["validate", "--log-level", "none"], { input, env: { INSIGHTD_LOG_LEVEL: "debug" } })
+    expect(quiet.code).toBe(1) // still a reject
+    expect(quiet.stderr).toBe("")
+    expect(quiet.stdout.trim().split("\n")).toHaveLength(1)
+    const errorsOnly = await runCli(["validate", "--log-level=error"], { input })
+    expect(errorsOnly.logs.map((log) => log.level)).toEqual(["error"])
+    const everything = await runCli(["validate"], { input })
+    expect(everything.logs.map((log) => log.level)).toContain("warn") // the rejected line, by default
+  })
+
   it("stops with exit status 78 on a bad configuration, naming the variable", async () => {
     const result = await runCli(["analyze"], { input: fixtureLines("conversations.jsonl")[0], env: { INSIGHTD_ANALYZER: "magic" } })
     expect(result.code).toBe(78)
