@@ -3,10 +3,10 @@
  * the environment variables of SPEC §9. A bad value stops start-up with one message naming it.
  */
 import { Context, Effect, Either, Layer, ParseResult, Redacted, Schema } from "effect"
-import { existsSync, readFileSync } from "node:fs"
+import { existsSync } from "node:fs"
 import { fileURLToPath } from "node:url"
 import { ConfigurationError } from "./domain/errors.js"
-import { describeFileIssues } from "./domain/fileIssues.js"
+import { describeFileIssues, readJsonObjectFile } from "./domain/fileIssues.js"
 
 const Port = Schema.Int.pipe(Schema.between(0, 65535, { message: () => "must be an integer port 0..65535" }))
 /** An empty host would listen on every interface; an empty database file is a temporary one, deleted at exit. */
@@ -187,11 +187,9 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Either.Either<
   const path = explicitPath ? env.INSIGHTD_CONFIG! : "config.json"
   let fileJson: unknown = {}
   if (existsSync(path)) {
-    try {
-      fileJson = JSON.parse(readFileSync(path, "utf8"))
-    } catch (error) {
-      return Either.left(new ConfigurationError({ message: `config file ${path}: not valid JSON (${(error as Error).message})` }))
-    }
+    const read = readJsonObjectFile(path)
+    if (Either.isLeft(read)) return Either.left(new ConfigurationError({ message: `config file ${path}: ${read.left}` }))
+    fileJson = read.right
   } else if (explicitPath) {
     return Either.left(new ConfigurationError({ message: `INSIGHTD_CONFIG: config file ${path} does not exist` }))
   }

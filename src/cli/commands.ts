@@ -9,7 +9,7 @@ import * as Command from "@effect/cli/Command"
 import * as Options from "@effect/cli/Options"
 import * as Effect from "effect/Effect"
 import * as FiberRef from "effect/FiberRef"
-import type * as Option from "effect/Option"
+import * as Option from "effect/Option"
 
 /** Runs `run` from a module imported on first use. */
 const lazy = <M, A, E, R>(load: () => Promise<M>, run: (module: M) => Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
@@ -48,7 +48,7 @@ export const validateCommand = Command.make("validate", {}, () => withMainLogger
 
 export const analyzeCommand = Command.make("analyze", {}, () => withMainLogger(lazy(() => import("./analyze.js"), ({ runAnalyze }) => runAnalyze))).pipe(
   Command.withDescription(
-    "Read conversations JSONL on stdin, write insights JSONL on stdout (the API's insight fields), without a database. " +
+    "Read conversations JSONL on stdin, write insights JSONL on stdout (the API's insight fields, plus raw_response, token counts and cost_usd, which `store` keeps), without a database. " +
       "Runs the daemon's validate, batch and analyze stages with the configured analyzer: local unless XAI_API_KEY is set " +
       "(or INSIGHTD_ANALYZER chooses). Bad lines and failed analyses are reported on stderr with their line number; exit status 1 then."
   )
@@ -72,7 +72,8 @@ export const importCsvCommand = Command.make(
     ),
     progressEvery: Options.integer("progress-every").pipe(
       Options.withDefault(5),
-      Options.withDescription("seconds between progress log lines when stderr is not a terminal")
+      Options.filterMap((seconds) => (seconds >= 1 ? Option.some(seconds) : Option.none()), "--progress-every must be a whole number of seconds, at least 1"),
+      Options.withDescription("seconds between progress log lines when stderr is not a terminal (at least 1)")
     )
   },
   (args) => withMainLogger(lazy(() => import("./import-csv.js"), ({ runImportCsv }) => runImportCsv(args)))

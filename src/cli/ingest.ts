@@ -145,6 +145,10 @@ export const runIngest = (options: IngestOptions): Effect.Effect<void, CommandFa
           return { _tag: "Conflict", ids, message } as const
         }
         if (status === 413) return { _tag: "TooLarge", message } as const
+        if (status === 404 || status === 405) {
+          // Not the lines' fault: nothing at this URL takes them.
+          return yield* new CommandFailed({ message: `ingest: ${url} answered HTTP ${status} (${message}); --url must be the daemon's base URL, e.g. http://127.0.0.1:8080` })
+        }
         return { _tag: "Refused", status, message } as const
       })
 

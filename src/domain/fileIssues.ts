@@ -2,7 +2,33 @@
  * Schema's decode issues for a file a person wrote (config.json, a pipeline file): every problem
  * at once, one sentence per field path, in the file's terms rather than Schema's.
  */
-import { ParseResult } from "effect"
+import { Either, ParseResult } from "effect"
+import { readFileSync } from "node:fs"
+
+/**
+ * The JSON object a settings file holds, or why it holds none, in words: does not exist, cannot be
+ * read (a directory, no permission), not valid JSON, or JSON that is not an object (Schema said
+ * `must be Struct (Encoded side)` or printed the whole expected shape for `[]`).
+ */
+export const readJsonObjectFile = (path: string): Either.Either<unknown, string> => {
+  let text: string
+  try {
+    text = readFileSync(path, "utf8")
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code
+    return Either.left(code === "ENOENT" ? "does not exist" : code === "EISDIR" ? "is a directory, not a file" : `cannot be read (${(error as Error).message})`)
+  }
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch (error) {
+    return Either.left(`not valid JSON (${(error as Error).message})`)
+  }
+  if (json === null || typeof json !== "object" || Array.isArray(json)) {
+    return Either.left(`must hold a JSON object {…} (got ${json === null ? "null" : Array.isArray(json) ? "an array" : typeof json})`)
+  }
+  return Either.right(json)
+}
 
 /** `Expected "a" | "b", actual "x"` → its alternatives and the value given. */
 const mismatch = (message: string): { readonly expected: ReadonlyArray<string>; readonly actual: string } | undefined => {

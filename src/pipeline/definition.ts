@@ -4,10 +4,9 @@
  * field (the same one `insightd lint-pipeline` prints).
  */
 import { Either, Schema } from "effect"
-import { readFileSync } from "node:fs"
 import { AnalyzerChoice } from "../config.js"
 import { ConfigurationError } from "../domain/errors.js"
-import { describeFileIssues } from "../domain/fileIssues.js"
+import { describeFileIssues, readJsonObjectFile } from "../domain/fileIssues.js"
 
 const between = (min: number, max: number) => Schema.Int.pipe(Schema.between(min, max, { message: () => `must be an integer between ${min} and ${max}` }))
 
@@ -86,13 +85,9 @@ export const resolvePipeline = (definition: PipelineDefinition): ResolvedPipelin
 }
 
 export const loadPipeline = (path: string): Either.Either<ResolvedPipeline, ConfigurationError> => {
-  let json: unknown
-  try {
-    json = JSON.parse(readFileSync(path, "utf8"))
-  } catch (error) {
-    return Either.left(new ConfigurationError({ message: `pipeline file ${path}: ${(error as NodeJS.ErrnoException).code === "ENOENT" ? "does not exist" : `not valid JSON (${(error as Error).message})`}` }))
-  }
-  return Either.mapBoth(Schema.decodeUnknownEither(PipelineDefinition, { onExcessProperty: "error", errors: "all" })(json), {
+  const read = readJsonObjectFile(path)
+  if (Either.isLeft(read)) return Either.left(new ConfigurationError({ message: `pipeline file ${path}: ${read.left}` }))
+  return Either.mapBoth(Schema.decodeUnknownEither(PipelineDefinition, { onExcessProperty: "error", errors: "all" })(read.right), {
     onLeft: (error) => new ConfigurationError({ message: `pipeline file ${path}: ${describeFileIssues(error, { required: STAGE_HINT }).join("; ")}` }),
     onRight: resolvePipeline
   })

@@ -59,6 +59,15 @@ describe("insightd ingest against a rate-limited daemon", () => {
     expect(storedCount(daemon.dbPath, "id LIKE 'conv_twcs_%'")).toBe(truth.threads.length)
   })
 
+  it("a --url where nothing takes conversations (404) stops at once with one message, blaming no line", async () => {
+    const file = conversationsFile("wrong-url.jsonl", 6, "wu")
+    const result = await runCli(["ingest", "--url", `${daemon.baseUrl}/api`, "--batch-size", "2", "--concurrency", "1", file])
+    expect(result.code).toBe(1)
+    expect(result.stderr).toContain("answered HTTP 404")
+    expect(result.stderr).toContain("--url must be the daemon's base URL")
+    expect(rejectedLines(result)).toEqual([])
+  })
+
   it("waits out the 429s and gets every line accepted", async () => {
     const file = conversationsFile("forty.jsonl", 40, "rl")
     const result = await runCli(["ingest", "--url", daemon.baseUrl, "--batch-size", "4", "--concurrency", "4", file])

@@ -64,6 +64,11 @@ describe("configuration", () => {
     expect(errorOf(loadConfig({ INSIGHTD_CONFIG: file("c.json", { htp: {} }) }))).toMatch(/htp/)
     expect(errorOf(loadConfig({ INSIGHTD_CONFIG: file("d.json", "{ nope") }))).toMatch(/not valid JSON/)
     expect(errorOf(loadConfig({ INSIGHTD_CONFIG: join(dir, "missing.json") }))).toMatch(/does not exist/)
+    // A file that holds no JSON object, or a directory: said plainly, not as Schema's shape dump.
+    expect(errorOf(loadConfig({ INSIGHTD_CONFIG: file("array.json", []) }))).toMatch(/array\.json: must hold a JSON object \{…\} \(got an array\)$/)
+    expect(errorOf(loadConfig({ INSIGHTD_CONFIG: dir }))).toMatch(/is a directory, not a file$/)
+    expect(errorOf(loadPipeline(file("pipeline-array.json", [])))).toMatch(/pipeline-array\.json: must hold a JSON object \{…\} \(got an array\)$/)
+    expect(errorOf(loadPipeline(dir))).toMatch(/is a directory, not a file$/)
     // An empty database file would be a temporary database, deleted at exit (every 202 lost);
     // an empty host would listen on every interface.
     expect(errorOf(loadConfig({ INSIGHTD_CONFIG: file("e.json", { database: { file: "" }, http: { host: " " } }) }))).toMatch(
