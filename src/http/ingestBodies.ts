@@ -2,8 +2,7 @@
 import { Either } from "effect"
 import { isUtf8 } from "node:buffer"
 import type { IncomingMessage } from "node:http"
-import { Conflict, drainingRefusal, InvalidInput, PayloadTooLarge, type Unavailable } from "../domain/errors.js"
-import type { FieldIssue } from "../domain/errors.js"
+import { Conflict, drainingRefusal, type FieldIssue, InvalidInput, PayloadTooLarge, type Unavailable } from "../domain/errors.js"
 import { describeIssues, type RawItem, validateSubmission } from "../stages/validate.js"
 import { jsonArrayElements } from "./jsonArrayElements.js"
 
@@ -89,10 +88,10 @@ export const readNodeBody = (
 
 export const acceptedBody = (id: string) => ({ status: "accepted" as const, conversation_id: id, message: "Conversation queued for analysis" })
 
-const invalidJson = (error: unknown, where?: { index: number; line: number }) =>
+const invalidJson = (error: unknown) =>
   new InvalidInput({
-    message: `${where ? `line ${where.line}: ` : ""}body is not valid JSON (${(error as Error).message})`,
-    details: [{ field: "(body)", message: `not valid JSON: ${(error as Error).message}`, ...(where ?? {}) }]
+    message: `body is not valid JSON (${(error as Error).message})`,
+    details: [{ field: "(body)", message: `not valid JSON: ${(error as Error).message}` }]
   })
 
 /**

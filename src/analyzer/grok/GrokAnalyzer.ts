@@ -101,10 +101,8 @@ const outcomeOf = (error: GrokCallError): GrokOutcome => {
   }
 }
 
-/** An attempt that did not start because analysis was paused meanwhile. */
+/** An attempt that did not start because analysis was paused, or the daemon began draining, meanwhile. */
 class NotStarted extends Data.TaggedError("NotStarted")<{}> {}
-
-
 
 export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Effect<AnalyzerShape, never, HttpClient.HttpClient | Store | Scope.Scope> =>
   Effect.gen(function* () {
