@@ -28,7 +28,7 @@ import { WorkSignal } from "../services/WorkSignal.js"
 import { validateSubmission } from "../stages/validate.js"
 import { Store, type InsightCursor } from "../store/Store.js"
 import { InsightdApi, type InsightsParams } from "./api.js"
-import { acceptedBody, type BodyKind, type BodyReadError, charsetOf, conflictError, isJsonMediaType, isUtf8Charset, parseBulk, parseSingle, readNodeBody, SMALL_BODY_BYTES } from "./ingestBodies.js"
+import { acceptedBody, type BodyKind, type BodyReadError, charsetOf, conflictError, isJsonMediaType, isUtf8Charset, leaveBodyUnread, parseBulk, parseSingle, readNodeBody, SMALL_BODY_BYTES } from "./ingestBodies.js"
 
 const unavailable = (what: "read" | "written") => () => databaseUnavailable(what)
 
@@ -70,9 +70,12 @@ const bodyPermits = (request: HttpServerRequest.HttpServerRequest, limit: number
 const readBody = (request: HttpServerRequest.HttpServerRequest, limit: number, onDraining: (listener: () => void) => () => void) =>
   Effect.suspend(() => {
     const declared = Number(request.headers["content-length"] ?? "0")
-    if (declared > limit) return Effect.fail(new PayloadTooLarge({ message: `request body is ${declared} bytes; the limit is ${limit}`, limit_bytes: limit }))
+    if (declared > limit) {
+      leaveBodyUnread(NodeHttpServerRequest.toServerResponse(request))
+      return Effect.fail(new PayloadTooLarge({ message: `request body is ${declared} bytes; the limit is ${limit}`, limit_bytes: limit }))
+    }
     return Effect.async<string, BodyReadError>((resume) => {
-      const stop = readNodeBody(NodeHttpServerRequest.toIncomingMessage(request), limit, onDraining, resume)
+      const stop = readNodeBody(NodeHttpServerRequest.toIncomingMessage(request), NodeHttpServerRequest.toServerResponse(request), limit, onDraining, resume)
       return Effect.sync(stop)
     })
   })

@@ -71,7 +71,7 @@ export const makeHotIngest = Effect.gen(function* () {
       answer(wire.status, wire.body, wire.headers)
     }
 
-    readNodeBody(request, config.http.maxBodyBytes, lifecycle.onDraining, (body) => {
+    readNodeBody(request, response, config.http.maxBodyBytes, lifecycle.onDraining, (body) => {
       const submission = Either.flatMap(body, (text) => Either.flatMap(parseSingle(text), (item) => validateSubmission([item], { bulk: false })))
       if (Either.isLeft(submission)) return fail(submission.left)
       // Answered from the persist stage's callback after the group commit: no fiber per request.

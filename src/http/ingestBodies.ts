@@ -1,7 +1,7 @@
 /** Reading ingestion bodies: shared by the HttpApi handlers and the hot ingest route. */
 import { Either } from "effect"
 import { isUtf8 } from "node:buffer"
-import type { IncomingMessage } from "node:http"
+import type { IncomingMessage, ServerResponse } from "node:http"
 import { Conflict, drainingRefusal, type FieldIssue, InvalidInput, PayloadTooLarge, type Unavailable } from "../domain/errors.js"
 import { describeIssues, type RawItem, validateSubmission } from "../stages/validate.js"
 import { jsonArrayElements } from "./jsonArrayElements.js"
@@ -26,6 +26,15 @@ export const isUtf8Charset = (charset: string | undefined): boolean => charset =
 
 export type BodyReadError = PayloadTooLarge | InvalidInput | Unavailable
 
+/**
+ * The rest of this request's body will not be read, so its connection cannot carry another
+ * request: the answer says `Connection: close` and Node closes it after sending. Left open, a
+ * keep-alive client sent its next request on it, and that request waited forever.
+ */
+export const leaveBodyUnread = (response: ServerResponse): void => {
+  if (!response.headersSent) response.setHeader("connection", "close")
+}
+
 const notUtf8 = () =>
   new InvalidInput({
     message: "body is not valid UTF-8 (JSON must be sent as UTF-8)",
@@ -41,6 +50,7 @@ const notUtf8 = () =>
  */
 export const readNodeBody = (
   incoming: IncomingMessage,
+  response: ServerResponse,
   limit: number,
   onDraining: (listener: () => void) => () => void,
   done: (result: Either.Either<string, BodyReadError>) => void
@@ -60,6 +70,7 @@ export const readNodeBody = (
       cleanup()
       // Stop reading; the response (413) still goes out, then the connection closes.
       incoming.pause()
+      leaveBodyUnread(response)
       done(Either.left(new PayloadTooLarge({ message: `request body exceeds the limit of ${limit} bytes`, limit_bytes: limit })))
     } else chunks.push(chunk)
   }
@@ -81,6 +92,7 @@ export const readNodeBody = (
   unsubscribe = onDraining(() => {
     cleanup()
     incoming.pause()
+    leaveBodyUnread(response)
     done(Either.left(drainingRefusal()))
   })
   return cleanup

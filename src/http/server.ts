@@ -5,14 +5,14 @@ import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
 import * as HttpRouter from "@effect/platform/HttpRouter"
 import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
-import { Effect, Layer } from "effect"
+import { Effect, FiberRef, Layer, LogLevel } from "effect"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
 import { AppConfig } from "../config.js"
 import { DashboardLive } from "../dashboard/route.js"
 import { httpMetrics } from "../observability/http.js"
 import { recordHttpResponse } from "../observability/metrics.js"
 import { tracingEnabled } from "../observability/tracing.js"
-import { InvalidParameter, ListenFailed, NotFound } from "../domain/errors.js"
+import { InvalidParameter, ListenFailed, NotFound, PayloadTooLarge } from "../domain/errors.js"
 import { InsightdApi } from "./api.js"
 import { DocsLive } from "./docs.js"
 import { errorResponse, errorWire } from "./errors.js"
@@ -20,11 +20,19 @@ import { HandlersLive } from "./handlers.js"
 import { makeHotIngest, writeJson } from "./hotIngest.js"
 import { ApiMiddlewareLive } from "./middleware.js"
 
+/**
+ * The address is logged whatever the level (but none): with INSIGHTD_PORT=0 it is the only way
+ * to learn the port (SPEC §9), and an operator who asked for warnings only still needs it.
+ */
 const logAddress = Layer.effectDiscard(
   HttpServer.addressWith((address) =>
-    address._tag === "TcpAddress"
-      ? Effect.logInfo("http listening").pipe(Effect.annotateLogs({ source: "http", host: address.hostname, port: address.port, url: `http://${address.hostname}:${address.port}` }))
-      : Effect.logInfo("http listening").pipe(Effect.annotateLogs({ source: "http", path: address.path }))
+    Effect.flatMap(FiberRef.get(FiberRef.currentMinimumLogLevel), (level) => {
+      const line =
+        address._tag === "TcpAddress"
+          ? Effect.logInfo("http listening").pipe(Effect.annotateLogs({ source: "http", host: address.hostname, port: address.port, url: `http://${address.hostname}:${address.port}` }))
+          : Effect.logInfo("http listening").pipe(Effect.annotateLogs({ source: "http", path: address.path }))
+      return level._tag === "None" ? line : Effect.locally(line, FiberRef.currentMinimumLogLevel, LogLevel.Info)
+    })
   )
 )
 
@@ -105,13 +113,41 @@ const listenFailed = (options: { readonly port: number; readonly host: string },
  * The Node server with the HttpApi app behind it, whose request listener offers each request to
  * the hot ingest route first (see ./hotIngest.ts) and hands the rest to the Effect handler.
  */
-const dispatchingServer = (node: Server, options: { readonly port: number; readonly host: string }) =>
+/**
+ * `Expect: 100-continue` (curl sends it for bodies over 1 MiB): a body declared larger than its
+ * route takes is refused with the 413 before the client uploads it. Node's default answered
+ * 100 Continue to everything, and the client had sent megabytes before hearing no.
+ */
+const answerExpectContinue = (node: Server, limits: BodyLimits) => (request: IncomingMessage, response: ServerResponse) => {
+  const declared = Number(request.headers["content-length"])
+  const limit = (request.url ?? "").split("?")[0].endsWith("/conversations/bulk") ? limits.bulk : limits.single
+  if (Number.isFinite(declared) && declared > limit) {
+    const started = performance.now()
+    const wire = errorWire(new PayloadTooLarge({ message: `request body is ${declared} bytes; the limit is ${limit}`, limit_bytes: limit }))
+    // The body never comes, so the connection cannot carry another request.
+    writeJson(response, wire.status, wire.body, { ...wire.headers, connection: "close" })
+    recordHttpResponse(request.method ?? "POST", request.url ?? "/", wire.status, performance.now() - started)
+    return
+  }
+  response.writeContinue()
+  node.emit("request", request, response)
+}
+
+interface BodyLimits {
+  readonly single: number
+  readonly bulk: number
+}
+
+const dispatchingServer = (node: Server, options: { readonly port: number; readonly host: string; readonly limits: BodyLimits }) =>
   Layer.merge(
     Layer.scoped(
       HttpServer.HttpServer,
       Effect.gen(function* () {
         const hot = yield* makeHotIngest
-        const listening = yield* NodeHttpServer.make(() => node, options).pipe(Effect.mapError((error) => listenFailed(options, error.cause)))
+        const listening = yield* NodeHttpServer.make(() => node, { port: options.port, host: options.host }).pipe(
+          Effect.mapError((error) => listenFailed(options, error.cause))
+        )
+        node.on("checkContinue", answerExpectContinue(node, options.limits))
         return HttpServer.make({
           address: listening.address,
           serve: (app, middleware) =>
@@ -137,7 +173,11 @@ export const HttpServerLive = Layer.unwrapEffect(
   Effect.map(AppConfig, (config) => {
     const tracing = tracingEnabled()
     const nodeServer = createServer({ keepAliveTimeout: 65_000 })
-    const server = dispatchingServer(nodeServer, { port: config.http.port, host: config.http.host })
+    const server = dispatchingServer(nodeServer, {
+      port: config.http.port,
+      host: config.http.host,
+      limits: { single: config.http.maxBodyBytes, bulk: config.http.maxBulkBodyBytes }
+    })
     const api = HttpApiBuilder.api(InsightdApi).pipe(Layer.provide(HandlersLive))
     return HttpApiBuilder.serve(httpMetrics).pipe(
       Layer.provide(DocsLive),

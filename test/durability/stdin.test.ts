@@ -72,6 +72,18 @@ describe("stdin source", () => {
     rmSync(directory, { recursive: true, force: true })
   })
 
+  it("the chosen port is logged even when only warnings are (INSIGHTD_PORT=0, INSIGHTD_LOG_LEVEL=warn)", async () => {
+    // startDaemon learns the port from the "http listening" line, so starting at all shows it.
+    const daemon = await startDaemon({ env: { INSIGHTD_LOG_LEVEL: "warn" } })
+    try {
+      expect(daemon.logs().filter((line) => line.message === "http listening")).toHaveLength(1)
+      expect(daemon.logs().filter((line) => line.level === "info" && line.message !== "http listening")).toEqual([])
+    } finally {
+      expect(await daemon.stop()).toBe(0)
+      daemon.cleanup()
+    }
+  })
+
   it("a port already in use stops start-up with a message naming the address and the setting", async () => {
     const taken = createServer()
     await new Promise<void>((listening) => taken.listen(0, "127.0.0.1", listening))

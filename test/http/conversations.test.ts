@@ -69,12 +69,12 @@ const waitCompleted = async (id: string) => {
  * cut the upload short before a response arrived.
  */
 const postChunked = (path: string, chunks: Array<string>) =>
-  new Promise<{ status: number; body: string } | { error: string }>((resolve) => {
+  new Promise<{ status: number; body: string; connection: string | undefined } | { error: string }>((resolve) => {
     const req = httpRequest(`${daemon.baseUrl}${path}`, { method: "POST", headers: { "content-type": "application/json", "transfer-encoding": "chunked" } }, (res) => {
       let body = ""
       res.setEncoding("utf8")
       res.on("data", (c: string) => (body += c))
-      res.on("end", () => resolve({ status: res.statusCode ?? 0, body }))
+      res.on("end", () => resolve({ status: res.statusCode ?? 0, body, connection: res.headers.connection }))
     })
     req.on("error", (error) => resolve({ error: error.message }))
     const writeNext = (i: number) => {
@@ -272,6 +272,9 @@ describe("POST /api/v1/conversations", () => {
     }
     expect(chunked.status).toBe(413)
     expect(JSON.parse(chunked.body)).toMatchObject({ error: "payload_too_large" })
+    // The rest of the body is never read: the connection must not carry another request (a
+    // keep-alive client's next request on it waited forever).
+    expect(chunked.connection).toBe("close")
     // The server still answers afterwards.
     expect((await get("/health")).status).toBe(200)
   })
@@ -286,6 +289,34 @@ describe("POST /api/v1/conversations", () => {
       const error = await expectError(await post("/api/v1/conversations", body, { "content-type": type }), 415, "unsupported_media_type")
       expect(error.message, type).toContain(type)
     }
+  })
+
+  it("Expect: 100-continue with a body over the limit gets its 413 before uploading anything; within the limit it continues", async () => {
+    const ask = (path: string, length: number, body?: string) =>
+      new Promise<{ status: number; continued: boolean; text: string }>((done, fail) => {
+        let continued = false
+        const request = httpRequest(`${daemon.baseUrl}${path}`, { method: "POST", headers: { "content-type": "application/json", "content-length": String(length), expect: "100-continue" } })
+        request.on("continue", () => {
+          continued = true
+          request.end(body)
+        })
+        request.on("response", (response) => {
+          let text = ""
+          response.setEncoding("utf8")
+          response.on("data", (chunk: string) => (text += chunk))
+          response.on("end", () => done({ status: response.statusCode ?? 0, continued, text }))
+        })
+        request.on("error", fail)
+        request.flushHeaders()
+      })
+    const bulk = await ask("/api/v1/conversations/bulk", 17 * 1024 * 1024)
+    expect([bulk.status, bulk.continued]).toEqual([413, false])
+    expect(JSON.parse(bulk.text)).toMatchObject({ error: "payload_too_large" })
+    const single = await ask("/api/v1/conversations", 2 * 1024 * 1024)
+    expect([single.status, single.continued]).toEqual([413, false])
+    const body = JSON.stringify(conversation())
+    const fine = await ask("/api/v1/conversations", Buffer.byteLength(body), body)
+    expect([fine.status, fine.continued]).toEqual([202, true])
   })
 
   it("415 for a compressed body or a charset other than UTF-8, saying which; UTF-8 declared is fine", async () => {
