@@ -34,6 +34,12 @@ export class NotFound extends Schema.TaggedError<NotFound>()("NotFound", {
 }) {}
 
 /** An id was resubmitted with different content, or a state change is not allowed. */
+/** The path exists, but not for this method (405 with `Allow`). */
+export class MethodNotAllowed extends Schema.TaggedError<MethodNotAllowed>()("MethodNotAllowed", {
+  message: Schema.String,
+  allowed: Schema.Array(Schema.String)
+}) {}
+
 export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", {
   message: Schema.String,
   conversation_ids: Schema.Array(Schema.String)

@@ -11,6 +11,7 @@ import {
   FieldIssue,
   InvalidInput,
   InvalidParameter,
+  type MethodNotAllowed,
   NotFound,
   PayloadTooLarge,
   RateLimited,
@@ -24,6 +25,7 @@ export type ClientError =
   | InvalidParameter
   | Unauthorized
   | NotFound
+  | MethodNotAllowed
   | Conflict
   | PayloadTooLarge
   | UnsupportedMediaType
@@ -47,6 +49,8 @@ const wireOf = (error: ClientError): { readonly status: number; readonly body: W
       return { status: 401, body: { error: "unauthorized", message: error.message, details: [] } }
     case "NotFound":
       return { status: 404, body: { error: "not_found", message: error.message, details: [] } }
+    case "MethodNotAllowed":
+      return { status: 405, body: { error: "method_not_allowed", message: error.message, details: [{ allowed: error.allowed }] } }
     case "Conflict":
       return {
         status: 409,
@@ -73,6 +77,7 @@ export const errorWire = (error: ClientError): { readonly status: number; readon
   if (error._tag === "RateLimited") headers["retry-after"] = String(error.retry_after)
   if (error._tag === "Unavailable") headers["retry-after"] = "5"
   if (error._tag === "Unauthorized") headers["www-authenticate"] = 'Bearer realm="insightd"'
+  if (error._tag === "MethodNotAllowed") headers.allow = error.allowed.join(", ")
   return { status, body, headers }
 }
 

@@ -1,4 +1,5 @@
 /** The HTTP server: the API, its OpenAPI document at /openapi.json and offline docs at /docs. */
+import * as HttpApi from "@effect/platform/HttpApi"
 import * as HttpApiBuilder from "@effect/platform/HttpApiBuilder"
 import * as HttpServerRequest from "@effect/platform/HttpServerRequest"
 import * as HttpMiddleware from "@effect/platform/HttpMiddleware"
@@ -12,7 +13,7 @@ import { DashboardLive } from "../dashboard/route.js"
 import { httpMetrics } from "../observability/http.js"
 import { recordHttpResponse } from "../observability/metrics.js"
 import { tracingEnabled } from "../observability/tracing.js"
-import { InvalidParameter, ListenFailed, NotFound, PayloadTooLarge } from "../domain/errors.js"
+import { InvalidParameter, ListenFailed, MethodNotAllowed, NotFound, PayloadTooLarge } from "../domain/errors.js"
 import { InsightdApi } from "./api.js"
 import { DocsLive } from "./docs.js"
 import { errorResponse, errorWire } from "./errors.js"
@@ -58,15 +59,35 @@ const closeConnectionsOnRelease = (server: () => Server | undefined) =>
   )
 
 /**
- * A path no route serves gets the same JSON error body as every other 404 rather than the
- * platform's empty one: a catch-all route (find-my-way tries it only after every real route).
+ * Every path served and its methods: the API's endpoints (from its definition) and the pages
+ * beside them. HEAD is answered wherever GET is (see the request listener).
+ */
+const routeMethods: ReadonlyArray<{ readonly pattern: RegExp; readonly allowed: ReadonlyArray<string> }> = (() => {
+  const byPath = new Map<string, Set<string>>()
+  const add = (path: string, method: string) => byPath.set(path, (byPath.get(path) ?? new Set()).add(method))
+  HttpApi.reflect(InsightdApi, { onGroup: () => {}, onEndpoint: ({ endpoint }) => add(endpoint.path, endpoint.method) })
+  for (const page of ["/", "/docs", "/openapi.json"]) add(page, "GET")
+  return [...byPath].map(([path, methods]) => ({
+    pattern: new RegExp(`^${path.split("/").map((part) => (part.startsWith(":") ? "[^/]+" : part.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"))).join("/")}$`),
+    allowed: methods.has("GET") ? [...methods, "HEAD"] : [...methods]
+  }))
+})()
+
+/**
+ * A request no route serves gets a JSON answer rather than the platform's empty 404: a catch-all
+ * route (find-my-way tries it only after every real route). A known path asked with another
+ * method is a 405 with `Allow`; anything else a 404.
  */
 const UnknownRouteLive = HttpApiBuilder.Router.use((router) =>
   router.all(
     "*",
-    Effect.map(HttpServerRequest.HttpServerRequest, (request) =>
-      errorResponse(new NotFound({ message: `no such endpoint: ${request.method} ${request.url.split("?")[0]}` }))
-    )
+    Effect.map(HttpServerRequest.HttpServerRequest, (request) => {
+      const path = request.url.split("?")[0]
+      const allowed = routeMethods.find((route) => route.pattern.test(path))?.allowed
+      return allowed !== undefined && !allowed.includes(request.method)
+        ? errorResponse(new MethodNotAllowed({ message: `${request.method} is not allowed on ${path}; it takes ${allowed.join(", ")}`, allowed }))
+        : errorResponse(new NotFound({ message: `no such endpoint: ${request.method} ${path}` }))
+    })
   )
 )
 

@@ -526,6 +526,23 @@ describe("GET /api/v1/conversations/{id}", () => {
     }
   })
 
+  it("405 method_not_allowed with Allow for a known path asked with another method (404 only for unknown paths)", async () => {
+    for (const [method, path, allow] of [
+      ["POST", "/health", "GET, HEAD"],
+      ["DELETE", "/api/v1/conversations/conv_some_id", "GET, HEAD"],
+      ["GET", "/api/v1/conversations/conv_some_id/retry", "POST"],
+      ["GET", "/api/v1/conversations", "POST"],
+      ["PUT", "/api/v1/insights?limit=1", "GET, HEAD"],
+      ["POST", "/openapi.json", "GET, HEAD"]
+    ] as const) {
+      const response = await client.request(method, path)
+      expect(response.headers.get("allow"), `${method} ${path}`).toBe(allow)
+      const error = await expectError(response, 405, "method_not_allowed")
+      expect(error.message).toBe(`${method} is not allowed on ${path.split("?")[0]}; it takes ${allow}`)
+    }
+    await expectError(await client.request("DELETE", "/api/v1/nope"), 404, "not_found")
+  })
+
   it("404 not_found (JSON error body) also for an unknown id longer than 100 (or 1,000) characters", async () => {
     // Such an id can never exist, but it is still an unknown id: same 404 body as any other.
     for (const id of [`conv_${"q".repeat(96)}`, `conv_${"q".repeat(200)}`, `conv_${"q".repeat(996)}`, `conv_${"q".repeat(12_000)}`]) {
