@@ -28,7 +28,20 @@ import { WorkSignal } from "../services/WorkSignal.js"
 import { validateSubmission } from "../stages/validate.js"
 import { Store, type InsightCursor } from "../store/Store.js"
 import { InsightdApi, type InsightsParams } from "./api.js"
-import { acceptedBody, type BodyKind, type BodyReadError, charsetOf, conflictError, isJsonMediaType, isUtf8Charset, leaveBodyUnread, parseBulk, parseSingle, readNodeBody, SMALL_BODY_BYTES } from "./ingestBodies.js"
+import {
+  acceptedBody,
+  type BodyKind,
+  type BodyReadError,
+  conflictError,
+  declaredTooLarge,
+  isJsonMediaType,
+  leaveBodyUnread,
+  parseBulk,
+  parseSingle,
+  readNodeBody,
+  SMALL_BODY_BYTES,
+  unreadableEncoding
+} from "./ingestBodies.js"
 
 const unavailable = (what: "read" | "written") => () => databaseUnavailable(what)
 
@@ -36,13 +49,8 @@ const mediaType = (request: HttpServerRequest.HttpServerRequest): string =>
   (request.headers["content-type"] ?? "").split(";")[0].trim().toLowerCase()
 
 const bodyKind = (request: HttpServerRequest.HttpServerRequest, allowNdjson: boolean): Either.Either<BodyKind, UnsupportedMediaType> => {
-  // A compressed body would be read as (invalid) UTF-8 text; say what is wrong instead.
-  const encoding = (request.headers["content-encoding"] ?? "identity").trim().toLowerCase()
-  if (encoding !== "identity" && encoding !== "") {
-    return Either.left(new UnsupportedMediaType({ message: `Content-Encoding ${encoding} is not supported; send the body uncompressed` }))
-  }
-  const charset = charsetOf(request.headers["content-type"])
-  if (!isUtf8Charset(charset)) return Either.left(new UnsupportedMediaType({ message: `charset ${charset} is not supported; JSON is read as UTF-8` }))
+  const unreadable = unreadableEncoding(request.headers)
+  if (unreadable !== undefined) return Either.left(unreadable)
   if (isJsonMediaType(request.headers["content-type"])) return Either.right("json")
   const type = mediaType(request)
   if (allowNdjson && (type === "application/x-ndjson" || type === "application/ndjson" || type === "application/jsonl")) return Either.right("ndjson")
@@ -72,7 +80,7 @@ const readBody = (request: HttpServerRequest.HttpServerRequest, limit: number, o
     const declared = Number(request.headers["content-length"] ?? "0")
     if (declared > limit) {
       leaveBodyUnread(NodeHttpServerRequest.toServerResponse(request))
-      return Effect.fail(new PayloadTooLarge({ message: `request body is ${declared} bytes; the limit is ${limit}`, limit_bytes: limit }))
+      return Effect.fail(declaredTooLarge(declared, limit))
     }
     return Effect.async<string, BodyReadError>((resume) => {
       const stop = readNodeBody(NodeHttpServerRequest.toIncomingMessage(request), NodeHttpServerRequest.toServerResponse(request), limit, onDraining, resume)

@@ -23,7 +23,7 @@ import { Lifecycle } from "../services/Lifecycle.js"
 import type { SubmissionReply } from "../stages/persist.js"
 import { validateSubmission } from "../stages/validate.js"
 import { errorWire, type ClientError } from "./errors.js"
-import { acceptedBody, charsetOf, conflictError, isJsonMediaType, isUtf8Charset, parseSingle, readNodeBody, SMALL_BODY_BYTES } from "./ingestBodies.js"
+import { acceptedBody, conflictError, isJsonMediaType, parseSingle, readNodeBody, SMALL_BODY_BYTES, unreadableEncoding } from "./ingestBodies.js"
 import { hasValidApiKey } from "./middleware.js"
 
 const ROUTE = "/api/v1/conversations"
@@ -54,7 +54,7 @@ export const makeHotIngest = Effect.gen(function* () {
     if (!(declared <= SMALL_BODY_BYTES) || declared > config.http.maxBodyBytes) return false
     if (!isJsonMediaType(request.headers["content-type"])) return false
     // A Content-Encoding or another charset: the HttpApi route says what is not supported.
-    if (request.headers["content-encoding"] !== undefined || !isUtf8Charset(charsetOf(request.headers["content-type"]))) return false
+    if (unreadableEncoding(request.headers) !== undefined) return false
     if (keys.length > 0 && !hasValidApiKey(request.headers.authorization, keys)) return false
     if (lifecycle.isDraining()) return false
 

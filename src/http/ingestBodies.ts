@@ -1,8 +1,8 @@
 /** Reading ingestion bodies: shared by the HttpApi handlers and the hot ingest route. */
 import { Either } from "effect"
 import { isUtf8 } from "node:buffer"
-import type { IncomingMessage, ServerResponse } from "node:http"
-import { Conflict, drainingRefusal, type FieldIssue, InvalidInput, PayloadTooLarge, type Unavailable } from "../domain/errors.js"
+import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from "node:http"
+import { Conflict, drainingRefusal, type FieldIssue, InvalidInput, PayloadTooLarge, type Unavailable, UnsupportedMediaType } from "../domain/errors.js"
 import { describeIssues, type RawItem, validateSubmission } from "../stages/validate.js"
 import { jsonArrayElements } from "./jsonArrayElements.js"
 
@@ -18,11 +18,28 @@ export const isJsonMediaType = (contentType: string | undefined): boolean => {
 }
 
 /** The `charset` parameter of a Content-Type, lowercased, if any. */
-export const charsetOf = (contentType: string | undefined): string | undefined =>
+const charsetOf = (contentType: string | undefined): string | undefined =>
   contentType === undefined || !contentType.includes(";") ? undefined : /;\s*charset\s*=\s*"?([^";\s]+)"?/i.exec(contentType)?.[1].toLowerCase()
 
 /** No charset, or UTF-8 (the only one JSON is read in, RFC 8259 §8.1). */
-export const isUtf8Charset = (charset: string | undefined): boolean => charset === undefined || charset === "utf-8" || charset === "utf8"
+const isUtf8Charset = (charset: string | undefined): boolean => charset === undefined || charset === "utf-8" || charset === "utf8"
+
+/**
+ * Why a body sent with these headers cannot be read as JSON text, if it cannot: compressed (it
+ * would be read as invalid UTF-8), or declared in another charset (it would be misread).
+ */
+export const unreadableEncoding = (headers: IncomingHttpHeaders): UnsupportedMediaType | undefined => {
+  const encoding = (headers["content-encoding"] ?? "identity").trim().toLowerCase()
+  if (encoding !== "identity" && encoding !== "") {
+    return new UnsupportedMediaType({ message: `Content-Encoding ${encoding} is not supported; send the body uncompressed` })
+  }
+  const charset = charsetOf(headers["content-type"])
+  return isUtf8Charset(charset) ? undefined : new UnsupportedMediaType({ message: `charset ${charset} is not supported; JSON is read as UTF-8` })
+}
+
+/** A body declared larger than `limit` (refused before it is read). */
+export const declaredTooLarge = (declared: number, limit: number): PayloadTooLarge =>
+  new PayloadTooLarge({ message: `request body is ${declared} bytes; the limit is ${limit}`, limit_bytes: limit })
 
 export type BodyReadError = PayloadTooLarge | InvalidInput | Unavailable
 

@@ -13,12 +13,13 @@ import { DashboardLive } from "../dashboard/route.js"
 import { httpMetrics } from "../observability/http.js"
 import { recordHttpResponse } from "../observability/metrics.js"
 import { tracingEnabled } from "../observability/tracing.js"
-import { InvalidParameter, ListenFailed, MethodNotAllowed, NotFound, PayloadTooLarge } from "../domain/errors.js"
+import { InvalidParameter, ListenFailed, MethodNotAllowed, NotFound } from "../domain/errors.js"
 import { InsightdApi } from "./api.js"
 import { DocsLive } from "./docs.js"
 import { errorResponse, errorWire } from "./errors.js"
 import { HandlersLive } from "./handlers.js"
 import { makeHotIngest, writeJson } from "./hotIngest.js"
+import { declaredTooLarge, leaveBodyUnread } from "./ingestBodies.js"
 import { ApiMiddlewareLive } from "./middleware.js"
 
 /**
@@ -131,10 +132,6 @@ const listenFailed = (options: { readonly port: number; readonly host: string },
 }
 
 /**
- * The Node server with the HttpApi app behind it, whose request listener offers each request to
- * the hot ingest route first (see ./hotIngest.ts) and hands the rest to the Effect handler.
- */
-/**
  * `Expect: 100-continue` (curl sends it for bodies over 1 MiB): a body declared larger than its
  * route takes is refused with the 413 before the client uploads it. Node's default answered
  * 100 Continue to everything, and the client had sent megabytes before hearing no.
@@ -144,9 +141,9 @@ const answerExpectContinue = (node: Server, limits: BodyLimits) => (request: Inc
   const limit = (request.url ?? "").split("?")[0].endsWith("/conversations/bulk") ? limits.bulk : limits.single
   if (Number.isFinite(declared) && declared > limit) {
     const started = performance.now()
-    const wire = errorWire(new PayloadTooLarge({ message: `request body is ${declared} bytes; the limit is ${limit}`, limit_bytes: limit }))
-    // The body never comes, so the connection cannot carry another request.
-    writeJson(response, wire.status, wire.body, { ...wire.headers, connection: "close" })
+    const wire = errorWire(declaredTooLarge(declared, limit))
+    leaveBodyUnread(response) // the body never comes
+    writeJson(response, wire.status, wire.body, wire.headers)
     recordHttpResponse(request.method ?? "POST", request.url ?? "/", wire.status, performance.now() - started)
     return
   }
@@ -159,6 +156,10 @@ interface BodyLimits {
   readonly bulk: number
 }
 
+/**
+ * The Node server with the HttpApi app behind it, whose request listener offers each request to
+ * the hot ingest route first (see ./hotIngest.ts) and hands the rest to the Effect handler.
+ */
 const dispatchingServer = (node: Server, options: { readonly port: number; readonly host: string; readonly limits: BodyLimits }) =>
   Layer.merge(
     Layer.scoped(

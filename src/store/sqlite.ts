@@ -936,6 +936,8 @@ const ensureDirectory = (dir: string): void => {
   }
 }
 
+const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+
 /** Opens the SQLite file (creating its directory), with no schema work: see prepareDatabase. */
 export const sqliteConnection = (filename: string) =>
   Layer.unwrapEffect(
@@ -943,16 +945,15 @@ export const sqliteConnection = (filename: string) =>
       try: () => {
         if (filename !== ":memory:") ensureDirectory(dirname(filename))
         return SqliteClient.layer({ filename }).pipe(
-          Layer.orDie,
           // better-sqlite3 says only "unable to open database file" (a directory, no permission, a
-          // read-only mount): name the file, and say it as a StoreError rather than a defect.
+          // read-only mount), and as a defect: name the file, as a StoreError.
           Layer.catchAllCause((cause) => {
             const error = Cause.squash(cause)
-            return Layer.fail(new StoreError({ message: `database ${filename}: cannot open it (${error instanceof Error ? error.message : String(error)})`, cause: error }))
+            return Layer.fail(new StoreError({ message: `database ${filename}: cannot open it (${messageOf(error)})`, cause: error }))
           })
         )
       },
-      catch: (cause) => new StoreError({ message: `database ${filename}: cannot create its directory (${cause instanceof Error ? cause.message : String(cause)})`, cause })
+      catch: (cause) => new StoreError({ message: `database ${filename}: cannot create its directory (${messageOf(cause)})`, cause })
     })
   )
 
