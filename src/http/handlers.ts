@@ -32,10 +32,10 @@ import {
   acceptedBody,
   type BodyKind,
   type BodyReadError,
+  closeAfterAnswer,
   conflictError,
   declaredTooLarge,
   isJsonMediaType,
-  leaveBodyUnread,
   parseBulk,
   parseSingle,
   readNodeBody,
@@ -79,7 +79,7 @@ const readBody = (request: HttpServerRequest.HttpServerRequest, limit: number, o
   Effect.suspend(() => {
     const declared = Number(request.headers["content-length"] ?? "0")
     if (declared > limit) {
-      leaveBodyUnread(NodeHttpServerRequest.toServerResponse(request))
+      closeAfterAnswer(NodeHttpServerRequest.toServerResponse(request))
       return Effect.fail(declaredTooLarge(declared, limit))
     }
     return Effect.async<string, BodyReadError>((resume) => {

@@ -43,13 +43,32 @@ export const declaredTooLarge = (declared: number, limit: number): PayloadTooLar
 
 export type BodyReadError = PayloadTooLarge | InvalidInput | Unavailable
 
+/** How long the rest of a refused body is read and dropped before its connection is closed anyway. */
+const LINGER_MS = 5_000
+
 /**
- * The rest of this request's body will not be read, so its connection cannot carry another
- * request: the answer says `Connection: close` and Node closes it after sending. Left open, a
- * keep-alive client sent its next request on it, and that request waited forever.
+ * The rest of this request's body will not be used, so its connection cannot carry another
+ * request: the answer says `Connection: close` (left open, a keep-alive client sent its next
+ * request on it, and that request waited forever). Closing at once is not right either: the
+ * client is usually still sending, and a socket closed with unread data is reset, which threw
+ * away the answer before the client read it (fetch: "EPIPE", in about half the runs). So the
+ * close lingers (RFC 9112 §9.6): the answer goes out and our side is shut, the rest of the body
+ * is read and dropped, and the socket closes once the client closes its side, or after LINGER_MS.
  */
-export const leaveBodyUnread = (response: ServerResponse): void => {
-  if (!response.headersSent) response.setHeader("connection", "close")
+export const closeAfterAnswer = (response: ServerResponse): void => {
+  if (response.headersSent) return
+  response.setHeader("connection", "close")
+  const request = response.req
+  const socket = request.socket
+  // Node destroys a `Connection: close` socket as soon as the answer is written (destroySoon);
+  // ending it is what Node itself does with a socket that has no destroySoon.
+  socket.destroySoon = () => {
+    socket.end()
+  }
+  request.resume()
+  const timer = setTimeout(() => socket.destroy(), LINGER_MS)
+  timer.unref()
+  socket.once("close", () => clearTimeout(timer))
 }
 
 const notUtf8 = () =>
@@ -85,9 +104,8 @@ export const readNodeBody = (
     size += chunk.length
     if (size > limit) {
       cleanup()
-      // Stop reading; the response (413) still goes out, then the connection closes.
-      incoming.pause()
-      leaveBodyUnread(response)
+      // The response (413) goes out; the rest of the body is dropped, then the connection closes.
+      closeAfterAnswer(response)
       done(Either.left(new PayloadTooLarge({ message: `request body exceeds the limit of ${limit} bytes`, limit_bytes: limit })))
     } else chunks.push(chunk)
   }
@@ -108,8 +126,7 @@ export const readNodeBody = (
   incoming.once("error", onError)
   unsubscribe = onDraining(() => {
     cleanup()
-    incoming.pause()
-    leaveBodyUnread(response)
+    closeAfterAnswer(response)
     done(Either.left(drainingRefusal()))
   })
   return cleanup

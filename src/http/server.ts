@@ -19,7 +19,7 @@ import { DocsLive } from "./docs.js"
 import { errorResponse, errorWire } from "./errors.js"
 import { HandlersLive } from "./handlers.js"
 import { makeHotIngest, writeJson } from "./hotIngest.js"
-import { declaredTooLarge, leaveBodyUnread } from "./ingestBodies.js"
+import { closeAfterAnswer, declaredTooLarge } from "./ingestBodies.js"
 import { ApiMiddlewareLive } from "./middleware.js"
 
 /**
@@ -142,7 +142,7 @@ const answerExpectContinue = (node: Server, limits: BodyLimits) => (request: Inc
   if (Number.isFinite(declared) && declared > limit) {
     const started = performance.now()
     const wire = errorWire(declaredTooLarge(declared, limit))
-    leaveBodyUnread(response) // the body never comes
+    closeAfterAnswer(response) // the body never comes
     writeJson(response, wire.status, wire.body, wire.headers)
     recordHttpResponse(request.method ?? "POST", request.url ?? "/", wire.status, performance.now() - started)
     return
