@@ -16,6 +16,7 @@ import { InboundLimiter } from "./services/InboundLimiter.js"
 import { Ingest } from "./services/Ingest.js"
 import { Lifecycle } from "./services/Lifecycle.js"
 import { WorkSignal } from "./services/WorkSignal.js"
+import { DaemonLockLive } from "./store/daemonLock.js"
 import { SqliteStoreLive } from "./store/sqlite.js"
 
 const PipelineLive = (config: Config, pipeline: ResolvedPipeline) =>
@@ -44,8 +45,12 @@ const PipelineLive = (config: Config, pipeline: ResolvedPipeline) =>
 export const daemonLayer = (config: Config, pipeline: ResolvedPipeline) => {
   const core = Layer.mergeAll(
     // The analyzer reads the store (the Grok prompt offers the most used cluster labels) and the
-    // lifecycle (no new Grok calls once draining).
-    analyzerLayer(config, pipeline.analyze?.analyzer).pipe(Layer.provideMerge(SqliteStoreLive(config.databaseFile)), Layer.provideMerge(Lifecycle.Default)),
+    // lifecycle (no new Grok calls once draining). The database is locked for this daemon before
+    // anything (migrations, recovery of claims) touches it, and unlocked after it is closed.
+    analyzerLayer(config, pipeline.analyze?.analyzer).pipe(
+      Layer.provideMerge(SqliteStoreLive(config.databaseFile).pipe(Layer.provide(DaemonLockLive(config.databaseFile)))),
+      Layer.provideMerge(Lifecycle.Default)
+    ),
     WorkSignal.Default,
     Ingest.Default,
     InboundLimiter.Default

@@ -68,7 +68,8 @@ export const runLocalStore = (clusterCounts: Map<string, number>): Layer.Layer<S
     statusCounts: unavailable,
     summarize: () => unavailable,
     ping: Effect.void,
-    writable: Effect.void
+    writable: Effect.void,
+    committedElsewhere: Effect.succeed(false)
   }
   return Layer.succeed(Store, shape)
 }

@@ -2,6 +2,8 @@
  * Source of the analysis half: pending conversations claimed from the Store, oldest first.
  * It claims only when downstream pulls (so memory stays bounded whatever the backlog) and,
  * when nothing is pending, sleeps until the persist stage signals a commit: no polling delay.
+ * Other processes' commits cannot signal; while idle, SQLite's data_version is read twice a
+ * second to notice them.
  *
  * Intake comes first: the analysis half (claims, the local analyzer, insight writes) runs on the
  * thread that accepts conversations, and a backlog kept it busy ~90 % of the time, so HTTP ingest
@@ -28,6 +30,11 @@ export interface Intake {
 const INTAKE_BUSY_WITHIN_MS = 50
 /** The longest a claim waits for intake (so analysis always moves). */
 const MAX_YIELD_MS = 500
+/**
+ * While idle, how often to look for commits by other processes (`insightd store`, `import-csv
+ * --store`, `retry-failed` next to the daemon): those never reach the in-process signal.
+ */
+export const OTHER_WRITERS_POLL_MS = 500
 
 /**
  * `claimSize` conversations are claimed per transaction; claiming several batches at once
@@ -57,6 +64,11 @@ export const pendingConversations = (
       })
       // While the analyzer cannot work (e.g. Grok rejects the key) nothing more is claimed, so the
       // backlog stays `pending`; it checks again every second until the analyzer resumes.
+      const otherWritersCommitted: Effect.Effect<void, Option.Option<StoreError>> = Effect.sleep(Duration.millis(OTHER_WRITERS_POLL_MS)).pipe(
+        Effect.zipRight(store.committedElsewhere.pipe(Effect.mapError(Option.some))),
+        Effect.repeat({ until: (changed) => changed }),
+        Effect.asVoid
+      )
       const whileNotReady: Effect.Effect<void> = Effect.flatMap(analyzer.notReadyReason, (reason) =>
         reason === null || lifecycle.isDraining()
           ? Effect.void
@@ -73,8 +85,8 @@ export const pendingConversations = (
                   claimedAt = performance.now()
                   return Chunk.fromIterable(claimed)
                 })
-              : // Nothing pending: sleep until a commit or shutdown, then look again.
-                Effect.raceFirst(signal.awaitWork, lifecycle.awaitDraining).pipe(
+              : // Nothing pending: sleep until a commit (ours, or another process's) or shutdown, then look again.
+                Effect.raceAll([signal.awaitWork, lifecycle.awaitDraining, otherWritersCommitted]).pipe(
                   // Idle time is not analysis time: the next claim owes intake nothing for it.
                   Effect.zipRight(Effect.sync(() => (claimedAt = Number.POSITIVE_INFINITY))),
                   Effect.zipRight(nextClaim)

@@ -109,6 +109,11 @@ export interface StoreShape {
   readonly ping: Effect.Effect<void, StoreError>
   /** Fails while writes fail (the latest one failed and a small probe write still does). */
   readonly writable: Effect.Effect<void, StoreError>
+  /**
+   * True when another process (`insightd store`, `import-csv --store`, `retry-failed`) committed
+   * to the database since the previous call, or since the Store was opened for the first call.
+   */
+  readonly committedElsewhere: Effect.Effect<boolean, StoreError>
 }
 
 export class Store extends Context.Tag("insightd/Store")<Store, StoreShape>() {}

@@ -860,6 +860,19 @@ export const makeSqlStore = Effect.gen(function* () {
         }).pipe(Effect.mapError(storeError("writing")), trackWrite)
   )
 
+  // SQLite's data_version changes when another connection commits, never for this one's own
+  // commits (the client has one connection), so it tells exactly when someone else wrote.
+  const dataVersion = sql<{ data_version: number }>`PRAGMA data_version`.pipe(Effect.map((rows) => Number(rows[0]?.data_version ?? 0)))
+  let seenVersion = yield* dataVersion.pipe(Effect.mapError(storeError("opening")))
+  const committedElsewhere: StoreShape["committedElsewhere"] = dataVersion.pipe(
+    Effect.map((version) => {
+      const changed = version !== seenVersion
+      seenVersion = version
+      return changed
+    }),
+    Effect.mapError(storeError("checking for other writers"))
+  )
+
   return {
     submit,
     getConversation,
@@ -876,7 +889,8 @@ export const makeSqlStore = Effect.gen(function* () {
     statusCounts,
     summarize,
     ping,
-    writable
+    writable,
+    committedElsewhere
   } satisfies StoreShape
 })
 
@@ -925,7 +939,7 @@ const checkRollups = Effect.gen(function* () {
  * existing parent (`/proc/x`, measured on Node 20: it spins at full CPU, SIGTERM unheard), and the
  * daemon hung at start-up instead of saying why.
  */
-const ensureDirectory = (dir: string): void => {
+export const ensureDirectory = (dir: string): void => {
   if (existsSync(dir)) return
   const parent = dirname(dir)
   if (parent !== dir) ensureDirectory(parent)
@@ -936,7 +950,7 @@ const ensureDirectory = (dir: string): void => {
   }
 }
 
-const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
+export const messageOf = (error: unknown): string => (error instanceof Error ? error.message : String(error))
 
 /** Opens the SQLite file (creating its directory), with no schema work: see prepareDatabase. */
 export const sqliteConnection = (filename: string) =>
