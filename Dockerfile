@@ -70,15 +70,16 @@ COPY --from=build /app/node_modules ./node_modules
 COPY --from=build /app/dist ./dist
 COPY config.json ./config.json
 COPY pipelines ./pipelines
-COPY deploy/docker-entrypoint.sh ./docker-entrypoint.sh
+COPY deploy/docker-entrypoint.sh deploy/healthcheck.mjs ./
 
 USER insightd
 VOLUME /data
 EXPOSE 8080
 
-# No curl in the slim image: Node's own fetch. Uses INSIGHTD_PORT when set, else config.json's 8080.
+# No curl in the slim image: Node's own fetch, on the port the daemon uses (INSIGHTD_PORT, else
+# the config file's http.port, else 8080: see deploy/healthcheck.mjs).
 HEALTHCHECK --interval=30s --timeout=5s --start-period=15s --retries=3 \
-  CMD ["node", "-e", "fetch('http://127.0.0.1:'+(process.env.INSIGHTD_PORT||8080)+'/health').then(r=>process.exit(r.ok?0:1)).catch(()=>process.exit(1))"]
+  CMD ["node", "healthcheck.mjs"]
 
 STOPSIGNAL SIGTERM
 # serve gets the daemon's heap flags (see the script); exec keeps node as PID 1 for signals.
