@@ -30,9 +30,18 @@ export const InsightLine = Schema.Struct({
 })
 const decodeInsight = Schema.decodeUnknownEither(InsightLine, { errors: "all", onExcessProperty: "ignore" })
 
-/** A line holds an insight when it names a conversation and carries a sentiment score. */
+/**
+ * A line holds an insight when it names a conversation (`conversation_id`) and carries a sentiment
+ * score or none of a conversation's own fields: an insight missing its score is then refused as an
+ * insight ("sentiment_score is missing"), not as a conversation without author and text, while a
+ * conversation with an extra `conversation_id` field stays a conversation.
+ */
 const isInsightShaped = (json: unknown): boolean =>
-  json !== null && typeof json === "object" && !Array.isArray(json) && "conversation_id" in json && "sentiment_score" in json
+  json !== null &&
+  typeof json === "object" &&
+  !Array.isArray(json) &&
+  "conversation_id" in json &&
+  ("sentiment_score" in json || !("author" in json || "text" in json || "messages" in json))
 
 /** Lines per transaction at most, and how long a partial group waits for more input. */
 const GROUP_SIZE = 2000

@@ -93,6 +93,18 @@ describe("insightd store, then query", () => {
     expect(count(dbPath, "SELECT COUNT(*) AS n FROM conversations")).toBe(13)
   })
 
+  it("tells an insight line missing its score from a conversation line carrying an extra conversation_id field", async () => {
+    const input = [
+      JSON.stringify({ conversation_id: "conv_fx01", sentiment: "negative", confidence: 0.9, clusters: ["billing_error"], reasoning: "", analyzer: "local:lexicon-v1", analyzed_at: "2024-07-01T00:00:00Z" }),
+      JSON.stringify({ id: "conv_extra1", conversation_id: "ticket-7", author: "@extra", timestamp: "2024-07-02T00:00:00Z", text: "an extra field" })
+    ].join("\n")
+    const result = await runCli(["store"], { input, env })
+    expect(result.code).toBe(1)
+    expect(finished(result.logs, "store finished")).toMatchObject({ stored: 1, insights: 0, rejected: 1 })
+    expect(rejectedLines(result)).toEqual([1])
+    expect(String(result.logs.find((log) => log.line === 1)?.reason)).toBe("insight: sentiment_score: is missing")
+  })
+
   it("pages through more insights than one page holds, without repeats", async () => {
     const bigDb = join(work, "paging.sqlite")
     const file = join(work, "many.jsonl")
