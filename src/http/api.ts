@@ -159,7 +159,9 @@ export const InsightsSummary = Schema.Struct({
   analyzers: Schema.Array(
     Schema.Struct({ analyzer: Schema.String, count: Schema.Number, prompt_tokens: Schema.Number, completion_tokens: Schema.Number, cost_usd: Schema.Number })
   ),
-  status_counts: Schema.Struct({ pending: Schema.Number, processing: Schema.Number, completed: Schema.Number, failed: Schema.Number })
+  status_counts: Schema.Struct({ pending: Schema.Number, processing: Schema.Number, completed: Schema.Number, failed: Schema.Number }).annotations({
+    description: "All conversations by status (the backlog and its outcome), whatever the range and filters: a pending conversation has no insight to filter on"
+  })
 }).annotations({ identifier: "InsightsSummary" })
 
 export const Health = Schema.Struct({ status: Schema.Literal("ok") }).annotations({ identifier: "Health" })
