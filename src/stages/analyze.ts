@@ -4,7 +4,7 @@
  * on its own (exponential backoff with jitter, capped) and is `failed` once the budget is spent.
  * One conversation's failure never stops its batch or the stream.
  */
-import { Clock, Duration, Effect, Either, Schedule, Stream } from "effect"
+import { Clock, Duration, Effect, Either, Schedule, ScheduleDecision, Stream } from "effect"
 import { Analyzer } from "../analyzer/Analyzer.js"
 import type { Conversation } from "../domain/conversation.js"
 import { AnalysisError } from "../domain/errors.js"
@@ -26,12 +26,6 @@ export interface AnalyzedBatch {
   readonly durationMs: number
 }
 
-/** Raised inside the stage while some conversations of a batch still await a successful retry. */
-class StillFailing {
-  readonly _tag = "StillFailing"
-  constructor(readonly lastErrors: ReadonlyMap<string, AnalysisError>) {}
-}
-
 export const retryPolicy = (options: AnalyzeOptions) =>
   Schedule.exponential(options.retryBaseDelay ?? "500 millis", 2).pipe(
     Schedule.jittered,
@@ -49,60 +43,69 @@ const analyzeOne =
       const outcomes: Array<AnalysisOutcome> = []
       // A conversation claimed again and again never finished: the process died each time.
       const maxClaims = options.retryBudget + 1
-      let pending = conversations.filter((conversation) => {
+      const fresh = conversations.filter((conversation) => {
         if (conversation.attempts <= maxClaims) return true
         outcomes.push({ _tag: "Failed", id: conversation.id, error: `analysis did not finish in ${maxClaims} attempts (process stopped during analysis each time)` })
         return false
       })
 
-      // Why the last attempt left conversations to retry (the "retry scheduled" log says it).
-      let lastReason = ""
-      const attempt = Effect.gen(function* () {
-        const results = yield* analyzer.analyzeBatch(pending)
-        const analyzedAt = new Date(yield* Clock.currentTimeMillis).toISOString()
-        const failing = new Map<string, AnalysisError>()
-        const retryable: Array<Conversation> = []
-        for (const conversation of pending) {
-          const result = results.get(conversation.id) ?? Either.left(new AnalysisError({ message: "the analyzer returned no result for this conversation", retryable: true }))
-          if (Either.isRight(result)) {
-            outcomes.push({
-              _tag: "Completed",
-              insight: { ...result.right, conversation_id: conversation.id, sentiment: sentimentLabel(result.right.sentiment_score, options.thresholds), analyzed_at: analyzedAt }
-            })
-          } else if (result.left._tag === "AnalysisDeferred") {
-            // Handed back (the analyzer paused): pending again, and not counted as an attempt.
-            outcomes.push({ _tag: "Released", id: conversation.id })
-          } else if (result.left.retryable) {
-            failing.set(conversation.id, result.left)
-            retryable.push(conversation)
-          } else {
-            outcomes.push({ _tag: "Failed", id: conversation.id, error: result.left.message })
+      /** Analyses `group` once; records every final outcome and returns the conversations to retry, with why. */
+      const analyzeOnce = (group: ReadonlyArray<Conversation>) =>
+        Effect.gen(function* () {
+          const results = yield* analyzer.analyzeBatch(group)
+          const analyzedAt = new Date(yield* Clock.currentTimeMillis).toISOString()
+          const retry: Array<readonly [Conversation, AnalysisError]> = []
+          for (const conversation of group) {
+            const result = results.get(conversation.id) ?? Either.left(new AnalysisError({ message: "the analyzer returned no result for this conversation", retryable: true }))
+            if (Either.isRight(result)) {
+              outcomes.push({
+                _tag: "Completed",
+                insight: { ...result.right, conversation_id: conversation.id, sentiment: sentimentLabel(result.right.sentiment_score, options.thresholds), analyzed_at: analyzedAt }
+              })
+            } else if (result.left._tag === "AnalysisDeferred") {
+              // Handed back (the analyzer paused): pending again, and not counted as an attempt.
+              outcomes.push({ _tag: "Released", id: conversation.id })
+            } else if (result.left.retryable) {
+              retry.push([conversation, result.left])
+            } else {
+              outcomes.push({ _tag: "Failed", id: conversation.id, error: result.left.message })
+            }
           }
-        }
-        pending = retryable
-        lastReason = failing.values().next().value?.message ?? ""
-        if (retryable.length > 0) return yield* Effect.fail(new StillFailing(failing))
-      })
+          return retry
+        })
 
-      yield* attempt.pipe(
-        Effect.retry(
-          retryPolicy(options).pipe(
-            Schedule.tapOutput((delay) =>
-              Effect.logInfo("retry scheduled").pipe(
-                Effect.annotateLogs({ stage: "analyze", conversations: pending.length, delay_ms: Duration.toMillis(delay), reason: lastReason })
+      /**
+       * A conversation left without a result is retried on its own (SPEC §6: retried alone, not
+       * guessed), with backoff and jitter, until it has one or the budget is spent.
+       */
+      const retryAlone = (conversation: Conversation, firstError: AnalysisError) =>
+        Effect.gen(function* () {
+          let lastError = firstError
+          let retries = 0
+          const again = Effect.suspend(() =>
+            // The first run only stands for the failed attempt, so the first retry waits its delay too.
+            retries++ === 0 ? Effect.fail(lastError) : Effect.flatMap(analyzeOnce([conversation]), (retry) => (retry.length === 0 ? Effect.void : Effect.fail((lastError = retry[0][1]))))
+          )
+          yield* again.pipe(
+            Effect.retry(
+              retryPolicy(options).pipe(
+                Schedule.onDecision((delay, decision) =>
+                  ScheduleDecision.isContinue(decision)
+                    ? Effect.logInfo("retry scheduled").pipe(
+                        Effect.annotateLogs({ stage: "analyze", conversation_id: conversation.id, delay_ms: Math.round(Duration.toMillis(delay)), reason: lastError.message })
+                      )
+                    : Effect.void
+                )
               )
+            ),
+            Effect.catchAll((error) =>
+              Effect.sync(() => outcomes.push({ _tag: "Failed", id: conversation.id, error: `${error.message} (gave up after ${options.retryBudget + 1} attempts)` }))
             )
           )
-        ),
-        Effect.catchAll((still) =>
-          Effect.sync(() => {
-            for (const conversation of pending) {
-              const error = still.lastErrors.get(conversation.id)?.message ?? "analysis failed"
-              outcomes.push({ _tag: "Failed", id: conversation.id, error: `${error} (gave up after ${options.retryBudget + 1} attempts)` })
-            }
-          })
-        )
-      )
+        })
+
+      const toRetry = yield* analyzeOnce(fresh)
+      yield* Effect.forEach(toRetry, ([conversation, error]) => retryAlone(conversation, error), { concurrency: "unbounded", discard: true })
       return { outcomes, durationMs: (yield* Clock.currentTimeMillis) - started }
     }).pipe(Effect.withSpan("stage.analyze", { attributes: { batch_size: conversations.length } }))
 

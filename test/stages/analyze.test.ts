@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, Either, Stream } from "effect"
+import { Chunk, Effect, Either, Logger, Stream } from "effect"
 import type { Conversation } from "../../src/domain/conversation.js"
 import { defaultThresholds } from "../../src/domain/insight.js"
 import { analyze } from "../../src/stages/analyze.js"
@@ -67,6 +67,29 @@ describe("stage analyze", () => {
       expect(missing?._tag === "Failed" && missing.id).toBe("conv_missing")
       expect(missing?._tag === "Failed" && missing.error).toMatch(/no result.*gave up after 3 attempts/)
       expect(calls).toHaveLength(1 + options.retryBudget)
+    })
+  )
+
+  it.live("conversations missing from a reply are each retried alone; a retry is logged only when one follows, with whole milliseconds", () =>
+    Effect.gen(function* () {
+      const logged: Array<Record<string, unknown>> = []
+      const capture = Logger.make(({ annotations, message }) => {
+        const record: Record<string, unknown> = { message: String(Array.isArray(message) ? message[0] : message) }
+        for (const [key, value] of annotations) record[key] = value
+        logged.push(record)
+      })
+      const { calls, layer } = scriptedAnalyzer((c) => (c.id === "conv_ok" ? Either.right(analysisOk(c)) : undefined))
+      const [batch] = yield* run([[conversation("conv_ok"), conversation("conv_m1"), conversation("conv_m2")]], layer).pipe(
+        Effect.provide(Logger.replace(Logger.defaultLogger, capture))
+      )
+      expect(calls[0]).toEqual(["conv_ok", "conv_m1", "conv_m2"])
+      // Each retry call holds one conversation: budget 2 → two retries each.
+      expect(calls.slice(1).map((ids) => ids.length)).toEqual([1, 1, 1, 1])
+      expect(calls.slice(1).flat().sort()).toEqual(["conv_m1", "conv_m1", "conv_m2", "conv_m2"])
+      expect(batch.outcomes.filter((o) => o._tag === "Failed").map((o) => (o._tag === "Failed" ? o.id : "")).sort()).toEqual(["conv_m1", "conv_m2"])
+      const retries = logged.filter((line) => line.message === "retry scheduled")
+      expect(retries).toHaveLength(2 * options.retryBudget)
+      for (const line of retries) expect(Number.isInteger(line.delay_ms)).toBe(true)
     })
   )
 

@@ -12,6 +12,8 @@ export type Fault =
   | "503"
   | "408"
   | "400"
+  /** 400 whose error message echoes the request's Authorization header (as some proxies do). */
+  | "400-echo-auth"
   /** Never answers (the client's timeout must fire). */
   | "timeout"
   /** The JSON inside a ```json fence. */

@@ -149,6 +149,8 @@ export const startFakeGrok = async (options = {}) => {
           return status(408, errorBody("Request timeout", "timeout"))
         case "400":
           return status(400, errorBody("Invalid request: model does not exist", "invalid_request_error"))
+        case "400-echo-auth":
+          return status(400, errorBody(`Invalid request; received header Authorization: ${authorization}`, "invalid_request_error"))
         case "bad-envelope":
           return status(200, { hello: "not a completion" })
         default: {

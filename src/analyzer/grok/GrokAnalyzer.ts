@@ -45,7 +45,7 @@ import { Store } from "../../store/Store.js"
 import { Analyzer, type AnalyzerShape } from "../Analyzer.js"
 import { type CallReply, describeCallError, type GrokCallError, isRetryable, makeCall, retrySchedule } from "./client.js"
 import { buildRequest, type ChatCompletionRequest } from "./prompt.js"
-import { TICKS_PER_USD, toResults } from "./reply.js"
+import { type ConversationUsage, TICKS_PER_USD, toResults } from "./reply.js"
 import { type RequestWatch, watchedHttpClient } from "./wire.js"
 
 export interface GrokSettings {
@@ -280,35 +280,60 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
         yield* Effect.forkIn(probeLoop, scope)
       })
 
+    // ---- The retry budget is per conversation (`retry_budget` retries, so budget + 1 calls). ----
+    // A conversation can need calls for two reasons: a call that failed (retried here, with
+    // backoff) and a reply without a usable result for it (retried alone by the analyze stage).
+    // Both count against the same budget, or a conversation could take (budget + 1)² calls.
+    // Counted per conversation until it gets its final outcome; so is the usage of the calls that
+    // did not give its result, which its insight then carries (SPEC §6: cost per insight).
+    const callsFor = new Map<ConversationId, number>()
+    const carriedUsage = new Map<ConversationId, ConversationUsage>()
+    const callsMade = (ids: ReadonlyArray<ConversationId>): number => Math.max(0, ...ids.map((id) => callsFor.get(id) ?? 0))
+    const settle = (ids: ReadonlyArray<ConversationId>) => {
+      for (const id of ids) {
+        callsFor.delete(id)
+        carriedUsage.delete(id)
+      }
+    }
+    const addUsage = (a: ConversationUsage | undefined, b: ConversationUsage | undefined): ConversationUsage => {
+      const sum = (x: number | null | undefined, y: number | null | undefined) => (x === null || x === undefined ? (y ?? null) : y === null || y === undefined ? x : x + y)
+      return { prompt_tokens: sum(a?.prompt_tokens, b?.prompt_tokens), completion_tokens: sum(a?.completion_tokens, b?.completion_tokens), cost_usd: sum(a?.cost_usd, b?.cost_usd) }
+    }
+
     /**
      * One attempt through the pause gate: the reply, or none when analysis is paused (before it
      * went out, or by its own 401/403) or the daemon is draining, and then its batch is handed
-     * back rather than failed.
+     * back rather than failed. Each call that went out and was not refused for the key counts
+     * against the budget of every conversation in it.
      */
-    const attempt = (body: ChatCompletionRequest): Effect.Effect<Option.Option<CallReply>, GrokCallError> =>
+    const attempt = (body: ChatCompletionRequest, ids: ReadonlyArray<ConversationId>): Effect.Effect<Option.Option<CallReply>, GrokCallError> =>
       Effect.gen(function* () {
         for (;;) {
           if (heldBack()) return Option.none()
           const outcome = yield* Effect.either(limited(body, false))
-          if (Either.isRight(outcome)) return Option.some(outcome.right)
+          if (Either.isRight(outcome)) {
+            for (const id of ids) callsFor.set(id, (callsFor.get(id) ?? 0) + 1)
+            return Option.some(outcome.right)
+          }
           const error = outcome.left
           if (error._tag === "NotStarted") continue
           if (error._tag === "GrokUnauthorized") {
             yield* pause(error)
             continue
           }
+          for (const id of ids) callsFor.set(id, (callsFor.get(id) ?? 0) + 1)
           return yield* error
         }
       })
 
-    const policy = retrySchedule(
-      { budget: settings.retryBudget, baseDelayMs: settings.retryBaseDelayMs, maxDelayMs: settings.retryMaxDelayMs },
-      (error, delayMs, retry) =>
+    /** Backoff for failed calls, within what is left of the batch's budget. */
+    const policy = (retriesLeft: number) =>
+      retrySchedule({ budget: retriesLeft, baseDelayMs: settings.retryBaseDelayMs, maxDelayMs: settings.retryMaxDelayMs }, (error, delayMs, retry) =>
         Effect.logWarning("retry scheduled").pipe(
           Effect.zipLeft(Effect.sync(recordGrokRetry)),
           Effect.annotateLogs({ analyzer: name, reason: describeCallError(error), delay_ms: Math.round(delayMs), retry, retry_budget: settings.retryBudget })
         )
-    )
+      )
 
     const topClusters = yield* Effect.cachedWithTTL(
       store.topClusters(settings.topClusters).pipe(
@@ -326,17 +351,21 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
         const prompt = buildRequest(batch, { model: settings.model, maxConversationChars: settings.maxConversationChars, existingLabels: labels })
         const started = yield* Clock.currentTimeMillis
         recordGrokBatch(batch.length)
-        const outcome = yield* Effect.either(attempt(prompt.request).pipe(Effect.retry(policy)))
+        const retriesLeft = Math.max(0, settings.retryBudget - callsMade(ids))
+        const outcome = yield* Effect.either(attempt(prompt.request, ids).pipe(Effect.retry(policy(retriesLeft))))
         const durationMs = (yield* Clock.currentTimeMillis) - started
         if (Either.isLeft(outcome)) {
           const error = outcome.left
-          // Retryable errors reach here only once the retry budget is spent: final, as are other 4xx.
-          const message = isRetryable(error) ? `${describeCallError(error)} (gave up after ${settings.retryBudget + 1} calls)` : describeCallError(error)
+          // Retryable errors reach here only once the budget is spent: final, as are other 4xx.
+          const message = isRetryable(error) ? `${describeCallError(error)} (gave up after ${callsMade(ids)} calls)` : describeCallError(error)
+          settle(ids)
           yield* Effect.logWarning("grok call failed").pipe(Effect.annotateLogs({ analyzer: name, batch_size: batch.length, duration_ms: durationMs, reason: message }))
           for (const id of ids) results.set(id, Either.left(new AnalysisError({ message, retryable: false })))
           return results
         }
         if (Option.isNone(outcome.right)) {
+          // Handed back: pending again, its attempt not counted, and so not its calls either.
+          settle(ids)
           const reason = paused ? NOT_READY_UNAUTHORIZED : "draining"
           yield* Effect.logDebug("grok call not sent; batch handed back").pipe(Effect.annotateLogs({ analyzer: name, batch_size: batch.length, reason }))
           for (const id of ids) results.set(id, Either.left(new AnalysisDeferred({ reason })))
@@ -351,7 +380,25 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
             typeof usage.cost_in_usd_ticks === "number" ? usage.cost_in_usd_ticks / TICKS_PER_USD : undefined
           )
         }
-        const { parsed, results: decoded } = toResults({ analyzer: name, rawBody, envelope, promptSizes: prompt.sizes, batchIds: ids })
+        const replied = toResults({ analyzer: name, rawBody, envelope, promptSizes: prompt.sizes, batchIds: ids, conversationTexts: prompt.texts })
+        const { parsed } = replied
+        const decoded = new Map<ConversationId, Either.Either<AnalysisResult, AnalysisError | AnalysisDeferred>>()
+        for (const id of ids) {
+          const result = replied.results.get(id) ?? Either.left(new AnalysisError({ message: "grok reply had no result for this conversation", retryable: true }))
+          const share = addUsage(carriedUsage.get(id), replied.usage.get(id))
+          if (Either.isRight(result)) {
+            settle([id])
+            decoded.set(id, Either.right({ ...result.right, ...share }))
+          } else if (result.left.retryable && (callsFor.get(id) ?? 0) <= settings.retryBudget) {
+            // Retried alone by the analyze stage; this call's share goes with it.
+            carriedUsage.set(id, share)
+            decoded.set(id, result)
+          } else {
+            const calls = callsFor.get(id) ?? 0
+            settle([id])
+            decoded.set(id, Either.left(new AnalysisError({ message: `${result.left.message} (gave up after ${calls} calls)`, retryable: false })))
+          }
+        }
         const unusable = [...decoded.values()].filter(Either.isLeft).length
         yield* Effect.logDebug("grok call answered").pipe(
           Effect.annotateLogs({ analyzer: name, batch_size: batch.length, duration_ms: durationMs, usable: batch.length - unusable, unknown_ids: parsed.unknownIds.length })

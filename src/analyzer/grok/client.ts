@@ -5,7 +5,7 @@
  */
 import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
-import { Data, Duration, Effect, Either, ParseResult, type Redacted, Schedule, Schema } from "effect"
+import { Data, Duration, Effect, Either, ParseResult, Redacted, Schedule, Schema } from "effect"
 import { CompletionEnvelope } from "./reply.js"
 import type { ChatCompletionRequest } from "./prompt.js"
 
@@ -98,6 +98,17 @@ const errorDetail = (body: string): string => {
   return detail.length > 200 ? `${detail.slice(0, 199)}…` : detail
 }
 
+/**
+ * The server's words and transport messages go into logs and `last_error`, which the API serves:
+ * SPEC §5, keys never appear there. An upstream (or a proxy) that echoes the request's
+ * Authorization header, or a base URL with credentials in a message, would put them there.
+ */
+export const redactSecrets = (text: string, apiKey: string): string => {
+  let redacted = text.replace(/\bBearer\s+[^\s"',;]+/gi, "Bearer [redacted]").replace(/\/\/[^/@\s]+@/g, "//[redacted]@")
+  if (apiKey.length >= 4) redacted = redacted.split(apiKey).join("[redacted]")
+  return redacted
+}
+
 export interface ClientSettings {
   readonly baseUrl: string
   readonly apiKey: Redacted.Redacted<string>
@@ -117,6 +128,7 @@ export interface CallReply {
 export const makeCall = (client: HttpClient.HttpClient, settings: ClientSettings) => {
   const url = `${settings.baseUrl}/chat/completions`
   const decodeEnvelope = Schema.decodeUnknownEither(CompletionEnvelope)
+  const clean = (text: string) => redactSecrets(text, Redacted.value(settings.apiKey))
   return (body: ChatCompletionRequest): Effect.Effect<CallReply, GrokCallError> =>
     Effect.gen(function* () {
       const request = HttpClientRequest.post(url).pipe(
@@ -124,12 +136,12 @@ export const makeCall = (client: HttpClient.HttpClient, settings: ClientSettings
         HttpClientRequest.acceptJson,
         HttpClientRequest.bodyUnsafeJson(body)
       )
-      const response = yield* client.execute(request).pipe(Effect.mapError((error) => new GrokTransport({ detail: error.message })))
-      const text = yield* response.text.pipe(Effect.mapError((error) => new GrokTransport({ detail: `reading the answer failed: ${error.message}` })))
+      const response = yield* client.execute(request).pipe(Effect.mapError((error) => new GrokTransport({ detail: clean(error.message) })))
+      const text = yield* response.text.pipe(Effect.mapError((error) => new GrokTransport({ detail: clean(`reading the answer failed: ${error.message}`) })))
       const status = response.status
-      if (status === 401 || status === 403) return yield* new GrokUnauthorized({ status, detail: errorDetail(text) })
+      if (status === 401 || status === 403) return yield* new GrokUnauthorized({ status, detail: errorDetail(clean(text)) })
       if (status < 200 || status >= 300) {
-        return yield* new GrokHttpStatus({ status, detail: errorDetail(text), retryAfterMs: parseRetryAfter(response.headers["retry-after"], Date.now()) })
+        return yield* new GrokHttpStatus({ status, detail: errorDetail(clean(text)), retryAfterMs: parseRetryAfter(response.headers["retry-after"], Date.now()) })
       }
       let json: unknown
       try {

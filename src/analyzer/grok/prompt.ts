@@ -137,6 +137,8 @@ export interface BatchPrompt {
   readonly request: ChatCompletionRequest
   /** Characters of each conversation's entry in the prompt (the basis of the token split). */
   readonly sizes: ReadonlyMap<ConversationId, number>
+  /** The conversation texts as the model sees them: a reply quoting one is not taken as the answer. */
+  readonly texts: ReadonlyArray<string>
 }
 
 export interface PromptOptions {
@@ -160,6 +162,7 @@ export const buildRequest = (batch: ReadonlyArray<Conversation>, options: Prompt
       response_format: responseFormat(batch.map((conversation) => conversation.id)),
       temperature: 0
     },
-    sizes
+    sizes,
+    texts: entries.flatMap((entry) => [...(entry.text === undefined ? [] : [entry.text]), ...(entry.messages ?? []).map((message) => message.text)])
   }
 }

@@ -11,7 +11,7 @@
  *
  * Token usage is split across the batch's conversations (see `splitUsage`).
  */
-import { Either, Option, ParseResult, Schema } from "effect"
+import { Either, ParseResult, Schema } from "effect"
 import type { ConversationId } from "../../domain/conversation.js"
 import { AnalysisError } from "../../domain/errors.js"
 import { type AnalysisResult, ClusterLabel, Confidence, SentimentScore } from "../../domain/insight.js"
@@ -28,6 +28,26 @@ export const Usage = Schema.Struct({
 })
 export type Usage = typeof Usage.Type
 
+/** A usage figure that is a finite count, else unknown (null). */
+const countOrNull = (value: unknown): number | null => (typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : null)
+
+/**
+ * `usage` is bookkeeping, not the answer: a figure that is not a count (negative, a string) is
+ * recorded as unknown rather than making the whole reply, and its valid results, unusable.
+ */
+const LenientUsage = Schema.transform(Schema.Unknown, Usage, {
+  strict: true,
+  decode: (value) => {
+    const fields = typeof value === "object" && value !== null ? (value as Record<string, unknown>) : {}
+    return {
+      prompt_tokens: countOrNull(fields.prompt_tokens),
+      completion_tokens: countOrNull(fields.completion_tokens),
+      cost_in_usd_ticks: countOrNull(fields.cost_in_usd_ticks)
+    }
+  },
+  encode: (usage) => usage
+})
+
 /** The parts of a chat-completions response that are used; everything else is kept in the raw text. */
 export const CompletionEnvelope = Schema.Struct({
   choices: Schema.Array(
@@ -36,7 +56,7 @@ export const CompletionEnvelope = Schema.Struct({
       finish_reason: Schema.optional(Schema.NullOr(Schema.String))
     })
   ).pipe(Schema.minItems(1)),
-  usage: Schema.optional(Schema.NullOr(Usage))
+  usage: Schema.optional(Schema.NullOr(LenientUsage))
 })
 export type CompletionEnvelope = typeof CompletionEnvelope.Type
 
@@ -88,30 +108,52 @@ const objectAt = (text: string, start: number): string | undefined => {
   return undefined
 }
 
-/** Cuts the JSON object out of a reply that may be fenced or wrapped in prose. */
-export const extractJson = (content: string): Either.Either<unknown, string> => {
-  const tryParse = (candidate: string): Option.Option<unknown> => {
-    try {
-      return Option.some(JSON.parse(candidate) as unknown)
-    } catch {
-      return Option.none()
-    }
+const hasResults = (value: unknown): boolean => typeof value === "object" && value !== null && !Array.isArray(value) && "results" in value
+
+const parseOrUndefined = (text: string): unknown => {
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    return undefined
   }
-  const candidates: Array<string> = [content.trim()]
+}
+
+/** Top-level balanced objects in prose, at most this many looked at. */
+const MAX_OBJECTS_IN_PROSE = 50
+
+/**
+ * Cuts the answer out of a reply that may be fenced or wrapped in prose. A reply that is JSON as a
+ * whole is the answer. Otherwise the candidates are the fenced blocks and the objects in the prose
+ * that parse and hold `results`, less any the conversations themselves contain (a model quoting a
+ * conversation that carries a ready-made answer must not have that answer taken for its own:
+ * SPEC §5, a conversation's text cannot change another's result). Exactly one must remain; two
+ * different ones are ambiguous, and the reply is retried rather than guessed at.
+ */
+export const extractJson = (content: string, conversationTexts: ReadonlyArray<string> = []): Either.Either<unknown, string> => {
+  const whole = parseOrUndefined(content.trim())
+  if (whole !== undefined) return Either.right(whole)
+  const found = new Map<string, unknown>()
+  const consider = (text: string) => {
+    const trimmed = text.trim()
+    const parsed = parseOrUndefined(trimmed)
+    if (!hasResults(parsed) || conversationTexts.some((input) => input.includes(trimmed))) return
+    found.set(JSON.stringify(parsed), parsed)
+  }
   const fence = /```[a-zA-Z0-9_-]*[ \t]*\r?\n?([\s\S]*?)```/g
-  for (let match = fence.exec(content); match !== null; match = fence.exec(content)) candidates.push(match[1].trim())
-  for (const candidate of candidates) {
-    const parsed = tryParse(candidate)
-    if (Option.isSome(parsed)) return Either.right(parsed.value)
-  }
-  // Prose around the JSON: the first balanced object that parses and has `results`.
-  let tried = 0
-  for (let start = content.indexOf("{"); start >= 0 && tried < 50; start = content.indexOf("{", start + 1), tried++) {
+  for (let match = fence.exec(content); match !== null; match = fence.exec(content)) consider(match[1])
+  // Prose around the JSON: each top-level balanced object (not the objects nested in one).
+  let looked = 0
+  for (let start = content.indexOf("{"); start >= 0 && looked < MAX_OBJECTS_IN_PROSE; looked++) {
     const candidate = objectAt(content, start)
-    if (candidate === undefined) continue
-    const parsed = tryParse(candidate)
-    if (Option.isSome(parsed) && typeof parsed.value === "object" && parsed.value !== null && "results" in parsed.value) return Either.right(parsed.value)
+    if (candidate === undefined) {
+      start = content.indexOf("{", start + 1)
+      continue
+    }
+    consider(candidate)
+    start = content.indexOf("{", start + candidate.length)
   }
+  if (found.size === 1) return Either.right(found.values().next().value)
+  if (found.size > 1) return Either.left(`the reply held ${found.size} different JSON objects with results (ambiguous)`)
   return Either.left(content.trim() === "" ? "the reply was empty" : "the reply held no JSON object with results")
 }
 
@@ -133,15 +175,29 @@ export interface ParsedReply {
 
 const retryable = (message: string) => new AnalysisError({ message, retryable: true })
 
-/** Decodes the message content for a batch. A malformed reply yields a retryable error for all. */
-export const parseContent = (content: string | null, batchIds: ReadonlyArray<ConversationId>): ParsedReply => {
+/**
+ * Decodes the message content for a batch. A malformed reply yields a retryable error for all.
+ * `conversationTexts` are the batch's texts as sent (see extractJson); `finishReason` says why the
+ * model stopped (`length`: cut off at the token limit, which the error then says).
+ */
+export const parseContent = (
+  content: string | null,
+  batchIds: ReadonlyArray<ConversationId>,
+  conversationTexts: ReadonlyArray<string> = [],
+  finishReason: string | null = null
+): ParsedReply => {
   const allFail = (why: string): ParsedReply => ({
-    items: new Map(batchIds.map((id) => [id, Either.left(retryable(`grok reply malformed: ${why}`))])),
+    items: new Map(
+      batchIds.map((id) => [
+        id,
+        Either.left(retryable(`grok reply malformed: ${why}${finishReason === "length" ? " (the reply was cut off at the token limit: finish_reason length)" : ""}`))
+      ])
+    ),
     unknownIds: [],
     itemSizes: new Map()
   })
   if (content === null) return allFail("the reply had no content")
-  const json = extractJson(content)
+  const json = extractJson(content, conversationTexts)
   if (Either.isLeft(json)) return allFail(json.left)
   const document = Schema.decodeUnknownEither(ReplyDocument)(json.right)
   if (Either.isLeft(document)) return allFail(issueText(document.left))
@@ -219,8 +275,7 @@ export interface ConversationUsage {
  * - completion tokens in proportion to the size of each conversation's result item (a
  *   conversation with no usable result gets none);
  * - cost in proportion to each conversation's tokens (prompt + completion).
- * Integer parts add up to the call's totals. Shares of conversations that end up retried are
- * not stored with any insight (their retry call records its own usage).
+ * Integer parts add up to the call's totals.
  */
 export const splitUsage = (
   usage: Usage | null | undefined,
@@ -248,16 +303,25 @@ export const splitUsage = (
   return result
 }
 
-/** The batch's results: decoded items with their share of usage, or retryable errors. */
+/**
+ * The batch's results: decoded items with their share of usage, or retryable errors; `usage` is
+ * every conversation's share, those without a result included (see GrokAnalyzer: a retried
+ * conversation's insight carries the shares of all the calls it took).
+ */
 export const toResults = (options: {
   readonly analyzer: string
   readonly rawBody: string
   readonly envelope: CompletionEnvelope
   readonly promptSizes: ReadonlyMap<ConversationId, number>
   readonly batchIds: ReadonlyArray<ConversationId>
-}): { readonly results: Map<ConversationId, Either.Either<AnalysisResult, AnalysisError>>; readonly parsed: ParsedReply } => {
-  const content = options.envelope.choices[0]?.message.content ?? null
-  const parsed = parseContent(content, options.batchIds)
+  readonly conversationTexts?: ReadonlyArray<string>
+}): {
+  readonly results: Map<ConversationId, Either.Either<AnalysisResult, AnalysisError>>
+  readonly parsed: ParsedReply
+  readonly usage: ReadonlyMap<ConversationId, ConversationUsage>
+} => {
+  const choice = options.envelope.choices[0]
+  const parsed = parseContent(choice?.message.content ?? null, options.batchIds, options.conversationTexts, choice?.finish_reason ?? null)
   const usage = splitUsage(options.envelope.usage, options.promptSizes, parsed.itemSizes)
   const results = new Map<ConversationId, Either.Either<AnalysisResult, AnalysisError>>()
   for (const id of options.batchIds) {
@@ -280,5 +344,5 @@ export const toResults = (options: {
       })
     )
   }
-  return { results, parsed }
+  return { results, parsed, usage }
 }
