@@ -215,7 +215,12 @@ export const preparedTransactions = (sql: SqlClient.SqlClient) =>
     transactionTag: SqlClient.TransactionConnection,
     spanAttributes: [["db.system.name", "sqlite"]],
     acquireConnection: Effect.flatMap(Scope.make(), (scope) => Effect.map(Scope.extend(sql.reserve, scope), (conn) => [scope, conn] as const)),
-    begin: (conn) => Effect.asVoid(conn.execute("BEGIN", [], undefined)),
+    // IMMEDIATE: every transaction here writes, so it takes the write lock at BEGIN, waiting up to
+    // busy_timeout for another process's writer (`insightd store` beside the daemon). A deferred
+    // BEGIN read first and then upgraded, and SQLite refuses that upgrade at once ("database is
+    // locked", no wait) when another connection committed meanwhile: the import beside a daemon
+    // stopped half-way, and the daemon's analysis flow restarted.
+    begin: (conn) => Effect.asVoid(conn.execute("BEGIN IMMEDIATE", [], undefined)),
     savepoint: (conn, id) => Effect.asVoid(conn.executeUnprepared(`SAVEPOINT effect_sql_${id}`, [], undefined)),
     commit: (conn) => Effect.asVoid(conn.execute("COMMIT", [], undefined)),
     rollback: (conn) => Effect.asVoid(conn.execute("ROLLBACK", [], undefined)),

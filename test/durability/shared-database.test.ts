@@ -5,8 +5,11 @@
  * double the Grok call rate), and a daemon killed with -9 never blocks the next one.
  */
 import Database from "better-sqlite3"
-import { readFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { tmpdir } from "node:os"
+import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
+import { generateTwcs } from "../../bench/gen-twcs.mjs"
 import { fixture, runCli } from "../cli/run.js"
 import { type ChildDaemon, freshDbPath, spawnDaemon, statusCounts, waitUntil } from "../support/child.js"
 
@@ -57,6 +60,48 @@ describe("stage commands beside a running daemon", () => {
     const retried = await runCli(["retry-failed"], { env: { INSIGHTD_DB: dbPath } })
     expect(retried.code).toBe(0)
     await waitUntil(() => statusCounts(dbPath).completed === total, 10_000, `${total} retried conversations completed`)
+  })
+})
+
+describe("writers side by side", () => {
+  it("`import-csv --store` beside a daemon that is analysing, and two `store` runs at once, store every line", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "insightd-writers-"))
+    try {
+      const csv = join(dir, "twcs.csv")
+      const { threads } = (await generateTwcs({ tweets: 60_000, out: csv, seed: 11 })) as { threads: number }
+      const dbPath = freshDbPath()
+      const daemon = await start(dbPath)
+      await daemon.waitForLog((entry) => entry.message === "insightd ready", 10_000, "insightd ready")
+      // The daemon analyses what the import commits, writing insights while the import writes.
+      const imported = await runCli(["import-csv", "--store", csv], { env: { INSIGHTD_DB: dbPath }, timeoutMs: 120_000 })
+      expect(imported.code, imported.stderr.slice(-2000)).toBe(0)
+      expect(imported.logs.find((log) => log.message === "import-csv finished")).toMatchObject({ stored: threads, rejected: 0 })
+      await waitUntil(() => statusCounts(dbPath).completed === threads, 60_000, `${threads} imported threads completed`)
+      expect(daemon.logs().filter((log) => log.level === "error")).toEqual([])
+
+      // Two stage commands writing the same database at the same time.
+      const lines = readFileSync(fixture("conversations.jsonl"), "utf8").split("\n").filter((line) => line.trim() !== "")
+      const batchFile = (name: string, prefix: string) => {
+        const file = join(dir, name)
+        const out: Array<string> = []
+        for (let i = 0; i < 3_000; i++) {
+          const item = JSON.parse(lines[i % lines.length]) as Record<string, unknown>
+          out.push(JSON.stringify({ ...item, id: `conv_${prefix}_${i}` }))
+        }
+        writeFileSync(file, `${out.join("\n")}\n`)
+        return file
+      }
+      const [a, b] = await Promise.all([
+        runCli(["store"], { input: { file: batchFile("a.jsonl", "a") }, env: { INSIGHTD_DB: dbPath } }),
+        runCli(["store"], { input: { file: batchFile("b.jsonl", "b") }, env: { INSIGHTD_DB: dbPath } })
+      ])
+      for (const result of [a, b]) {
+        expect(result.code, result.stderr.slice(-2000)).toBe(0)
+        expect(result.logs.find((log) => log.message === "store finished")).toMatchObject({ stored: 3_000, rejected: 0 })
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
   })
 })
 
