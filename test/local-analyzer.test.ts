@@ -11,6 +11,7 @@ import {
   LOCAL_ANALYZER_NAME,
   type LocalAnalysis,
   makeLocalAnalyzer,
+  MAX_TOKEN_CHARS,
   TOPIC_LABELS
 } from "../src/analyzer/local/lexicon.js"
 
@@ -77,6 +78,17 @@ describe("local analyzer: support cues users rely on", () => {
   it("amplifies caps, exclamation marks and intensifiers", () => {
     expect(analyze("I LOVE it!!!").sentimentScore).toBeGreaterThan(analyze("I love it").sentimentScore)
     expect(analyze("very good").sentimentScore).toBeGreaterThan(analyze("good").sentimentScore)
+  })
+
+  it("reads a run of non-space characters longer than a word as its first MAX_TOKEN_CHARS (no run is analysed whole)", () => {
+    // Whole runs cost wink's tokenizer time in the square of their length (20,000 "!" took 2 s).
+    for (const run of ["!", "y", "ha", "x@", "great!"]) {
+      const long = `I hate this ${run.repeat(Math.ceil(20_000 / run.length))} so much`
+      const cut = `I hate this ${run.repeat(Math.ceil(20_000 / run.length)).slice(0, MAX_TOKEN_CHARS)} so much`
+      expect(analyze(long), run).toEqual(analyze(cut))
+    }
+    // "great!great!…" is words to wink: only those in the first 100 characters (16) are counted.
+    expect(analyze(`${"great!".repeat(3_000)}`).reasoning).toContain('"great" x16')
   })
 
   it("falls back to general_inquiry and neutral for unrelated text", () => {

@@ -61,6 +61,17 @@ export { FALLBACK_TOPIC, TOPIC_LABELS } from "./taxonomy.js"
 
 // Tuned on bench/data/tuning-set.jsonl only.
 const MAX_INPUT_CHARS = 20_000
+
+/**
+ * Longest run of non-space characters read. wink's tokenizer tries its e-mail pattern from every
+ * position of a run, so its time grows with the square of the run's length: five conversations of
+ * 20,000 "!" took 12 s and held the daemon's event loop for 7 s. Nothing longer than this is a
+ * word; a longer run (a row of "!", a pasted token, a long link) is read as its first
+ * MAX_TOKEN_CHARS characters.
+ */
+export const MAX_TOKEN_CHARS = 100
+const LONG_RUN = new RegExp(`\\S{${MAX_TOKEN_CHARS + 1},}`, "g")
+const withinTokenLength = (text: string): string => (text.length <= MAX_TOKEN_CHARS ? text : text.replace(LONG_RUN, (run) => run.slice(0, MAX_TOKEN_CHARS)))
 const MAX_EVIDENCE = 40
 const MAX_REASONING_CHARS = 500
 /** Squashes the raw AFINN-unit sum into -1..1 (VADER-style x / sqrt(x² + alpha)). */
@@ -566,7 +577,7 @@ export const makeLocalAnalyzer = (options: { readonly renewWinkAfterDocs?: numbe
   }
 
   const analyze = (text: string): LocalAnalysis => {
-    const input = typeof text === "string" ? text.slice(0, MAX_INPUT_CHARS) : ""
+    const input = typeof text === "string" ? withinTokenLength(text.slice(0, MAX_INPUT_CHARS)) : ""
     const tokens = tokenize(input)
     const evidence = collectEvidence(tokens, isShoutedText(input))
 
