@@ -15,6 +15,7 @@
  */
 import { parse } from "csv-parse"
 import { Effect, Schema, Stream } from "effect"
+import { isUtf8 } from "node:buffer"
 import { once } from "node:events"
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync, type WriteStream } from "node:fs"
 import { tmpdir } from "node:os"
@@ -222,6 +223,70 @@ interface Spilled {
   readonly spill: Spill
 }
 
+/**
+ * Which physical lines of a byte stream are not valid UTF-8 (checked chunk by chunk as the bytes
+ * arrive, a character split across chunks kept whole). csv-parse would decode bad bytes as U+FFFD
+ * and the row would be stored changed, as JSONL lines and HTTP bodies never are.
+ */
+class Utf8Lines {
+  /** Newlines seen before the current chunk. */
+  private newlines = 0
+  /** The start of a character cut off at the end of the previous chunk. */
+  private carry: Buffer = Buffer.alloc(0)
+  /** Bad line numbers not yet matched with a record, ascending. */
+  private readonly bad: Array<number> = []
+
+  check(chunk: Buffer): void {
+    const bytes = this.carry.length === 0 ? chunk : Buffer.concat([this.carry, chunk])
+    const whole = bytes.length - incompleteTail(bytes)
+    this.carry = Buffer.from(bytes.subarray(whole))
+    const body = bytes.subarray(0, whole)
+    if (!isUtf8(body)) {
+      // Rare: find the lines, segment by segment.
+      let start = 0
+      let line = this.newlines + 1
+      for (;;) {
+        const end = body.indexOf(NEWLINE, start)
+        const segment = body.subarray(start, end < 0 ? body.length : end)
+        if (!isUtf8(segment) && this.bad.at(-1) !== line) this.bad.push(line)
+        if (end < 0) break
+        start = end + 1
+        line++
+      }
+    }
+    for (let at = body.indexOf(NEWLINE); at >= 0; at = body.indexOf(NEWLINE, at + 1)) this.newlines++
+  }
+
+  /** Whether a line from `first` to `last` is bad (bad lines before `first` are forgotten). */
+  badWithin(first: number, last: number): boolean {
+    while (this.bad.length > 0 && this.bad[0] < first) this.bad.shift()
+    let found = false
+    while (this.bad.length > 0 && this.bad[0] <= last) {
+      this.bad.shift()
+      found = true
+    }
+    return found
+  }
+
+  endsMidCharacter(): boolean {
+    return this.carry.length > 0
+  }
+}
+
+const NEWLINE = 0x0a
+export const NOT_UTF8 = "not valid UTF-8 (the file must be UTF-8)"
+
+/** Bytes at the end of `bytes` that begin a UTF-8 character still missing its continuation bytes. */
+const incompleteTail = (bytes: Buffer): number => {
+  for (let back = 1; back <= Math.min(3, bytes.length); back++) {
+    const byte = bytes[bytes.length - back]
+    if ((byte & 0xc0) === 0x80) continue // a continuation byte: look further back
+    const needed = byte >= 0xf0 ? 4 : byte >= 0xe0 ? 3 : byte >= 0xc0 ? 2 : 1
+    return needed > back ? back : 0
+  }
+  return 0
+}
+
 /** Pass 1: parse, check, remember the structure, spill the messages. Rejects go to `onReject`. */
 const readAndSpill = async (
   input: Readable,
@@ -237,8 +302,11 @@ const readAndSpill = async (
     spillError = error
     failReading?.(error)
   })
+  const utf8 = new Utf8Lines()
   input.on("data", (chunk: Buffer) => {
     progress.bytesRead += chunk.length
+    // Before the parser sees this chunk (its listener comes second): which lines are not UTF-8.
+    utf8.check(chunk)
   })
   // No `info: true`: csv-parse's per-record info objects cost about a third of its time (and as
   // much again in GC). Each record's line is counted here instead: the line after the previous
@@ -252,10 +320,20 @@ const readAndSpill = async (
       relax_column_count: true,
       skip_records_with_error: true,
       on_skip: (error) => {
-        if (error !== undefined) {
-          progress.rejected++
-          onReject({ _tag: "Rejected", line: typeof error.lines === "number" ? error.lines - crlfInQuotes : 0, reason: `malformed CSV: ${error.message.replace(/^Invalid [^:]*: /, "")}` })
-        }
+        if (error === undefined) return undefined
+        const at = typeof error.lines === "number" ? error.lines - crlfInQuotes : lastLine + 1
+        // csv-parse may report one bad record several times (each stray quote in it): once is enough.
+        if (at <= lastLine) return undefined
+        // The skipped record began on the line after the previous record and ends where the error
+        // was found: an unclosed quote swallows every line up to the next quote, and those rows
+        // are named by the range rather than left out silently.
+        const start = lastLine + 1
+        const end = at
+        lastLine = end
+        progress.rows++
+        progress.rejected++
+        const reason = `malformed CSV: ${error.message.replace(/^Invalid [^:]*: /, "")}`
+        onReject({ _tag: "Rejected", line: start, reason: end > start ? `${reason} (lines ${start}-${end} are left out: a quote opened on line ${start} is not closed where it should be)` : reason })
         return undefined
       }
     })
@@ -277,6 +355,15 @@ const readAndSpill = async (
       }
     }
     lastLine = line + newlines
+    if (utf8.badWithin(line, lastLine)) {
+      if (columns === undefined) throw new TwcsReadError({ message: "the header is not valid UTF-8: expected a twcs.csv header" })
+      progress.rows++
+      progress.rejected++
+      onReject({ _tag: "Rejected", line, reason: NOT_UTF8 })
+      return true
+    }
+    // An empty line (a blank line between rows, or at the end) is no row.
+    if (record.length === 1 && record[0] === "") return true
     if (columns === undefined) {
       const found = columnIndex(record)
       if (typeof found === "string") throw new TwcsReadError({ message: found })
@@ -325,6 +412,10 @@ const readAndSpill = async (
     parser.on("end", () => resolve())
     parser.on("error", fail)
   })
+  if (utf8.endsMidCharacter()) {
+    progress.rejected++
+    onReject({ _tag: "Rejected", line: lastLine, reason: `${NOT_UTF8}: the file ends in the middle of a character` })
+  }
   if (columns === undefined) throw new TwcsReadError({ message: "the file is empty: expected a twcs.csv header" })
   await spill.finish()
   if (spillError !== undefined) throw spillError

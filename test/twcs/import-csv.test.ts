@@ -5,7 +5,7 @@
  */
 import { Schema } from "effect"
 import { spawn } from "node:child_process"
-import { appendFileSync, mkdtempSync, readFileSync, rmSync } from "node:fs"
+import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -87,6 +87,57 @@ describe("insightd import-csv", () => {
     // Every good row still came out.
     for (const line of run.stdout.trimEnd().split("\n")) decode(JSON.parse(line))
     expect(run.stdout.trimEnd().split("\n").length).toBeGreaterThan(50)
+  })
+
+  it("names every row it leaves out, with the right line, and skips blank lines: stray quotes, bytes that are not UTF-8, an unclosed quote", async () => {
+    const header = "tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
+    const row = (id: number, text: string, inbound = "True") => `${id},cust${id},${inbound},Tue Oct 31 22:10:47 +0000 2017,${text},,\n`
+    const write = (name: string, parts: ReadonlyArray<string | Buffer>) => {
+      const path = join(dir, name)
+      writeFileSync(path, Buffer.concat(parts.map((part) => (typeof part === "string" ? Buffer.from(part) : part))))
+      return path
+    }
+    const odd = write("odd.csv", [
+      header, // line 1
+      row(1, "fine"), // 2
+      "\n", // 3: blank, not a row
+      row(2, 'x "a" y "b" z "c"'), // 4: stray quotes (csv-parse reports this row six times)
+      row(3, "after the stray quotes"), // 5
+      Buffer.concat([Buffer.from("4,cust4,True,Tue Oct 31 22:10:47 +0000 2017,bad "), Buffer.from([0xff, 0xfe]), Buffer.from(" bytes,,\n")]), // 6
+      row(5, "caf\u00e9 and \u20ac and \u{1f600}"), // 7: multi-byte, valid
+      row(6, "maybe", "Maybe"), // 8: a bad inbound value
+      "\n\n" // 9, 10: blank
+    ])
+    const run = await importCsv([odd])
+    expect(run.code).toBe(1)
+    const rejects = logLines(run.stderr).filter((l) => String(l.message).includes("rejected:"))
+    expect(rejects.map((r) => r.line)).toEqual([4, 6, 8])
+    expect(String(rejects[1].reason)).toContain("not valid UTF-8")
+    expect(String(rejects[2].reason)).toContain("inbound")
+    const ids = run.stdout.trimEnd().split("\n").map((line) => (JSON.parse(line) as { id: string }).id)
+    expect(ids.sort()).toEqual(["conv_twcs_1", "conv_twcs_3", "conv_twcs_5"])
+    expect(run.stdout).toContain("caf\u00e9 and \u20ac and \u{1f600}")
+    expect(logLines(run.stderr).find((l) => l.message === "import-csv finished")).toMatchObject({ rows: 6, rejected: 3 })
+
+    // A quote that is never closed swallows the rest of the file: the reject names those lines.
+    const unclosed = write("unclosed.csv", [header, row(1, "fine"), row(2, '"opened here'), row(3, "swallowed"), row(4, "swallowed too")])
+    const swallowed = await importCsv([unclosed])
+    expect(swallowed.code).toBe(1)
+    const [reject] = logLines(swallowed.stderr).filter((l) => String(l.message).includes("rejected:"))
+    expect(reject.line).toBe(3)
+    expect(String(reject.reason)).toMatch(/lines 3-5 are left out/)
+  })
+
+  it("keeps multi-byte characters whole across read chunks (no false UTF-8 rejects in a multi-megabyte file)", async () => {
+    const header = "tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n"
+    // 3- and 4-byte characters everywhere, so the 1 MiB read chunks end inside some of them.
+    const text = "\u20ac\u{1f600}\u00e9".repeat(200)
+    const rows = Array.from({ length: 6_000 }, (_, i) => `${i + 1},cust${i},True,Tue Oct 31 22:10:47 +0000 2017,${text},,\n`)
+    const wide = join(dir, "wide.csv")
+    writeFileSync(wide, header + rows.join(""))
+    const run = await importCsv([wide])
+    expect(run.code, run.stderr.slice(-1000)).toBe(0)
+    expect(logLines(run.stderr).at(-1)).toMatchObject({ message: "import-csv finished", rows: 6_000, rejected: 0, threads: 6_000 })
   })
 
   it("exits 1 naming the problem when the file is not a twcs file", async () => {
