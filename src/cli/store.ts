@@ -9,7 +9,7 @@ import type * as FileSystem from "@effect/platform/FileSystem"
 import { Chunk, Effect, Either, Option, ParseResult, Schema, Stream } from "effect"
 import { ConversationId, type NewConversation, Timestamp } from "../domain/conversation.js"
 import type { ConfigurationError } from "../domain/errors.js"
-import { AnalysisResult, type Insight, SentimentLabel } from "../domain/insight.js"
+import { AnalysisResult, type Insight, SentimentLabel, type SentimentThresholds, sentimentLabel } from "../domain/insight.js"
 import { WorkSignal } from "../services/WorkSignal.js"
 import { persist } from "../stages/persist.js"
 import { describeIssues, type InputLine, validateConversation } from "../stages/validate.js"
@@ -60,22 +60,33 @@ type ParsedLine =
   | { readonly _tag: "Insight"; readonly line: number; readonly insight: Insight }
   | { readonly _tag: "Rejected"; readonly line: number; readonly reason: string }
 
-const parseLine = ({ line, text, unreadable }: InputLine): ParsedLine | undefined => {
+const parseLine = ({ line, text, unreadable }: InputLine, thresholds: SentimentThresholds): ParsedLine | undefined => {
   if (unreadable !== undefined) return { _tag: "Rejected", line, reason: unreadable }
   const parsed = parseJsonLine(text)
   if (parsed === undefined) return undefined
   if (Either.isLeft(parsed)) return { _tag: "Rejected", line, reason: parsed.left }
   if (isInsightShaped(parsed.right)) {
     return Either.match(decodeInsight(parsed.right), {
-      onLeft: (error) => ({
-        _tag: "Rejected" as const,
+      onLeft: (error): ParsedLine => ({
+        _tag: "Rejected",
         line,
         reason: `insight: ${ParseResult.ArrayFormatter.formatErrorSync(error)
           .slice(0, 3)
           .map((issue) => `${issue.path.join(".") || "(line)"}: ${issue.message}`)
           .join("; ")}`
       }),
-      onRight: (insight) => ({ _tag: "Insight" as const, line, insight })
+      onRight: (insight): ParsedLine => {
+        // The label is derived from the score (SPEC §3); one that says otherwise would make
+        // `sentiment=` filters and the summary's label counts contradict the scores.
+        const label = sentimentLabel(insight.sentiment_score, thresholds)
+        return label === insight.sentiment
+          ? { _tag: "Insight", line, insight }
+          : {
+              _tag: "Rejected",
+              line,
+              reason: `insight: sentiment is "${insight.sentiment}" but sentiment_score ${insight.sentiment_score} is "${label}" (negative below ${thresholds.negativeBelow}, positive above ${thresholds.positiveAbove})`
+            }
+      }
     })
   }
   return Either.match(validateConversation({ json: parsed.right, raw: text.trim() }), {
@@ -138,7 +149,7 @@ export const runStore: Effect.Effect<void, CommandFailed | ConfigurationError, F
   Effect.gen(function* () {
     const counts: Counts = { stored: 0, resubmitted: 0, conflicts: 0, insights: 0, rejected: 0 }
     yield* inputLines(undefined).pipe(
-      Stream.filterMap((input) => Option.fromNullable(parseLine(input))),
+      Stream.filterMap((input) => Option.fromNullable(parseLine(input, config.sentiment))),
       Stream.groupedWithin(GROUP_SIZE, GROUP_WAIT),
       Stream.mapEffect((group) => storeGroup(Chunk.toReadonlyArray(group), counts)),
       Stream.runDrain,

@@ -93,6 +93,16 @@ describe("insightd store, then query", () => {
     expect(count(dbPath, "SELECT COUNT(*) AS n FROM conversations")).toBe(13)
   })
 
+  it("refuses an insight whose sentiment label contradicts its score under the configured thresholds", async () => {
+    const insight = (score: number, sentiment: string) =>
+      JSON.stringify({ conversation_id: "conv_fx02", sentiment_score: score, sentiment, confidence: 0.8, clusters: ["billing_error"], reasoning: "", analyzer: "local:lexicon-v1", analyzed_at: "2024-07-01T00:00:00Z" })
+    const result = await runCli(["store"], { input: [insight(-0.5, "positive"), insight(-0.5, "negative")].join("\n"), env })
+    expect(result.code).toBe(1)
+    expect(finished(result.logs, "store finished")).toMatchObject({ insights: 1, rejected: 1 })
+    expect(rejectedLines(result)).toEqual([1])
+    expect(String(result.logs.find((log) => log.line === 1)?.reason)).toBe('insight: sentiment is "positive" but sentiment_score -0.5 is "negative" (negative below -0.1, positive above 0.1)')
+  })
+
   it("tells an insight line missing its score from a conversation line carrying an extra conversation_id field", async () => {
     const input = [
       JSON.stringify({ conversation_id: "conv_fx01", sentiment: "negative", confidence: 0.9, clusters: ["billing_error"], reasoning: "", analyzer: "local:lexicon-v1", analyzed_at: "2024-07-01T00:00:00Z" }),
