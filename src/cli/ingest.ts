@@ -132,7 +132,14 @@ export const runIngest = (options: IngestOptions): Effect.Effect<void, CommandFa
             for (const detail of details) {
               const index = field(detail, "index")
               if (typeof index !== "number" || index < 0 || index >= items.length) continue
-              const text = `${String(field(detail, "field") ?? "")}: ${String(field(detail, "message") ?? "")}`
+              // The daemon numbers the lines of the body it got; this command's reports number the
+              // input's lines, so a body line number in the daemon's words would contradict them.
+              const bodyLine = field(detail, "line")
+              const said = String(field(detail, "message") ?? "")
+              const text =
+                typeof bodyLine === "number" && said.startsWith(`line ${bodyLine} is `)
+                  ? said.slice(`line ${bodyLine} is `.length)
+                  : `${String(field(detail, "field") ?? "")}: ${said}`
               bad.set(index, bad.has(index) ? `${bad.get(index)}; ${text}` : text)
             }
           }

@@ -86,6 +86,11 @@ describe("insightd ingest against a rate-limited daemon", () => {
     expect(result.code).toBe(1)
     expect(rejectedLines(result).sort((a, b) => a - b)).toEqual([3, 4, 6, 8, 9, 10])
     expect(String(result.logs.find((log) => log.line === 6)?.reason)).toContain("timestamp")
+    // The daemon numbers the lines of the body it got, which differ from the input's once blank
+    // lines are dropped or a chunk is sent again: only the input's line numbers may appear.
+    const notJson = String(result.logs.find((log) => log.line === 3)?.message)
+    expect(notJson).toMatch(/^line 3 rejected: not valid JSON/)
+    expect(notJson).not.toMatch(/line \d+ is not valid JSON/)
     expect(summary(result.logs)).toMatchObject({ accepted: 4, rejected: 6 })
     expect(storedCount(daemon.dbPath) - before).toBe(4)
     expect(storedCount(daemon.dbPath, "id IN ('conv_mx01', 'conv_mx07', 'conv_mx11')")).toBe(3)
