@@ -80,7 +80,11 @@ export const parseTwitterDate = (value: string): number | undefined => {
 
 const TWEET_ID = /^\d{1,15}(?:\.0*)?$/
 
-/** `123`, or pandas' `123.0`; ids must stay exact as JavaScript numbers. */
+/**
+ * `123`, or pandas' `123.0`. Ids are kept as JavaScript numbers (compact typed arrays for the
+ * 2.8 M tweets), exact up to 15 digits: the Kaggle file's ids are 1 to 7 digits. Longer ids (live
+ * Twitter snowflakes) are refused with that reason rather than rounded into each other.
+ */
 export const parseTweetId = (value: string): number | undefined => (TWEET_ID.test(value) ? Math.trunc(Number(value)) : undefined)
 
 /** Positions of the columns, from the header row. */
@@ -104,7 +108,7 @@ export const checkRow = (fields: ReadonlyArray<string>, columns: ColumnIndex, wi
   if (fields.length !== width) return fail(`expected ${width} fields, found ${fields.length}`)
   const rawId = fields[columns.tweet_id]
   const tweetId = parseTweetId(rawId.trim())
-  if (tweetId === undefined) return fail(`tweet_id must be an integer (got ${JSON.stringify(rawId.slice(0, 40))})`)
+  if (tweetId === undefined) return fail(`tweet_id must be an integer of at most 15 digits (got ${JSON.stringify(rawId.slice(0, 40))})`)
   const author = fields[columns.author_id].trim()
   if (author === "") return fail("author_id is empty")
   if (author.length > 256) return fail("author_id is longer than 256 characters")
@@ -119,6 +123,6 @@ export const checkRow = (fields: ReadonlyArray<string>, columns: ColumnIndex, wi
   if (text.length > MAX_TEXT_LENGTH) return fail(`text is longer than ${MAX_TEXT_LENGTH} characters`)
   const rawParent = fields[columns.in_response_to_tweet_id].trim()
   const parentId = rawParent === "" ? NaN : parseTweetId(rawParent)
-  if (parentId === undefined) return fail(`in_response_to_tweet_id must be empty or an integer (got ${JSON.stringify(rawParent.slice(0, 40))})`)
+  if (parentId === undefined) return fail(`in_response_to_tweet_id must be empty or an integer of at most 15 digits (got ${JSON.stringify(rawParent.slice(0, 40))})`)
   return { ok: true, row: { tweetId, author, inbound: rawInbound === "true", time, iso: fast?.iso ?? new Date(time).toISOString(), text, parentId } }
 }

@@ -34,3 +34,19 @@ describe("twcs row dates", () => {
     }
   })
 })
+
+describe("twcs row ids", () => {
+  it("takes ids of up to 15 digits (pandas' 123.0 too) and refuses longer ones saying why, rather than rounding them into each other", () => {
+    const withIds = (id: string, parent: string) => checkRow([id, "someone", "True", "Tue Oct 31 22:10:47 +0000 2017", "hello", "", parent], columns, TWCS_COLUMNS.length)
+    const ok = withIds("999999999999999", "123.0")
+    expect(ok.ok && [ok.row.tweetId, ok.row.parentId]).toEqual([999999999999999, 123])
+    for (const [id, parent, field] of [
+      ["928014390339764224", "", "tweet_id"],
+      ["1", "928014390339764224", "in_response_to_tweet_id"]
+    ] as const) {
+      const refused = withIds(id, parent)
+      expect(refused.ok, id).toBe(false)
+      expect(!refused.ok && refused.reason).toMatch(new RegExp(`^${field} must be (empty or )?an integer of at most 15 digits \\(got "928014390339764224"\\)$`))
+    }
+  })
+})
