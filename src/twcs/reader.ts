@@ -61,6 +61,8 @@ export interface ImportProgress {
   threadsEmitted: number
   spillBytes: number
   spillRead: number
+  /** When emitting began (Date.now()), for the emitting phase's own rate. */
+  emittingSince: number | null
 }
 
 export const newProgress = (): ImportProgress => ({
@@ -72,15 +74,41 @@ export const newProgress = (): ImportProgress => ({
   threadsTotal: null,
   threadsEmitted: 0,
   spillBytes: 0,
-  spillRead: 0
+  spillRead: 0,
+  emittingSince: null
 })
 
-/** Share of the work done, 0..1 (reading the CSV is most of it), or null when the size is unknown. */
-export const progressFraction = (p: ImportProgress): number | null => {
+/**
+ * Share of the work done, 0..1, or null when the size is unknown. `emitShare` is the part of the
+ * time that emitting takes: small when the threads go to stdout, most of it when each is stored.
+ */
+export const progressFraction = (p: ImportProgress, emitShare = 0.15): number | null => {
   if (p.phase === "done") return 1
-  if (p.phase === "reading") return p.totalBytes === null || p.totalBytes === 0 ? null : 0.85 * Math.min(1, p.bytesRead / p.totalBytes)
-  if (p.phase === "threading") return 0.85
-  return 0.85 + 0.15 * (p.spillBytes === 0 ? 1 : p.spillRead / p.spillBytes)
+  if (p.phase === "reading") return p.totalBytes === null || p.totalBytes === 0 ? null : (1 - emitShare) * Math.min(1, p.bytesRead / p.totalBytes)
+  if (p.phase === "threading") return 1 - emitShare
+  return 1 - emitShare + emitShare * (p.spillBytes === 0 ? 1 : p.spillRead / p.spillBytes)
+}
+
+/**
+ * Seconds left, from each phase's own pace: while reading, the rest of the file at the reading
+ * rate plus the emitting phase estimated as `emitPerRead` times the reading time; once emitting
+ * has gone on for a while, the rest of it at its own measured rate (the store, or whatever reads
+ * stdout, sets that pace). Null while there is nothing to go on yet.
+ */
+export const progressEta = (p: ImportProgress, startedAt: number, now: number, emitPerRead: number): number | null => {
+  const elapsed = (now - startedAt) / 1000
+  if (p.phase === "done") return 0
+  if (p.phase === "reading") {
+    if (p.totalBytes === null || p.totalBytes === 0 || p.bytesRead === 0 || elapsed < 0.5) return null
+    const readTotal = (elapsed * p.totalBytes) / Math.min(p.totalBytes, p.bytesRead)
+    return readTotal - elapsed + readTotal * emitPerRead
+  }
+  if (p.phase === "threading" || p.emittingSince === null) return elapsed * emitPerRead
+  const readSeconds = (p.emittingSince - startedAt) / 1000
+  const emitting = (now - p.emittingSince) / 1000
+  const done = p.spillBytes === 0 ? 1 : Math.min(1, p.spillRead / p.spillBytes)
+  if (done >= 0.02 && emitting >= 1) return (emitting * (1 - done)) / done
+  return Math.max(0, readSeconds * emitPerRead - emitting)
 }
 
 const BATCH = 512
@@ -540,6 +568,7 @@ async function* importBatches(source: string, spillDir: string, progress: Import
   spilled.table.forgetIds()
   progress.threadsTotal = threads.threads
   progress.phase = "emitting"
+  progress.emittingSince = Date.now()
   let batch: Array<ImportEvent> = []
   for await (const event of emitThreads(spilled, threads, progress)) {
     batch.push(event)
