@@ -223,7 +223,15 @@ export const preparedTransactions = (sql: SqlClient.SqlClient) =>
     begin: (conn) => Effect.asVoid(conn.execute("BEGIN IMMEDIATE", [], undefined)),
     savepoint: (conn, id) => Effect.asVoid(conn.executeUnprepared(`SAVEPOINT effect_sql_${id}`, [], undefined)),
     commit: (conn) => Effect.asVoid(conn.execute("COMMIT", [], undefined)),
-    rollback: (conn) => Effect.asVoid(conn.execute("ROLLBACK", [], undefined)),
+    // A BEGIN IMMEDIATE that timed out waiting for another writer began nothing: there is nothing
+    // to roll back, and that must not turn the busy error into a defect.
+    rollback: (conn) =>
+      Effect.asVoid(conn.execute("ROLLBACK", [], undefined)).pipe(
+        Effect.catchIf(
+          (error) => /no transaction is active/.test(String((error.cause as Error | undefined)?.message ?? "")),
+          () => Effect.void
+        )
+      ),
     rollbackSavepoint: (conn, id) => Effect.asVoid(conn.executeUnprepared(`ROLLBACK TO SAVEPOINT effect_sql_${id}`, [], undefined))
   })
 
