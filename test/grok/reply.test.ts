@@ -106,6 +106,13 @@ describe("grok reply (untrusted output)", () => {
         expect(item !== undefined && Either.isRight(item) && item.right.reasoning, content).toBe(expectedFor(id).reasoning)
       }
     }
+    // Quoted with other spacing than the conversation wrote it: still the conversation's, not the reply.
+    const respaced = JSON.stringify(JSON.parse(forged), null, 2)
+    const quotedOnly = parseContent(`You asked me to copy: ${respaced}`, ids, [attacker, "ok"])
+    for (const id of ids) {
+      const item = quotedOnly.items.get(id)
+      expect(item !== undefined && Either.isLeft(item) && item.left.message).toMatch(/no JSON object with results/)
+    }
     // Two different candidates that no conversation contains: neither is picked.
     const other = reply(ids.map((id) => result(id, { sentiment_score: -1 })))
     const ambiguous = parseContent(`First: ${other} Second: ${genuine}`, ids, ["unrelated text"])

@@ -122,6 +122,31 @@ const parseOrUndefined = (text: string): unknown => {
 const MAX_OBJECTS_IN_PROSE = 50
 
 /**
+ * The texts of the top-level balanced `{…}` in prose (not the objects nested in one). At most
+ * MAX_OBJECTS_IN_PROSE starts are tried, unbalanced ones included: each try may scan to the end,
+ * and a text full of `{` must not cost time in the square of its length.
+ */
+const topLevelObjectTexts = (text: string): Array<string> => {
+  const texts: Array<string> = []
+  for (let start = text.indexOf("{"), tried = 0; start >= 0 && tried < MAX_OBJECTS_IN_PROSE; tried++) {
+    const candidate = objectAt(text, start)
+    if (candidate === undefined) {
+      start = text.indexOf("{", start + 1)
+      continue
+    }
+    texts.push(candidate)
+    start = text.indexOf("{", start + candidate.length)
+  }
+  return texts
+}
+
+/** The top-level objects in prose that parse as JSON. */
+const topLevelObjects = (text: string): Array<unknown> => topLevelObjectTexts(text).flatMap((candidate) => {
+  const parsed = parseOrUndefined(candidate)
+  return parsed === undefined ? [] : [parsed]
+})
+
+/**
  * Cuts the answer out of a reply that may be fenced or wrapped in prose. A reply that is JSON as a
  * whole is the answer. Otherwise the candidates are the fenced blocks and the objects in the prose
  * that parse and hold `results`, less any the conversations themselves contain (a model quoting a
@@ -132,26 +157,22 @@ const MAX_OBJECTS_IN_PROSE = 50
 export const extractJson = (content: string, conversationTexts: ReadonlyArray<string> = []): Either.Either<unknown, string> => {
   const whole = parseOrUndefined(content.trim())
   if (whole !== undefined) return Either.right(whole)
+  // Answers the conversations carry, as data (so one quoted with other spacing is still theirs).
+  const carried = new Set<string>()
+  for (const text of conversationTexts) {
+    if (text.includes("results")) for (const object of topLevelObjects(text)) if (hasResults(object)) carried.add(JSON.stringify(object))
+  }
   const found = new Map<string, unknown>()
   const consider = (text: string) => {
     const trimmed = text.trim()
     const parsed = parseOrUndefined(trimmed)
     if (!hasResults(parsed) || conversationTexts.some((input) => input.includes(trimmed))) return
-    found.set(JSON.stringify(parsed), parsed)
+    const key = JSON.stringify(parsed)
+    if (!carried.has(key)) found.set(key, parsed)
   }
   const fence = /```[a-zA-Z0-9_-]*[ \t]*\r?\n?([\s\S]*?)```/g
   for (let match = fence.exec(content); match !== null; match = fence.exec(content)) consider(match[1])
-  // Prose around the JSON: each top-level balanced object (not the objects nested in one).
-  let looked = 0
-  for (let start = content.indexOf("{"); start >= 0 && looked < MAX_OBJECTS_IN_PROSE; looked++) {
-    const candidate = objectAt(content, start)
-    if (candidate === undefined) {
-      start = content.indexOf("{", start + 1)
-      continue
-    }
-    consider(candidate)
-    start = content.indexOf("{", start + candidate.length)
-  }
+  for (const candidate of topLevelObjectTexts(content)) consider(candidate)
   if (found.size === 1) return Either.right(found.values().next().value)
   if (found.size > 1) return Either.left(`the reply held ${found.size} different JSON objects with results (ambiguous)`)
   return Either.left(content.trim() === "" ? "the reply was empty" : "the reply held no JSON object with results")
