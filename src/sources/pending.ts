@@ -62,13 +62,14 @@ export const pendingConversations = (
         if (intake === undefined || !analyzer.usesCallingThread || owed < 1 || now - intake.lastSubmissionAt() > INTAKE_BUSY_WITHIN_MS) return Effect.void
         return Effect.raceFirst(Effect.sleep(Duration.millis(owed)), lifecycle.awaitDraining)
       })
-      // While the analyzer cannot work (e.g. Grok rejects the key) nothing more is claimed, so the
-      // backlog stays `pending`; it checks again every second until the analyzer resumes.
+      // Completes once another process has committed (looked at every OTHER_WRITERS_POLL_MS).
       const otherWritersCommitted: Effect.Effect<void, Option.Option<StoreError>> = Effect.sleep(Duration.millis(OTHER_WRITERS_POLL_MS)).pipe(
         Effect.zipRight(store.committedElsewhere.pipe(Effect.mapError(Option.some))),
         Effect.repeat({ until: (changed) => changed }),
         Effect.asVoid
       )
+      // While the analyzer cannot work (e.g. Grok rejects the key) nothing more is claimed, so the
+      // backlog stays `pending`; it checks again every second until the analyzer resumes.
       const whileNotReady: Effect.Effect<void> = Effect.flatMap(analyzer.notReadyReason, (reason) =>
         reason === null || lifecycle.isDraining()
           ? Effect.void

@@ -82,7 +82,7 @@ export const newProgress = (): ImportProgress => ({
  * Share of the work done, 0..1, or null when the size is unknown. `emitShare` is the part of the
  * time that emitting takes: small when the threads go to stdout, most of it when each is stored.
  */
-export const progressFraction = (p: ImportProgress, emitShare = 0.15): number | null => {
+export const progressFraction = (p: ImportProgress, emitShare: number): number | null => {
   if (p.phase === "done") return 1
   if (p.phase === "reading") return p.totalBytes === null || p.totalBytes === 0 ? null : (1 - emitShare) * Math.min(1, p.bytesRead / p.totalBytes)
   if (p.phase === "threading") return 1 - emitShare
@@ -302,7 +302,7 @@ class Utf8Lines {
 }
 
 const NEWLINE = 0x0a
-export const NOT_UTF8 = "not valid UTF-8 (the file must be UTF-8)"
+const NOT_UTF8 = "not valid UTF-8 (the file must be UTF-8)"
 
 /** Bytes at the end of `bytes` that begin a UTF-8 character still missing its continuation bytes. */
 const incompleteTail = (bytes: Buffer): number => {

@@ -289,6 +289,9 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
     const callsFor = new Map<ConversationId, number>()
     const carriedUsage = new Map<ConversationId, ConversationUsage>()
     const callsMade = (ids: ReadonlyArray<ConversationId>): number => Math.max(0, ...ids.map((id) => callsFor.get(id) ?? 0))
+    const countCall = (ids: ReadonlyArray<ConversationId>) => {
+      for (const id of ids) callsFor.set(id, (callsFor.get(id) ?? 0) + 1)
+    }
     const settle = (ids: ReadonlyArray<ConversationId>) => {
       for (const id of ids) {
         callsFor.delete(id)
@@ -312,7 +315,7 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
           if (heldBack()) return Option.none()
           const outcome = yield* Effect.either(limited(body, false))
           if (Either.isRight(outcome)) {
-            for (const id of ids) callsFor.set(id, (callsFor.get(id) ?? 0) + 1)
+            countCall(ids)
             return Option.some(outcome.right)
           }
           const error = outcome.left
@@ -321,7 +324,7 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
             yield* pause(error)
             continue
           }
-          for (const id of ids) callsFor.set(id, (callsFor.get(id) ?? 0) + 1)
+          countCall(ids)
           return yield* error
         }
       })
