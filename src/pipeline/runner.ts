@@ -6,7 +6,7 @@
  *
  * The database is the buffer between the halves, so ingestion never waits for analysis.
  */
-import { Duration, Effect, Fiber, Option, Schedule, Stream } from "effect"
+import { Cause, Duration, Effect, Fiber, Option, Schedule, Stream } from "effect"
 import type { Analyzer } from "../analyzer/Analyzer.js"
 import type { SentimentThresholds } from "../domain/insight.js"
 import { recordAccepted, recordRejected } from "../observability/metrics.js"
@@ -115,12 +115,28 @@ export const startPipeline = (pipeline: ResolvedPipeline, options: PipelineOptio
         persistInsight,
         Stream.runDrain
       )
-      // A database failure stops the flow; release its claims and start again, backing off.
-      fibers.analysis = yield* analysis.pipe(
-        Effect.tapErrorCause((cause) =>
-          Effect.logError("analysis flow failed; restarting", cause).pipe(Effect.zipRight(Effect.ignore(store.releaseClaims)))
-        ),
-        Effect.retry(Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("30 seconds")))),
+      // A database failure (a full disk, a lock held elsewhere past the busy timeout) stops the
+      // flow; it starts again, backing off, for as long as the daemon runs. Each new start first
+      // hands back the claims of the failed one: until that succeeds they would stay `processing`
+      // (the database may still refuse writes then, so it is part of what is retried). Defects are
+      // restarted too: an analysis that stops for good while intake goes on is the worst outcome.
+      let restarts = 0
+      const releaseBeforeRestart = Effect.suspend(() =>
+        restarts++ === 0
+          ? Effect.void
+          : store.releaseClaims.pipe(
+              Effect.flatMap((released) => Effect.logInfo("analysis flow restarted").pipe(Effect.annotateLogs({ released_claims: released, restarts: restarts - 1 })))
+            )
+      )
+      fibers.analysis = yield* releaseBeforeRestart.pipe(
+        Effect.zipRight(analysis),
+        Effect.sandbox,
+        Effect.tapError((cause) => Effect.logError("analysis flow failed; restarting", cause)),
+        Effect.retry({
+          schedule: Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("30 seconds"))),
+          while: (cause) => !Cause.isInterruptedOnly(cause)
+        }),
+        Effect.unsandbox,
         Effect.orDie,
         Effect.forkScoped
       )

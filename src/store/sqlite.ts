@@ -1,6 +1,7 @@
 /** The Store on SQLite (`@effect/sql-sqlite-node`, better-sqlite3): the embedded default. */
 import * as SqlClient from "@effect/sql/SqlClient"
-import type * as SqlError from "@effect/sql/SqlError"
+import type * as SqlConnection from "@effect/sql/SqlConnection"
+import * as SqlError from "@effect/sql/SqlError"
 import * as Migrator from "@effect/sql/Migrator"
 import * as SqliteClient from "@effect/sql-sqlite-node/SqliteClient"
 import { Cause, Clock, Effect, Layer, Option, Scope } from "effect"
@@ -205,13 +206,28 @@ export const splitRange = (range: TimeRange): RangeSplit | null => {
   return { hours: { from, to }, edges }
 }
 
+/** ROLLBACK, a no-op when no transaction is active (SQLite already rolled it back, or BEGIN failed). */
+const rollbackIfActive = (conn: SqlConnection.Connection) =>
+  Effect.asVoid(conn.execute("ROLLBACK", [], undefined)).pipe(
+    Effect.catchIf(
+      (error) => /no transaction is active/.test(String((error.cause as Error | undefined)?.message ?? "")),
+      () => Effect.void
+    )
+  )
+
 /**
  * `sql.withTransaction`, with BEGIN, COMMIT and ROLLBACK run as cached prepared statements:
  * @effect/sql runs them unprepared, so every group commit paid two `prepare` calls (~1 % of ingest
  * CPU). Same transaction tag, so statements inside run on the transaction's connection as before.
+ *
+ * A failed COMMIT or ROLLBACK is an ordinary failure here, not a defect. @effect/sql makes it a
+ * defect (`orDie`), and in WAL mode a full disk shows at COMMIT, when the frames are written: the
+ * analysis flow, which restarts after failures, died for good on a defect and left the backlog
+ * `pending` until a restart. A COMMIT that failed may leave the transaction open (SQLITE_BUSY,
+ * sometimes SQLITE_FULL), so it is rolled back before the failure goes on.
  */
-export const preparedTransactions = (sql: SqlClient.SqlClient) =>
-  SqlClient.makeWithTransaction({
+export const preparedTransactions = (sql: SqlClient.SqlClient) => {
+  const transaction = SqlClient.makeWithTransaction({
     transactionTag: SqlClient.TransactionConnection,
     spanAttributes: [["db.system.name", "sqlite"]],
     acquireConnection: Effect.flatMap(Scope.make(), (scope) => Effect.map(Scope.extend(sql.reserve, scope), (conn) => [scope, conn] as const)),
@@ -222,18 +238,21 @@ export const preparedTransactions = (sql: SqlClient.SqlClient) =>
     // stopped half-way, and the daemon's analysis flow restarted.
     begin: (conn) => Effect.asVoid(conn.execute("BEGIN IMMEDIATE", [], undefined)),
     savepoint: (conn, id) => Effect.asVoid(conn.executeUnprepared(`SAVEPOINT effect_sql_${id}`, [], undefined)),
-    commit: (conn) => Effect.asVoid(conn.execute("COMMIT", [], undefined)),
+    commit: (conn) =>
+      Effect.asVoid(conn.execute("COMMIT", [], undefined)).pipe(
+        Effect.tapError(() => Effect.ignore(rollbackIfActive(conn)))
+      ),
     // A BEGIN IMMEDIATE that timed out waiting for another writer began nothing: there is nothing
     // to roll back, and that must not turn the busy error into a defect.
-    rollback: (conn) =>
-      Effect.asVoid(conn.execute("ROLLBACK", [], undefined)).pipe(
-        Effect.catchIf(
-          (error) => /no transaction is active/.test(String((error.cause as Error | undefined)?.message ?? "")),
-          () => Effect.void
-        )
-      ),
+    rollback: rollbackIfActive,
     rollbackSavepoint: (conn, id) => Effect.asVoid(conn.executeUnprepared(`ROLLBACK TO SAVEPOINT effect_sql_${id}`, [], undefined))
   })
+  return <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E | SqlError.SqlError, R> =>
+    transaction(effect).pipe(
+      // Only COMMIT and ROLLBACK failures become defects in there; the effect's own stay failures.
+      Effect.catchSomeDefect((defect) => (defect instanceof SqlError.SqlError ? Option.some(Effect.fail(defect)) : Option.none()))
+    )
+}
 
 /** Builds the Store over whatever SqlClient is provided (one process owns the SQLite file). */
 export const makeSqlStore = Effect.gen(function* () {

@@ -58,6 +58,12 @@ export interface SpawnOptions {
   readonly startTimeoutMs?: number
   /** Working directory of the daemon (default: the repository root). */
   readonly cwd?: string
+  /**
+   * A soft limit on the size of any file the daemon writes (RLIMIT_FSIZE, set by util-linux
+   * `prlimit`, which then becomes the daemon: same pid). Writes past it fail as on a full disk;
+   * `prlimit --pid <pid> --fsize=unlimited` lifts it, as freeing space would.
+   */
+  readonly maxFileBytes?: number
 }
 
 const tempDirs = new Set<string>()
@@ -80,7 +86,8 @@ export const spawnDaemon = (options: SpawnOptions = {}): Promise<ChildDaemon> =>
   if (!existsSync(mainJs)) throw new Error(`${mainJs} is missing: run \`npm run build\` first`)
   const dbPath = options.dbPath ?? freshDbPath()
   const stdio: StdioOptions = [options.stdin ?? "ignore", "ignore", "pipe"]
-  const proc = spawn(process.execPath, [mainJs, "serve"], {
+  const command = options.maxFileBytes === undefined ? [process.execPath, mainJs, "serve"] : ["prlimit", `--fsize=${options.maxFileBytes}:`, "--", process.execPath, mainJs, "serve"]
+  const proc = spawn(command[0], command.slice(1), {
     cwd: options.cwd ?? repoRoot,
     env: {
       PATH: process.env.PATH ?? "",
