@@ -30,6 +30,27 @@ export const hasValidApiKey = (header: string | undefined, keys: ReadonlyArray<s
   return keys.some((key) => sameSecret(token, key))
 }
 
+/**
+ * What needs no key: probes and scrapers (SPEC §4), the API's description, and the dashboard page
+ * (it asks for a key and sends it with the API calls it makes).
+ */
+const OPEN_PATHS = new Set(["/health", "/ready", "/metrics", "/docs", "/openapi.json", "/"])
+
+/**
+ * Whether the request is for an open endpoint, by its decoded path: every other endpoint of the
+ * API needs a key. A prefix test on the raw URL ("/api/") let `/API/v1/…`, `/%61pi/v1/…` and
+ * `//api/v1/…` through without one, since the router decodes the path (and then ignored case and
+ * doubled slashes too).
+ */
+const isOpenPath = (url: string): boolean => {
+  const path = url.split("?")[0]
+  try {
+    return OPEN_PATHS.has(decodeURIComponent(path))
+  } catch {
+    return false
+  }
+}
+
 const decodeErrorResponse = (error: HttpApiError.HttpApiDecodeError) => {
   const details = error.issues.map((issue) => {
     const field = issue.path.length === 0 ? "(request)" : issue.path.map(String).join(".")
@@ -49,24 +70,20 @@ export const ApiMiddlewareLive = HttpApiBuilder.middleware(
     return (app) =>
       Effect.gen(function* () {
         const request = yield* HttpServerRequest.HttpServerRequest
-        const url = request.url
-        if (url.startsWith("/api/")) {
-          if (keys.length > 0) {
-            if (!hasValidApiKey(request.headers.authorization, keys)) {
-              return errorResponse(new Unauthorized({ message: "a valid Authorization: Bearer <key> header is required" }))
-            }
+        if (keys.length > 0 && !isOpenPath(request.url) && !hasValidApiKey(request.headers.authorization, keys)) {
+          return errorResponse(new Unauthorized({ message: "a valid Authorization: Bearer <key> header is required" }))
+        }
+        // Every POST of the API is a submission (or a retry): limited, and refused while draining.
+        if (request.method === "POST") {
+          if (lifecycle.isDraining()) {
+            return errorResponse(drainingRefusal())
           }
-          if (request.method === "POST") {
-            if (lifecycle.isDraining()) {
-              return errorResponse(drainingRefusal())
-            }
-            if (limiter.enabled) {
-              const admission = yield* limiter.admit
-              if (!admission.admitted) {
-                return errorResponse(
-                  new RateLimited({ message: `too many requests: the limit is ${config.http.rateLimitPerSecond} per second`, retry_after: admission.retryAfterSeconds })
-                )
-              }
+          if (limiter.enabled) {
+            const admission = yield* limiter.admit
+            if (!admission.admitted) {
+              return errorResponse(
+                new RateLimited({ message: `too many requests: the limit is ${config.http.rateLimitPerSecond} per second`, retry_after: admission.retryAfterSeconds })
+              )
             }
           }
         }

@@ -214,7 +214,10 @@ export const HttpServerLive = Layer.unwrapEffect(
       // route (the catch-all included) getting to say anything. Node bounds the whole request line
       // (16 KiB of headers), so no parameter can be longer than that: the id route then refuses
       // what is not an id with its own JSON 404.
-      Layer.provide(HttpRouter.setRouterConfig({ maxParamLength: 64 * 1024 })),
+      // Paths are matched as written: find-my-way's defaults also ignore case and doubled slashes,
+      // so `/API/V1/insights` and `//api/v1/insights` were served too, one more way around any
+      // rule keyed on the path.
+      Layer.provide(HttpRouter.setRouterConfig({ maxParamLength: 64 * 1024, caseSensitive: true, ignoreDuplicateSlashes: false })),
       // Without a trace exporter (OTEL_EXPORTER_OTLP_ENDPOINT), per-request spans (URL parsing, header
       // redaction, span objects) would be pure cost: about a quarter of a request's CPU when measured.
       HttpMiddleware.withTracerDisabledWhen(tracing ? () => false : () => true)

@@ -75,6 +75,25 @@ describe("401 unauthorized when API keys are configured", () => {
     }
   })
 
+  it("a path spelt another way (case, percent-encoding, doubled slash, trailing slash) gets no further without a key", async () => {
+    const spellings = ["/API/v1/insights", "/Api/V1/insights/summary", "/%61pi/v1/insights", "/api/v1/%69nsights", "//api/v1/insights", "/api/v1/insights/", "/api//v1/insights"]
+    for (const path of spellings) {
+      const response = await client.request("GET", path)
+      expect(response.status, path).toBe(401)
+      await response.text()
+    }
+    const stored = await client.request("POST", "/API/v1/conversations", {
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(conversation({ id: "conv_sneaked_in" }))
+    })
+    expect(stored.status).toBe(401)
+    await stored.text()
+    const lookup = await call("GET", "/api/v1/conversations/conv_sneaked_in", bearer(KEYS[0]))
+    expect(lookup.status).toBe(404)
+    // With a key, a path in other letters is simply not an endpoint.
+    expect((await call("GET", "/API/v1/insights", bearer(KEYS[0]))).status).toBe(404)
+  })
+
   it("either configured key is accepted on every route", async () => {
     for (const key of KEYS) {
       const created = await call("POST", "/api/v1/conversations", bearer(key), conversation())
@@ -94,12 +113,13 @@ describe("401 unauthorized when API keys are configured", () => {
     expect((await call("GET", "/api/v1/insights", { authorization: `BEARER ${KEYS[1]}` })).status).toBe(200)
   })
 
-  it("/health and /ready stay open", async () => {
+  it("/health, /ready, /metrics, the docs and the dashboard page stay open", async () => {
     const health = await call("GET", "/health", {})
     expect(health.status).toBe(200)
     expect(JSON.parse(health.text)).toEqual({ status: "ok" })
     expect((await call("GET", "/ready", {})).status).toBe(200)
     expect((await call("GET", "/health", bearer("wrong-key"))).status).toBe(200)
+    for (const path of ["/metrics", "/docs", "/openapi.json", "/"]) expect((await call("GET", path, {})).status, path).toBe(200)
   })
 })
 
@@ -144,6 +164,15 @@ describe("429 rate_limit_exceeded beyond INSIGHTD_RATE_LIMIT", () => {
     // And a refused one was really not stored.
     const refusedIndex = responses.findIndex((r) => r.status === 429)
     await expectError(await client.get(`/api/v1/conversations/conv_burst_${refusedIndex}`), 404, "not_found")
+  })
+
+  it("a POST to the path spelt in other letters is limited too (and not served)", async () => {
+    await sleep(1_100)
+    const responses = await Promise.all(Array.from({ length: 20 }, () => client.post("/API/v1/conversations", conversation())))
+    const statuses = responses.map((r) => r.status)
+    expect(statuses.filter((status) => status === 429).length).toBeGreaterThanOrEqual(15)
+    expect(statuses.filter((status) => status !== 429).every((status) => status === 404)).toBe(true)
+    await sleep(1_100)
   })
 
   it("bulk and retry POSTs count too; GETs are never limited", async () => {
