@@ -4,7 +4,7 @@
  * release in-flight work) runs while the HTTP server still answers (503 to new POSTs), and the
  * database closes last.
  */
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Runtime } from "effect"
 import { analyzerLayer, effectiveAnalyzer } from "./analyzer/layer.js"
 import { AppConfig, type Config, describeConfig } from "./config.js"
 import { HttpServerLive } from "./http/server.js"
@@ -62,6 +62,47 @@ export const daemonLayer = (config: Config, pipeline: ResolvedPipeline) => {
   return PipelineLive(config, pipeline).pipe(Layer.provide(http), Layer.provide(core), Layer.provide(tracingLayer()))
 }
 
+/**
+ * The first SIGTERM or SIGINT starts the drain (NodeRuntime interrupts the main fiber; its handlers
+ * run once). A repeated one, or SIGINT after SIGTERM, must not end the process half-way: Node's
+ * default action would exit 143/130 at once and leave claimed conversations `processing`. Here a
+ * repeated signal is logged and ignored; the grace period already bounds the drain. SIGHUP (the
+ * terminal closed) drains the same way instead of killing the process outright.
+ */
+const signalsDuringShutdown = (config: Config) =>
+  Effect.gen(function* () {
+    const runtime = yield* Effect.runtime<never>()
+    const log = (signal: string) =>
+      Runtime.runFork(runtime)(
+        Effect.logWarning("shutdown: already draining; signal ignored").pipe(Effect.annotateLogs({ signal, grace_period_ms: config.gracePeriodMs }))
+      )
+    let shuttingDown = false
+    let forwardedHangup = false
+    const onTerminate = (signal: NodeJS.Signals) => {
+      if (forwardedHangup && signal === "SIGTERM") forwardedHangup = false
+      else if (shuttingDown) log(signal)
+      shuttingDown = true
+    }
+    const onHangup = () => {
+      if (shuttingDown) return log("SIGHUP")
+      forwardedHangup = true
+      process.kill(process.pid, "SIGTERM")
+    }
+    yield* Effect.acquireRelease(
+      Effect.sync(() => {
+        process.on("SIGTERM", onTerminate)
+        process.on("SIGINT", onTerminate)
+        process.on("SIGHUP", onHangup)
+      }),
+      () =>
+        Effect.sync(() => {
+          process.off("SIGTERM", onTerminate)
+          process.off("SIGINT", onTerminate)
+          process.off("SIGHUP", onHangup)
+        })
+    )
+  })
+
 export const serve = (config: Config, pipeline: ResolvedPipeline) =>
   Effect.gen(function* () {
     yield* Effect.logInfo("insightd starting").pipe(
@@ -74,5 +115,6 @@ export const serve = (config: Config, pipeline: ResolvedPipeline) =>
         pid: process.pid
       })
     )
+    yield* signalsDuringShutdown(config)
     return yield* Layer.launch(daemonLayer(config, pipeline))
-  })
+  }).pipe(Effect.scoped)

@@ -13,6 +13,7 @@ import { DashboardLive } from "../dashboard/route.js"
 import { httpMetrics } from "../observability/http.js"
 import { recordHttpResponse } from "../observability/metrics.js"
 import { tracingEnabled } from "../observability/tracing.js"
+import { Lifecycle } from "../services/Lifecycle.js"
 import { InvalidParameter, ListenFailed, MethodNotAllowed, NotFound } from "../domain/errors.js"
 import { InsightdApi } from "./api.js"
 import { DocsLive } from "./docs.js"
@@ -166,6 +167,7 @@ const dispatchingServer = (node: Server, options: { readonly port: number; reado
       HttpServer.HttpServer,
       Effect.gen(function* () {
         const hot = yield* makeHotIngest
+        const lifecycle = yield* Lifecycle
         const listening = yield* NodeHttpServer.make(() => node, { port: options.port, host: options.host }).pipe(
           Effect.mapError((error) => listenFailed(options, error.cause))
         )
@@ -180,6 +182,10 @@ const dispatchingServer = (node: Server, options: { readonly port: number; reado
                 // and uptime checks probe /health that way. Node already knows the request is HEAD
                 // (the response was made before this event) and sends no body.
                 if (request.method === "HEAD") request.method = "GET"
+                // Draining: each answer closes its connection (`Connection: close`). A 503 sent
+                // keep-alive invited the client to send its next request on a socket that the
+                // shutdown then reset, so it got ECONNRESET (stored or not?) instead of an answer.
+                if (lifecycle.isDraining()) response.shouldKeepAlive = false
                 if (!hot(request, response) && !refusedUndecodablePath(request, response)) handler(request, response)
               }
               node.on("request", listener)

@@ -1,0 +1,88 @@
+/**
+ * SPEC §5 "Graceful shutdown" whatever the signals: a supervisor that repeats SIGTERM, Ctrl-C
+ * pressed twice, or SIGHUP (the terminal closed) must not end the daemon half-way with
+ * conversations left `processing`. The Grok calls in flight (a slow fake Grok) are what the drain
+ * waits for while the extra signals arrive.
+ */
+import http from "node:http"
+import { afterEach, describe, expect, it } from "vitest"
+import { type FakeGrok, startFakeGrok } from "../support/fake-grok.mjs"
+import { type ChildDaemon, conversation, spawnDaemon, statusCounts, waitUntil } from "../support/child.js"
+
+const GRACE_MS = 4_000
+let fake: FakeGrok | undefined
+const daemons: Array<ChildDaemon> = []
+afterEach(async () => {
+  for (const daemon of daemons.splice(0)) if (daemon.isRunning()) daemon.proc.kill("SIGKILL")
+  await fake?.close()
+  fake = undefined
+})
+
+/** A daemon on a fake Grok that answers after `latencyMs`, with 30 conversations being analysed. */
+const busyDaemon = async (latencyMs: number): Promise<ChildDaemon> => {
+  fake = await startFakeGrok({ latencyMs })
+  const daemon = await spawnDaemon({
+    env: { XAI_API_KEY: "xai-test-key", XAI_BASE_URL: fake.baseUrl, INSIGHTD_ANALYZER: "grok", INSIGHTD_RATE_LIMIT: "0", INSIGHTD_GRACE_PERIOD_MS: String(GRACE_MS) }
+  })
+  daemons.push(daemon)
+  const response = await fetch(`${daemon.baseUrl}/api/v1/conversations/bulk`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify(Array.from({ length: 30 }, (_, i) => conversation({ id: `conv_signal_${i}` })))
+  })
+  expect(response.status).toBe(202)
+  await waitUntil(() => fake!.calls.length > 0 && statusCounts(daemon.dbPath).processing > 0, 10_000, "calls in flight")
+  return daemon
+}
+
+describe("signals during shutdown", () => {
+  it.each([
+    ["SIGTERM", "SIGTERM"],
+    ["SIGINT", "SIGINT"],
+    ["SIGTERM", "SIGINT"]
+  ] as const)("%s then %s during the drain: the second is logged and ignored, exit 0, nothing left processing", async (first, second) => {
+    const daemon = await busyDaemon(1_500)
+    const stopping = daemon.stop(first, GRACE_MS + 5_000)
+    await daemon.waitForLog((entry) => entry.message === "shutdown: sources stopped, draining", 5_000, "draining")
+    daemon.proc.kill(second)
+    const stopped = await stopping
+    expect({ code: stopped.code, signal: stopped.signal }).toEqual({ code: 0, signal: null })
+    expect(daemon.logsWith("shutdown: already draining; signal ignored").map((entry) => entry.signal)).toEqual([second])
+    expect(daemon.logsWith("shutdown: complete").length).toBe(1)
+    expect(statusCounts(daemon.dbPath).processing).toBe(0)
+  }, 30_000)
+
+  it("SIGHUP drains like SIGTERM: exit 0, the calls in flight are stored, nothing left processing", async () => {
+    const daemon = await busyDaemon(1_000)
+    const stopped = await daemon.stop("SIGHUP", GRACE_MS + 5_000)
+    expect({ code: stopped.code, signal: stopped.signal }).toEqual({ code: 0, signal: null })
+    expect(daemon.logsWith("shutdown: signal received, draining").length).toBe(1)
+    expect(daemon.logsWith("shutdown: complete").length).toBe(1)
+    const counts = statusCounts(daemon.dbPath)
+    expect(counts.processing).toBe(0)
+    expect(counts.completed).toBeGreaterThan(0)
+  }, 30_000)
+
+  it("while draining, every answer closes its connection, so a keep-alive client never sends into a socket about to be reset", async () => {
+    const daemon = await busyDaemon(2_000)
+    const agent = new http.Agent({ keepAlive: true, maxSockets: 1 })
+    const post = () =>
+      new Promise<{ status: number; connection: string | undefined }>((resolve, reject) => {
+        const request = http.request(
+          { host: "127.0.0.1", port: daemon.port, path: "/api/v1/conversations", method: "POST", agent, headers: { "content-type": "application/json" } },
+          (response) => {
+            response.resume()
+            response.on("end", () => resolve({ status: response.statusCode ?? 0, connection: response.headers.connection }))
+          }
+        )
+        request.on("error", reject)
+        request.end(JSON.stringify(conversation()))
+      })
+    expect(await post()).toEqual({ status: 202, connection: "keep-alive" })
+    const stopping = daemon.stop("SIGTERM", GRACE_MS + 5_000)
+    await daemon.waitForLog((entry) => entry.message === "shutdown: sources stopped, draining", 5_000, "draining")
+    expect(await post()).toEqual({ status: 503, connection: "close" })
+    agent.destroy()
+    expect((await stopping).code).toBe(0)
+  }, 30_000)
+})
