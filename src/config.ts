@@ -203,7 +203,11 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Either.Either<
     if (sentiment.negativeBelow > sentiment.positiveAbove) {
       return Either.left(new ConfigurationError({ message: `config file ${path}: sentiment.negative_below must not exceed sentiment.positive_above` }))
     }
-    const grokKey = env[file.analyzer.grok.api_key_env]
+    // The standard variables override the file (SPEC §9) even when it names others for the
+    // secrets: INSIGHTD_API_KEYS set beside a config naming MY_KEYS left the API without auth.
+    const setOrUndefined = (value: string | undefined) => (value !== undefined && value.trim() !== "" ? value : undefined)
+    const grokKey = setOrUndefined(env.XAI_API_KEY) ?? env[file.analyzer.grok.api_key_env]
+    const apiKeys = setOrUndefined(env.INSIGHTD_API_KEYS) ?? env[file.http.api_keys_env]
     return Either.right({
       configFile: existsSync(path) ? path : null,
       http: {
@@ -213,7 +217,7 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Either.Either<
         maxBulkBodyBytes: file.http.max_bulk_body_bytes,
         maxBulkItems: file.http.max_bulk_items,
         rateLimitPerSecond: over.INSIGHTD_RATE_LIMIT ?? file.http.rate_limit_per_second,
-        apiKeys: splitKeys(env[file.http.api_keys_env])
+        apiKeys: splitKeys(apiKeys)
       },
       databaseFile: over.INSIGHTD_DB ?? file.database.file,
       analyzer: {

@@ -1,4 +1,4 @@
-import { Either } from "effect"
+import { Either, Redacted } from "effect"
 import { mkdtempSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -30,6 +30,18 @@ describe("configuration", () => {
     )
     expect([config.http.port, config.databaseFile, config.http.rateLimitPerSecond, config.http.apiKeys.length]).toEqual([0, "y.db", 0, 2])
     expect(String(config.analyzer.grok.apiKey)).not.toContain("xai-secret")
+  })
+
+  it("INSIGHTD_API_KEYS and XAI_API_KEY win over the variables a config file names for the secrets", () => {
+    const path = file("named.json", { http: { api_keys_env: "MY_KEYS" }, analyzer: { grok: { api_key_env: "MY_XAI" } } })
+    const keysOf = (config: ReturnType<typeof loadConfig>) => {
+      const loaded = Either.getOrThrow(config)
+      return { api: loaded.http.apiKeys.map(Redacted.value), grok: loaded.analyzer.grok.apiKey === null ? null : Redacted.value(loaded.analyzer.grok.apiKey) }
+    }
+    expect(keysOf(loadConfig({ INSIGHTD_CONFIG: path, INSIGHTD_API_KEYS: "sekrit", XAI_API_KEY: "xai-abc" }))).toEqual({ api: ["sekrit"], grok: "xai-abc" })
+    expect(keysOf(loadConfig({ INSIGHTD_CONFIG: path, INSIGHTD_API_KEYS: "sekrit", MY_KEYS: "mine", XAI_API_KEY: "xai-abc", MY_XAI: "xai-mine" }))).toEqual({ api: ["sekrit"], grok: "xai-abc" })
+    // The named variables still serve when the standard ones are unset (or empty).
+    expect(keysOf(loadConfig({ INSIGHTD_CONFIG: path, INSIGHTD_API_KEYS: "", MY_KEYS: "mine", MY_XAI: "xai-mine" }))).toEqual({ api: ["mine"], grok: "xai-mine" })
   })
 
   it("the start log's description of it holds no secret: keys as a count, a password in XAI_BASE_URL masked", () => {
