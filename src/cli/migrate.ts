@@ -48,8 +48,7 @@ export const runMigrate: Effect.Effect<void, CommandFailed | ConfigurationError>
     )
     yield* writeLines([
       `database ${config.databaseFile}: schema version ${latest.migration_id} (${migrationName(latest)}); ` +
-        (appliedNow.length === 0 ? "already up to date" : `applied ${appliedNow.join(", ")}`) +
-        (latest.migration_id > knownMigrations ? `; this insightd knows only ${knownMigrations} migrations (the database is newer)` : "")
+        (appliedNow.length === 0 ? "already up to date" : `applied ${appliedNow.join(", ")}`)
     ])
   })
 )

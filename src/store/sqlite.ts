@@ -1003,6 +1003,27 @@ export const sqliteConnection = (filename: string) =>
     })
   )
 
+/** The newest migration this build knows (ids are the numeric prefixes of the migration names). */
+const KNOWN_SCHEMA_VERSION = Math.max(...Object.keys(migrations).map((name) => Number.parseInt(name, 10)))
+
+/**
+ * A database migrated by a newer insightd (after a rollback, say) is refused: this build would
+ * write rows the newer schema may not expect (a column it fills, a table it keeps in step), and
+ * nothing would say so. The migration table is @effect/sql's.
+ */
+const refuseNewerSchema = Effect.gen(function* () {
+  const sql = yield* SqlClient.SqlClient
+  const table = yield* sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'effect_sql_migrations'`
+  if (table.length === 0) return
+  const rows = yield* sql<{ version: number | null }>`SELECT MAX(migration_id) AS version FROM effect_sql_migrations`.withoutTransform
+  const version = Number(rows[0]?.version ?? 0)
+  if (version > KNOWN_SCHEMA_VERSION) {
+    return yield* new StoreError({
+      message: `its schema version ${version} is newer than this insightd knows (${KNOWN_SCHEMA_VERSION}): run the insightd that migrated it, or a newer one`
+    })
+  }
+})
+
 /** Tunes the connection for a daemon (WAL is set by the client), applies pending migrations, checks the rollups. */
 export const prepareDatabase = (filename: string) =>
   Effect.gen(function* () {
@@ -1016,6 +1037,7 @@ export const prepareDatabase = (filename: string) =>
     // memory, not in temp files: a perf profile of a backlog being analysed had 14 % of the main
     // thread in subjournal page writes through the kernel.
     yield* sql.unsafe("PRAGMA temp_store = MEMORY")
+    yield* refuseNewerSchema
     yield* migrate
     yield* checkRollups
   }).pipe(Effect.mapError((error) => new StoreError({ message: `database ${filename}: ${error.message}`, cause: error })))

@@ -216,4 +216,24 @@ describe("insightd migrate", () => {
     expect(second.code).toBe(0)
     expect(second.stdout).toContain(`schema version ${version} (${latest}); already up to date`)
   })
+
+  it("refuses a database that a newer insightd migrated: migrate, store and serve exit 1 naming both versions, and write nothing", async () => {
+    const dbPath = join(work, "newer.sqlite")
+    expect((await runCli(["migrate"], { env: { INSIGHTD_DB: dbPath } })).code).toBe(0)
+    const known = Object.keys(migrations).length
+    const db = new Database(dbPath)
+    db.prepare("INSERT INTO effect_sql_migrations (migration_id, name) VALUES (?, 'from_the_future')").run(known + 1)
+    db.close()
+    const expected = `schema version ${known + 1} is newer than this insightd knows (${known})`
+    const migrate = await runCli(["migrate"], { env: { INSIGHTD_DB: dbPath } })
+    expect(migrate.code).toBe(1)
+    expect(migrate.stderr).toContain(expected)
+    const store = await runCli(["store"], { input: { file: fixture("conversations.jsonl") }, env: { INSIGHTD_DB: dbPath } })
+    expect(store.code).toBe(1)
+    expect(store.stderr).toContain(expected)
+    const serve = await runCli(["serve"], { env: { INSIGHTD_DB: dbPath, INSIGHTD_PORT: "0" } })
+    expect(serve.code).toBe(1)
+    expect(serve.stderr).toContain(expected)
+    expect(count(dbPath, "SELECT COUNT(*) AS n FROM conversations")).toBe(0)
+  })
 })
