@@ -281,7 +281,37 @@ const field = (value: unknown, key: string): JsonObject => (isJsonObject(value) 
  * answers every decode failure with our invalid_schema / invalid_parameter body instead
  * (./middleware.ts), so the document lists only what is sent.
  */
-const withoutPlatformDecodeError = (spec: JsonObject): JsonObject => {
+/**
+ * The generator writes `Schema.Unknown` as `{"$id": "/schemas/unknown"}` wherever it appears (ten
+ * places): JSON Schema 2020-12 wants an `$id` once per document, and validators such as ajv refuse
+ * the whole document. Without the id it is `{}`, which means the same: any value.
+ */
+const withoutUnknownIds = (value: unknown): void => {
+  if (Array.isArray(value)) for (const item of value) withoutUnknownIds(item)
+  else if (isJsonObject(value)) {
+    if (value.$id === "/schemas/unknown") delete value.$id
+    for (const child of Object.values(value)) withoutUnknownIds(child)
+  }
+}
+
+/**
+ * The API's bearer keys (./middleware.ts), declared so clients and the docs page can send one.
+ * Optional (`{}` is the alternative with no key): they are required only when keys are configured.
+ * The probes, metrics and pages outside /api stay open.
+ */
+const withBearerAuth = (spec: JsonObject): void => {
+  const components = field(spec, "components")
+  components.securitySchemes = {
+    ...field(components, "securitySchemes"),
+    bearerAuth: { type: "http", scheme: "bearer", description: "One of the keys in INSIGHTD_API_KEYS, when that is set." }
+  }
+  for (const [path, operations] of Object.entries(field(spec, "paths"))) {
+    if (!path.startsWith("/api/") || !isJsonObject(operations)) continue
+    for (const operation of Object.values(operations)) if (isJsonObject(operation)) operation.security = [{ bearerAuth: [] }, {}]
+  }
+}
+
+const documentAsServed = (spec: JsonObject): JsonObject => {
   const decodeError = "#/components/schemas/HttpApiDecodeError"
   for (const operations of Object.values(field(spec, "paths"))) {
     for (const operation of Object.values(isJsonObject(operations) ? operations : {})) {
@@ -297,6 +327,8 @@ const withoutPlatformDecodeError = (spec: JsonObject): JsonObject => {
     }
   }
   const schemas = field(field(spec, "components"), "schemas")
+  withoutUnknownIds(spec)
+  withBearerAuth(spec)
   for (const name of ["HttpApiDecodeError", "Issue", "PropertyKey"]) {
     const { [name]: _unused, ...others } = schemas
     const stillUsed = JSON.stringify({ ...spec, components: { ...field(spec, "components"), schemas: others } }).includes(`"#/components/schemas/${name}"`)
@@ -312,4 +344,4 @@ export class InsightdApi extends HttpApi.make("insightd")
   .annotate(OpenApi.Title, "insightd")
   .annotate(OpenApi.Description, "Customer conversations in, insights out: sentiment, confidence, topic clusters, reasoning.")
   .annotate(OpenApi.Version, "0.1.0")
-  .annotate(OpenApi.Transform, withoutPlatformDecodeError) {}
+  .annotate(OpenApi.Transform, documentAsServed) {}

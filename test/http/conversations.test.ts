@@ -739,6 +739,20 @@ describe("operations endpoints", () => {
     expect(JSON.stringify(spec.paths["/api/v1/insights"].get.responses["400"])).toContain("#/components/schemas/InvalidParameter")
   })
 
+  it("/openapi.json declares the optional bearer key on /api routes and gives no $id twice (JSON Schema 2020-12)", async () => {
+    type Operation = { security?: Array<Record<string, Array<string>>> }
+    const text = await (await get("/openapi.json")).text()
+    const spec = JSON.parse(text) as { paths: Record<string, Record<string, Operation>>; components: { securitySchemes?: Record<string, Record<string, string>> } }
+    expect(spec.components.securitySchemes?.bearerAuth).toMatchObject({ type: "http", scheme: "bearer" })
+    for (const [path, operations] of Object.entries(spec.paths)) {
+      for (const [method, operation] of Object.entries(operations)) {
+        expect(operation.security, `${method} ${path}`).toEqual(path.startsWith("/api/") ? [{ bearerAuth: [] }, {}] : [])
+      }
+    }
+    const ids = [...text.matchAll(/"\$id":"([^"]*)"/g)].map((match) => match[1])
+    expect(ids.filter((id, index) => ids.indexOf(id) !== index)).toEqual([])
+  })
+
   it("/docs is an HTML page that loads no external script or stylesheet (works offline)", async () => {
     const response = await get("/docs")
     expect(response.status).toBe(200)
