@@ -8,6 +8,7 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, FiberRef, Layer, LogLevel } from "effect"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import type { Duplex } from "node:stream"
 import { AppConfig } from "../config.js"
 import { DashboardLive } from "../dashboard/route.js"
 import { httpMetrics } from "../observability/http.js"
@@ -32,7 +33,7 @@ const logAddress = Layer.effectDiscard(
     Effect.flatMap(FiberRef.get(FiberRef.currentMinimumLogLevel), (level) => {
       const line =
         address._tag === "TcpAddress"
-          ? Effect.logInfo("http listening").pipe(Effect.annotateLogs({ source: "http", host: address.hostname, port: address.port, url: `http://${address.hostname}:${address.port}` }))
+          ? Effect.logInfo("http listening").pipe(Effect.annotateLogs({ source: "http", host: address.hostname, port: address.port, url: `http://${address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname}:${address.port}` }))
           : Effect.logInfo("http listening").pipe(Effect.annotateLogs({ source: "http", path: address.path }))
       return level._tag === "None" ? line : Effect.locally(line, FiberRef.currentMinimumLogLevel, LogLevel.Info)
     })
@@ -152,6 +153,29 @@ const answerExpectContinue = (node: Server, limits: BodyLimits) => (request: Inc
   node.emit("request", request, response)
 }
 
+/**
+ * A request Node's parser refuses (raw non-ASCII in the path or query, a malformed request line,
+ * headers over 16 KiB) got Node's bare `400 Bad Request` with no body; SPEC §4 wants every error
+ * as the JSON error body. The request never reached a route, so the answer is written here.
+ */
+const answerUnparsableRequest = (error: Error & { code?: string }, socket: Duplex) => {
+  if (!socket.writable || error.code === "ECONNRESET") {
+    socket.destroy()
+    return
+  }
+  const headersTooLarge = error.code === "HPE_HEADER_OVERFLOW"
+  const message = headersTooLarge
+    ? "the request headers are too large (16 KiB at most)"
+    : error.code === "HPE_INVALID_URL" || error.code === "HPE_INVALID_CHARACTER"
+      ? "the request line is not valid HTTP: characters outside ASCII in a path or query must be percent-encoded (UTF-8)"
+      : `the request is not valid HTTP (${error.code ?? "unparsable"})`
+  const body = JSON.stringify({ error: "invalid_parameter", message, details: [{ field: "(request)", message }] })
+  socket.end(
+    `HTTP/1.1 ${headersTooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request"}\r\nContent-Type: application/json\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
+  )
+}
+
 interface BodyLimits {
   readonly single: number
   readonly bulk: number
@@ -172,6 +196,7 @@ const dispatchingServer = (node: Server, options: { readonly port: number; reado
           Effect.mapError((error) => listenFailed(options, error.cause))
         )
         node.on("checkContinue", answerExpectContinue(node, options.limits))
+        node.on("clientError", answerUnparsableRequest)
         return HttpServer.make({
           address: listening.address,
           serve: (app, middleware) =>

@@ -42,6 +42,7 @@ const reportRecorded = (analyzed: AnalyzedBatch) =>
   Effect.gen(function* () {
     let completed = 0
     let failed = 0
+    let released = 0
     let promptTokens = 0
     let completionTokens = 0
     let analyzer: string | undefined
@@ -55,6 +56,8 @@ const reportRecorded = (analyzed: AnalyzedBatch) =>
       } else if (outcome._tag === "Failed") {
         failed++
         recordFailed(outcome.error)
+      } else {
+        released++
       }
     }
     recordBatch(analyzed.outcomes.length, analyzed.durationMs)
@@ -71,7 +74,13 @@ const reportRecorded = (analyzed: AnalyzedBatch) =>
     // The local analyzer finishes thousands of batches a second: per batch is debug detail there
     // (progress shows in /metrics); a Grok batch is a paid call worth a line at info.
     const local = analyzer?.startsWith("local:") === true && failed === 0
-    yield* (local ? Effect.logDebug("batch analyzed") : Effect.logInfo("batch analyzed")).pipe(Effect.annotateLogs(fields))
+    if (completed === 0 && failed === 0 && released > 0) {
+      // Nothing was analysed: the analyzer paused (or shutdown came) and the batch went back to
+      // pending. Saying "batch analyzed" with zero results misled whoever read the log.
+      yield* Effect.logInfo("batch handed back").pipe(Effect.annotateLogs({ stage: "persist-insight", batch_size: analyzed.outcomes.length, released }))
+    } else {
+      yield* (local ? Effect.logDebug("batch analyzed") : Effect.logInfo("batch analyzed")).pipe(Effect.annotateLogs({ ...fields, ...(released > 0 ? { released } : {}) }))
+    }
     return { ...analyzed, completed, failed }
   })
 

@@ -152,6 +152,9 @@ describe("daemon with the Grok analyzer", () => {
     for (let i = 1; i < probes.length; i++) expect(probes[i].at - probes[i - 1].at).toBeGreaterThanOrEqual(990)
     expect(daemon.logs.filter((entry) => String(entry.message).startsWith("analyzer paused"))).toHaveLength(1)
     expect(daemon.logs.find((entry) => String(entry.message).startsWith("analyzer paused"))?.reason).toBe("grok_unauthorized")
+    // Batches handed back say so; none claims to be analysed with nothing in it.
+    expect(daemon.logs.filter((entry) => entry.message === "batch handed back").length).toBeGreaterThan(0)
+    expect(daemon.logs.filter((entry) => entry.message === "batch analyzed")).toEqual([])
 
     fake.acceptKey(undefined) // the key works again
     await waitFor(() => (statusCounts(daemon!).completed ?? 0) === 300, 30_000, "the backlog to complete after resuming")

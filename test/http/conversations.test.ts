@@ -7,6 +7,7 @@
 import { gzipSync } from "node:zlib"
 import Database from "better-sqlite3"
 import { request as httpRequest } from "node:http"
+import { connect } from "node:net"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
 import { conversation, type RunningDaemon, startDaemon, waitFor } from "../support/server.js"
 import { type ErrorBody, expectError, fieldsOf, makeClient } from "./helpers.js"
@@ -751,6 +752,32 @@ describe("operations endpoints", () => {
     }
     const ids = [...text.matchAll(/"\$id":"([^"]*)"/g)].map((match) => match[1])
     expect(ids.filter((id, index) => ids.indexOf(id) !== index)).toEqual([])
+  })
+
+  it("a request Node cannot parse (raw non-ASCII in the query, a bad method, huge headers) gets the JSON error body too", async () => {
+    const { hostname, port } = new URL(daemon.baseUrl)
+    const send = (bytes: Buffer) =>
+      new Promise<string>((resolve) => {
+        const socket = connect(Number(port), hostname, () => socket.end(bytes))
+        let received = ""
+        socket.on("data", (chunk) => (received += chunk.toString("utf8")))
+        socket.on("error", () => resolve(received))
+        socket.on("close", () => resolve(received))
+      })
+    const answer = async (bytes: Buffer) => {
+      const raw = await send(bytes)
+      const [head, body] = raw.split("\r\n\r\n")
+      return { status: Number(head.split(" ")[1]), type: /content-type: ([^\r]*)/i.exec(head)?.[1], body: JSON.parse(body) as ErrorBody }
+    }
+    const nonAscii = await answer(Buffer.from("GET /api/v1/insights?author=é HTTP/1.1\r\nHost: x\r\n\r\n", "utf8"))
+    expect(nonAscii).toMatchObject({ status: 400, type: "application/json", body: { error: "invalid_parameter" } })
+    expect(nonAscii.body.message).toContain("percent-encoded")
+    const method = await answer(Buffer.from("BL@H / HTTP/1.1\r\nHost: x\r\n\r\n"))
+    expect(method).toMatchObject({ status: 400, type: "application/json", body: { error: "invalid_parameter" } })
+    const headers = await answer(Buffer.from(`GET /health HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(20_000)}\r\n\r\n`))
+    expect(headers).toMatchObject({ status: 431, type: "application/json", body: { error: "invalid_parameter" } })
+    // The server goes on serving.
+    expect((await get("/health")).status).toBe(200)
   })
 
   it("/docs is an HTML page that loads no external script or stylesheet (works offline)", async () => {
