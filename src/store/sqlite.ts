@@ -254,6 +254,9 @@ export const preparedTransactions = (sql: SqlClient.SqlClient) => {
     )
 }
 
+/** How long a failed write keeps the store reported unwritable (readiness) before a probe may say otherwise. */
+const WRITE_FAILURE_HOLD_MS = 10_000
+
 /** Builds the Store over whatever SqlClient is provided (one process owns the SQLite file). */
 export const makeSqlStore = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
@@ -308,10 +311,10 @@ export const makeSqlStore = Effect.gen(function* () {
    * Why the latest write failed, until one succeeds: a full disk or a lock held elsewhere fails
    * every write while reads (the readiness ping) still answer.
    */
-  let writeFailure: string | null = null
+  let writeFailure: { readonly error: StoreError; readonly at: number } | null = null
   const trackWrite = <A>(write: Effect.Effect<A, StoreError>): Effect.Effect<A, StoreError> =>
     Effect.tapBoth(write, {
-      onFailure: (error) => Effect.sync(() => (writeFailure = error.message)),
+      onFailure: (error) => Effect.map(Clock.currentTimeMillis, (at) => void (writeFailure = { error, at })),
       onSuccess: () => Effect.sync(() => (writeFailure = null))
     })
 
@@ -881,16 +884,20 @@ export const makeSqlStore = Effect.gen(function* () {
 
   const ping: StoreShape["ping"] = sql`SELECT 1`.pipe(Effect.asVoid, Effect.mapError(storeError("ping")))
 
-  const writable: StoreShape["writable"] = Effect.suspend(() =>
-    writeFailure === null
-      ? Effect.void
-      : // Writing the header's user_version back unchanged is the smallest real write (WAL frame,
-        // commit): it fails while the disk is full and passes once there is room again.
-        Effect.gen(function* () {
-          const rows = yield* sql<{ user_version: number }>`PRAGMA user_version`
-          yield* sql.unsafe(`PRAGMA user_version = ${Number(rows[0]?.user_version ?? 0)}`)
-        }).pipe(Effect.mapError(storeError("writing")), trackWrite)
-  )
+  const writable: StoreShape["writable"] = Effect.flatMap(Clock.currentTimeMillis, (now) => {
+    if (writeFailure === null) return Effect.void
+    // A real write failed within the window: not writable, whatever a probe would say. A small
+    // probe can pass on a full disk (it fits in the WAL's room while a batch of rows does not),
+    // and it answered 200 between failing writes the whole time the disk was full.
+    if (now - writeFailure.at < WRITE_FAILURE_HOLD_MS) return Effect.fail(writeFailure.error)
+    // After it, with no write since (a daemon out of rotation gets none), the probe decides:
+    // writing the header's user_version back unchanged is the smallest real write (WAL frame,
+    // commit), so the daemon comes back once writes pass again, without traffic.
+    return Effect.gen(function* () {
+      const rows = yield* sql<{ user_version: number }>`PRAGMA user_version`
+      yield* sql.unsafe(`PRAGMA user_version = ${Number(rows[0]?.user_version ?? 0)}`)
+    }).pipe(Effect.mapError(storeError("writing")), trackWrite)
+  })
 
   // SQLite's data_version changes when another connection commits, never for this one's own
   // commits (the client has one connection), so it tells exactly when someone else wrote.

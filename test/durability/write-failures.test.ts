@@ -44,6 +44,10 @@ describe("writes refused for a while", () => {
     }
     expect(refused).toBe(3)
     expect(accepted).toBeGreaterThan(0)
+    // Out of rotation while writes fail (a small probe write would still pass on this "disk").
+    const ready = await fetch(`${daemon.baseUrl}/ready`)
+    expect(ready.status).toBe(503)
+    expect(((await ready.json()) as { reason?: string }).reason).toBe("database_unwritable")
 
     // Room again (as when an operator frees space): lift the limit on the running process.
     execFileSync("prlimit", ["--pid", String(daemon.pid), "--fsize=unlimited:unlimited"])
@@ -53,6 +57,7 @@ describe("writes refused for a while", () => {
     await waitUntil(() => statusCounts(daemon.dbPath).completed === accepted, 30_000, `all ${accepted} accepted conversations completed`)
     expect(statusCounts(daemon.dbPath)).toEqual({ pending: 0, processing: 0, completed: accepted, failed: 0 })
     expect(daemon.isRunning()).toBe(true)
+    expect((await fetch(`${daemon.baseUrl}/ready`)).status).toBe(200)
   })
 
   it("a write lock held elsewhere past the busy timeout: the failed flow's claims are handed back and analysed", async () => {

@@ -1,7 +1,7 @@
 import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import * as SqlClient from "@effect/sql/SqlClient"
-import { Context, Effect, Either, Layer } from "effect"
+import { Context, Effect, Either, Layer, TestClock } from "effect"
 import { vi } from "vitest"
 import type { Insight } from "../../src/domain/insight.js"
 import { preparedTransactions, sqliteClientLayer, SqliteStoreLive } from "../../src/store/sqlite.js"
@@ -40,7 +40,12 @@ describe("SQLite store", () => {
         expect(Either.isLeft(yield* Effect.either(store.writable))).toBe(true) // ...but writes do not
         other.exec("ROLLBACK")
         other.close()
-        yield* store.writable // the probe write passes again
+        // A write failed less than 10 s ago: still not writable, whatever a small probe would say
+        // (on a full disk it can pass between failing writes).
+        yield* TestClock.adjust("9 seconds")
+        expect(Either.isLeft(yield* Effect.either(store.writable))).toBe(true)
+        yield* TestClock.adjust("1 second")
+        yield* store.writable // then the probe write decides: it passes again
         yield* store.submit([{ conversations: [newConversation()] }])
         yield* store.writable
       }),
