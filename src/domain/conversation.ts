@@ -135,6 +135,20 @@ export const toUtcIso = (value: string): string | undefined => {
   return Number.isNaN(millis) || millis < FIRST_UTC_MILLIS || millis > LAST_UTC_MILLIS ? undefined : new Date(millis).toISOString()
 }
 
+/**
+ * For a time bound of a query: like toUtcIso, but a time between two milliseconds is rounded up,
+ * not down. Stored times have millisecond precision, so `t >= start` and `t < end` hold for a
+ * stored t exactly when they hold with the bound rounded up: `end_time=…00:30:00.0001Z` must
+ * include a conversation at 00:30:00.000, and truncated to .000 it did not.
+ */
+export const toUtcIsoBound = (value: string): string | undefined => {
+  const iso = toUtcIso(value)
+  const fraction = /[T ]\d{2}:\d{2}:\d{2}\.(\d+)/.exec(value)?.[1] ?? ""
+  if (iso === undefined || !/[1-9]/.test(fraction.slice(3))) return iso
+  const millis = Date.parse(iso) + 1
+  return millis > LAST_UTC_MILLIS ? undefined : new Date(millis).toISOString()
+}
+
 /** ISO-8601 string in, normalised UTC ISO string out (`2024-01-02T03:04:05.000Z`). */
 export const Timestamp = Schema.transformOrFail(
   Schema.String.annotations({ description: "ISO-8601 date-time (UTC when no offset)" }),
@@ -150,6 +164,18 @@ export const Timestamp = Schema.transformOrFail(
     encode: ParseResult.succeed
   }
 ).annotations({ identifier: "Timestamp" })
+
+/** A query's time bound (`start_time`, `end_time`): as Timestamp, sub-millisecond times rounded up. */
+export const TimeBound = Schema.transformOrFail(Schema.String.annotations({ description: "ISO-8601 date-time (UTC when no offset)" }), Schema.String, {
+  strict: true,
+  decode: (value, _, ast) => {
+    const iso = toUtcIsoBound(value)
+    return iso === undefined
+      ? ParseResult.fail(new ParseResult.Type(ast, value, "must be an ISO-8601 date-time, e.g. 2024-05-01T12:00:00Z"))
+      : ParseResult.succeed(iso)
+  },
+  encode: ParseResult.succeed
+}).annotations({ identifier: "TimeBound" })
 
 /**
  * Whether `text` has at most `max` characters, counted as Unicode code points (as JSON Schema's

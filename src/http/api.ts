@@ -8,7 +8,7 @@ import * as HttpApiGroup from "@effect/platform/HttpApiGroup"
 import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { ParseResult, Schema } from "effect"
-import { ConversationInput, ConversationStatus, Message, Metadata, Timestamp } from "../domain/conversation.js"
+import { ConversationInput, ConversationStatus, Message, Metadata, TimeBound } from "../domain/conversation.js"
 import { SentimentLabel } from "../domain/insight.js"
 import {
   ConflictHttp,
@@ -118,7 +118,7 @@ const oneOf = <L extends ReadonlyArray<string>>(name: string, ...values: L) =>
   })
 
 const timeParam = (name: string) =>
-  Timestamp.annotations({ message: () => `${name} must be an ISO-8601 date-time, e.g. 2024-05-01T12:00:00Z`, description: "ISO-8601" })
+  TimeBound.annotations({ message: () => `${name} must be an ISO-8601 date-time, e.g. 2024-05-01T12:00:00Z`, description: "ISO-8601" })
 
 const optionalParam = <A, I, R>(schema: Schema.Schema<A, I, R>) => Schema.optionalWith(schema, { exact: true })
 

@@ -159,6 +159,17 @@ describe("GET /api/v1/insights: filters", () => {
     await check(`start_time=${start}&end_time=${start}`, () => false, 0)
   })
 
+  it("a bound between two milliseconds keeps start ≤ t < end exact (times are stored to the millisecond)", async () => {
+    const at = "2024-05-02T01:30:00.000Z" // an instant that 10 conversations have exactly
+    // end just after it: those 10 are before the end, so in the range (truncating to .000 left them out)
+    const justAfter = await check(`start_time=2024-05-02T01:29:59.9999Z&end_time=2024-05-02T01:30:00.0001Z`, (i) => i.timestamp === at, 10)
+    expect(justAfter.metadata.end_time).toBe("2024-05-02T01:30:00.001Z")
+    // start just after it: they are before the start, so out of the range
+    await check(`start_time=2024-05-02T01:30:00.0001Z&end_time=2024-05-02T01:30:01Z`, () => false, 0)
+    // more digits that are all zeros change nothing
+    await check(`start_time=2024-05-02T01:30:00.000000Z&end_time=2024-05-02T01:30:00.0010Z`, (i) => i.timestamp === at, 10)
+  })
+
   it("min_confidence and max_confidence are inclusive", async () => {
     const values = [...new Set(all.map((i) => i.confidence))].sort((a, b) => a - b)
     const middle = values[Math.floor(values.length / 2)]
