@@ -56,6 +56,9 @@ export const PipelineDefinition = Schema.Struct({
     if ((has("batch") || has("analyze") || has("persist-insight")) && !(has("batch") && has("analyze") && has("persist-insight"))) {
       return { path: ["stages"], message: "batch, analyze and persist-insight go together (the analysis half)" }
     }
+    const sourceTypes = definition.sources.map((source) => source.type)
+    const repeated = sourceTypes.findIndex((type, i) => sourceTypes.indexOf(type) !== i)
+    if (repeated >= 0) return { path: ["sources", repeated, "type"], message: `${sourceTypes[repeated]} is listed twice (each source may appear once)` }
     if (definition.sources.length > 0 && !has("validate")) return { path: ["sources"], message: "sources need the validate and persist stages" }
     if (has("validate") && definition.sources.length === 0) return { path: ["sources"], message: "the ingest stages need at least one source" }
     return undefined

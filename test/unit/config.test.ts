@@ -95,5 +95,7 @@ describe("configuration", () => {
     expect(errorOf(loadPipeline(bad))).toMatch(/stages\.2\.size/)
     const disordered = file("p2.json", { name: "x", sources: [{ type: "http" }], stages: [{ stage: "persist" }, { stage: "validate" }] })
     expect(errorOf(loadPipeline(disordered))).toMatch(/order/)
+    const twice = file("p3.json", { name: "x", sources: [{ type: "http" }, { type: "stdin" }, { type: "http" }], stages: [{ stage: "validate" }, { stage: "persist" }] })
+    expect(errorOf(loadPipeline(twice))).toMatch(/sources\.2\.type: http is listed twice/)
   })
 })
