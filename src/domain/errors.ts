@@ -42,7 +42,9 @@ export class MethodNotAllowed extends Schema.TaggedError<MethodNotAllowed>()("Me
 
 export class Conflict extends Schema.TaggedError<Conflict>()("Conflict", {
   message: Schema.String,
-  conversation_ids: Schema.Array(Schema.String)
+  conversation_ids: Schema.Array(Schema.String),
+  /** For a bulk: each conflicting id's index in the request, as a 400 names its bad items. */
+  indexes: Schema.optional(Schema.Array(Schema.Number))
 }) {}
 
 /** Too big a body (`limit_bytes`) or, for a bulk, too many conversations (`limit_items`). */

@@ -54,7 +54,13 @@ const wireOf = (error: ClientError): { readonly status: number; readonly body: W
     case "Conflict":
       return {
         status: 409,
-        body: { error: "conflict", message: error.message, details: error.conversation_ids.map((id) => ({ conversation_id: id })) }
+        body: {
+          error: "conflict",
+          message: error.message,
+          details: error.conversation_ids.map((id, i) =>
+            error.indexes === undefined ? { conversation_id: id } : { index: error.indexes[i], field: "id", conversation_id: id, message: "already exists with different content" }
+          )
+        }
       }
     case "PayloadTooLarge":
       return {

@@ -188,7 +188,7 @@ export const ConversationsHandlers = HttpApiBuilder.group(InsightdApi, "conversa
         Effect.gen(function* () {
           const submission = yield* readBulkSubmission(request)
           const outcome = yield* ingest.submit(submission).pipe(Effect.catchTag("StoreError", () => Effect.fail(unavailable("written")())))
-          if (outcome._tag === "Conflict") return yield* conflictError(outcome.conflictingIds)
+          if (outcome._tag === "Conflict") return yield* conflictError(outcome.conflictingIds, submission.conversations.map((conversation) => conversation.id))
           recordAccepted("http", outcome.ids.length)
           return HttpServerResponse.unsafeJson({ status: "accepted", accepted: outcome.ids.length, conversation_ids: outcome.ids }, { status: 202 })
         }).pipe(withinBodyBudget(request, config.http.maxBulkBodyBytes))

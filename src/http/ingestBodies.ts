@@ -198,9 +198,11 @@ export const parseBulk = (body: string, kind: BodyKind): Either.Either<ReadonlyA
   }
 }
 
-export const conflictError = (ids: ReadonlyArray<string>) =>
+/** `submitted`: the ids of a bulk in request order, so each conflict names its item's index. */
+export const conflictError = (ids: ReadonlyArray<string>, submitted?: ReadonlyArray<string>) =>
   new Conflict({
     message: `conversation ${ids.slice(0, 5).join(", ")}${ids.length > 5 ? ` and ${ids.length - 5} more` : ""} already exists with different content`,
-    conversation_ids: ids
+    conversation_ids: ids,
+    indexes: submitted === undefined ? undefined : ids.map((id) => submitted.indexOf(id))
   })
 

@@ -439,7 +439,8 @@ describe("POST /api/v1/conversations/bulk", () => {
     expect((await post("/api/v1/conversations", conversation({ id: "conv_bulk_clash" }))).status).toBe(202)
     const items = [conversation({ id: "conv_bulk_fresh" }), conversation({ id: "conv_bulk_clash", text: "different" })]
     const error = await expectError(await post("/api/v1/conversations/bulk", items), 409, "conflict")
-    expect(error.details).toEqual([{ conversation_id: "conv_bulk_clash" }])
+    // Each conflicting item named by its index, as a 400 names its bad items.
+    expect(error.details).toEqual([{ index: 1, field: "id", conversation_id: "conv_bulk_clash", message: "already exists with different content" }])
     await expectError(await get("/api/v1/conversations/conv_bulk_fresh"), 404, "not_found")
   })
 
