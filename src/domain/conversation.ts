@@ -178,6 +178,19 @@ export const TimeBound = Schema.transformOrFail(Schema.String.annotations({ desc
 }).annotations({ identifier: "TimeBound" })
 
 /**
+ * A thread's text, derived when a conversation gives only `messages`: the messages one per line,
+ * cut to MAX_TEXT_LENGTH (ending "…") so a derived text keeps the limit a given one must keep
+ * (three 15,000-character messages made 45,002). The messages themselves are stored whole.
+ */
+export const threadText = (texts: ReadonlyArray<string>): string => {
+  const joined = texts.join("\n")
+  if (joined.length <= MAX_TEXT_LENGTH) return joined
+  const cut = MAX_TEXT_LENGTH - 1
+  // Never split a surrogate pair.
+  return joined.slice(0, /[\uD800-\uDBFF]/.test(joined[cut - 1]) ? cut - 1 : cut) + "…"
+}
+
+/**
  * Whether `text` has at most `max` characters, counted as Unicode code points (as JSON Schema's
  * maxLength counts them), not UTF-16 units: an emoji is one character, not two.
  */

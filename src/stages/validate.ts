@@ -11,6 +11,7 @@ import {
   MAX_AUTHOR_LENGTH,
   MAX_MESSAGES,
   MAX_TEXT_LENGTH,
+  threadText,
   type Message,
   newConversationId,
   type NewConversation,
@@ -163,7 +164,7 @@ export const decodePlainConversation = (json: object): ConversationInput | undef
 const toNewConversation = (input: ConversationInput, raw: string): NewConversation => ({
   id: input.id ?? newConversationId(),
   clientId: input.id !== undefined,
-  text: input.text ?? (input.messages ?? []).map((message) => message.text).join("\n"),
+  text: input.text ?? threadText((input.messages ?? []).map((message) => message.text)),
   author: input.author,
   timestamp: input.timestamp,
   messages: input.messages ?? null,

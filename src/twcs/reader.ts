@@ -21,7 +21,7 @@ import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync, typ
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import type { Readable } from "node:stream"
-import { MAX_MESSAGES, MAX_TEXT_LENGTH } from "../domain/conversation.js"
+import { MAX_MESSAGES, MAX_TEXT_LENGTH, threadText } from "../domain/conversation.js"
 import { checkRow, type ColumnIndex, columnIndex } from "./rows.js"
 import { buildThreads, type ThreadIndex, TweetTable } from "./threads.js"
 
@@ -454,19 +454,13 @@ const readAndSpill = async (
 /** Escaped contents of a JSON string literal: `"a\nb"` → `a\nb` (still escaped). */
 const inner = (jsonString: string): string => jsonString.slice(1, -1)
 
-/** The conversation text: the thread's messages, one per line, cut to the allowed length. */
-const threadText = (texts: ReadonlyArray<string>): string => {
+/** The conversation text as a JSON string: the thread's messages (JSON-encoded), as threadText makes it. */
+const threadTextJson = (texts: ReadonlyArray<string>): string => {
   let escapedLength = texts.length - 1
   for (const text of texts) escapedLength += text.length - 2
   // Escapes only lengthen a string, so within the limit escaped means within the limit decoded.
   if (escapedLength <= MAX_TEXT_LENGTH) return `"${texts.map(inner).join("\\n")}"`
-  let joined = texts.map((text) => JSON.parse(text) as string).join("\n")
-  if (joined.length > MAX_TEXT_LENGTH) {
-    const cut = MAX_TEXT_LENGTH - 1
-    // Never split a surrogate pair.
-    joined = joined.slice(0, /[\uD800-\uDBFF]/.test(joined[cut - 1]) ? cut - 1 : cut) + "…"
-  }
-  return JSON.stringify(joined)
+  return JSON.stringify(threadText(texts.map((text) => JSON.parse(text) as string)))
 }
 
 /** Builds one conversation's JSON from its spilled messages (by tweet index). */
@@ -498,7 +492,7 @@ const composeThread = (table: TweetTable, rootIndex: number, members: Array<numb
     `{"source":"twcs","root_tweet_id":"${root}","tweet_ids":[${tweetIds}],"companies":[${[...companies].join(",")}]` +
     (omitted > 0 ? `,"messages_omitted":${omitted}}` : "}")
   const json =
-    `{"id":"${id}","author":${customer ?? firstAuthor},"timestamp":"${firstTimestamp}","text":${threadText(texts)},` +
+    `{"id":"${id}","author":${customer ?? firstAuthor},"timestamp":"${firstTimestamp}","text":${threadTextJson(texts)},` +
     `"messages":[${messages.join(",")}],"metadata":${metadata}}`
   return { _tag: "Thread", id, rootTweetId: root, line: table.lines[rootIndex], size: members.length, json }
 }

@@ -151,6 +151,22 @@ describe("POST /api/v1/conversations", () => {
     expect(stored.messages![0]).toMatchObject({ author: "@ana", text: "I was charged twice for one order", inbound: true })
   })
 
+  it("a text derived from a long thread keeps the 20,000-character limit (cut with …); the messages stay whole", async () => {
+    const long = (letter: string) => letter.repeat(15_000)
+    const created = await post("/api/v1/conversations", {
+      author: "@customer",
+      timestamp: "2024-05-01T12:00:00Z",
+      messages: ["a", "b", "c"].map((letter) => ({ author: "@customer", text: long(letter), timestamp: "2024-05-01T12:00:00Z" }))
+    })
+    expect(created.status).toBe(202)
+    const { conversation_id } = (await created.json()) as Accepted
+    const stored = await getJson<ConversationView>(`/api/v1/conversations/${conversation_id}`)
+    expect(stored.text.length).toBe(20_000)
+    expect(stored.text.endsWith("…")).toBe(true)
+    expect(stored.text.startsWith(`${long("a")}\n${"b".repeat(100)}`)).toBe(true)
+    expect(stored.messages?.map((message) => String(message.text).length)).toEqual([15_000, 15_000, 15_000])
+  })
+
   it("accepts unknown top-level fields and keeps them in raw, exactly as submitted", async () => {
     const body = `{"id":"conv_unknown_fields","author":"@bo","timestamp":"2024-05-01T12:00:00Z","text":"hello","priority":"high","nested":{"a":[1,2,{"b":null}]},"metadata":{"channel":"chat"}}`
     expect((await post("/api/v1/conversations", body)).status).toBe(202)
