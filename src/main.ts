@@ -39,6 +39,20 @@ const logLevelArgument = (argv: ReadonlyArray<string>): string | undefined => {
 const requestedLogLevel = logLevelArgument(process.argv.slice(2))
 if (requestedLogLevel !== undefined) process.env.INSIGHTD_LOG_LEVEL = requestedLogLevel === "all" ? "trace" : requestedLogLevel
 
+/**
+ * `warn` is accepted by INSIGHTD_LOG_LEVEL and config.json (README), but @effect/cli knows only
+ * `warning` and answered `--log-level warn` with "Received unknown argument: '--log-level'". The
+ * command line gets the CLI's spelling (before `--`, where options end).
+ */
+const withCliLogLevelNames = (argv: ReadonlyArray<string>): Array<string> => {
+  const end = argv.indexOf("--")
+  return argv.map((arg, i) => {
+    if (end >= 0 && i > end) return arg
+    if (arg === "--log-level=warn") return "--log-level=warning"
+    return arg === "warn" && argv[i - 1] === "--log-level" ? "warning" : arg
+  })
+}
+
 // @effect/cli colours its help whatever it is written to; `insightd --help | less` or a log file
 // would get raw escape codes. Colour only reaches a terminal (and never with NO_COLOR set,
 // https://no-color.org).
@@ -90,7 +104,8 @@ const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
 const args = process.argv.slice(2)
 const printsHelp = args.length === 0 || args.some((arg) => arg === "--help" || arg === "-h" || arg === "--wizard")
 
-const program = (printsHelp ? withColourOnlyOnTerminals(cli(process.argv)) : cli(process.argv)).pipe(
+const argv = withCliLogLevelNames(process.argv)
+const program = (printsHelp ? withColourOnlyOnTerminals(cli(argv)) : cli(argv)).pipe(
   // Start-up failures are reported once, as one log line naming the problem.
   Effect.tapErrorCause((cause) => {
     const tag = failureTag(cause)

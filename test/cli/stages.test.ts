@@ -124,6 +124,13 @@ describe("insightd analyze", () => {
     expect(errorsOnly.logs.map((log) => log.level)).toEqual(["error"])
     const everything = await runCli(["validate"], { input })
     expect(everything.logs.map((log) => log.level)).toContain("warn") // the rejected line, by default
+    // `warn`, as INSIGHTD_LOG_LEVEL spells it, is understood on the command line too.
+    for (const args of [["--log-level", "warn"], ["--log-level=warn"]]) {
+      const warnings = await runCli(["validate", ...args], { input, env: { INSIGHTD_LOG_LEVEL: "debug" } })
+      expect(warnings.code).toBe(1)
+      expect(warnings.stdout.trim().split("\n")).toHaveLength(1)
+      expect(new Set(warnings.logs.map((log) => log.level))).toEqual(new Set(["warn", "error"]))
+    }
   })
 
   it("stops with exit status 78 on a bad configuration, naming the variable", async () => {
