@@ -6,7 +6,8 @@
 // A variant: name; entry (a dist/main.js to run instead of this checkout's, e.g. a git worktree
 // of the previous commit, built); flags (NODE_OPTIONS replacing the deployed V8 flags);
 // env (extra environment for the daemon); kind "reference" for bench/reference-server.mjs. Every
-// daemon runs the ingest-only pipeline.
+// daemon runs the ingest-only pipeline, or with --pipeline=default the daemon's own (the local
+// analyzer working off what comes in, on the same thread).
 // ingest: 1 s warm-up + --seconds of single POSTs over 64 keep-alive connections (wrk when
 //         installed): accepted/s, the daemon's CPU time per accepted request (user+sys from
 //         /proc, less noisy than throughput), p99, peak RSS.
@@ -50,7 +51,7 @@ for (let round = 1; round <= rounds; round++) {
     const dir = freshDir("ab")
     if (variant.entry) process.env.BENCH_ENTRY = variant.entry
     else delete process.env.BENCH_ENTRY
-    const server = await startServer({ kind: variant.kind ?? "insightd", db: path.join(dir, "ab.db"), pipeline: INGEST_ONLY, env: { ...(variant.flags ? { NODE_OPTIONS: variant.flags } : {}), ...(variant.env ?? {}) } })
+    const server = await startServer({ kind: variant.kind ?? "insightd", db: path.join(dir, "ab.db"), pipeline: args.pipeline === "default" ? undefined : INGEST_ONLY, env: { ...(variant.flags ? { NODE_OPTIONS: variant.flags } : {}), ...(variant.env ?? {}) } })
     const rss = rssSampler(server.pid, 50)
     let row
     try {
