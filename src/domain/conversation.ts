@@ -146,7 +146,8 @@ export const toUtcIsoBound = (value: string): string | undefined => {
   const fraction = /[T ]\d{2}:\d{2}:\d{2}\.(\d+)/.exec(value)?.[1] ?? ""
   if (iso === undefined || !/[1-9]/.test(fraction.slice(3))) return iso
   const millis = Date.parse(iso) + 1
-  return millis > LAST_UTC_MILLIS ? undefined : new Date(millis).toISOString()
+  // Past the last millisecond of year 9999 nothing is stored anyway: the bound as truncated.
+  return millis > LAST_UTC_MILLIS ? iso : new Date(millis).toISOString()
 }
 
 /** ISO-8601 string in, normalised UTC ISO string out (`2024-01-02T03:04:05.000Z`). */
@@ -184,10 +185,14 @@ export const TimeBound = Schema.transformOrFail(Schema.String.annotations({ desc
  */
 export const threadText = (texts: ReadonlyArray<string>): string => {
   const joined = texts.join("\n")
-  if (joined.length <= MAX_TEXT_LENGTH) return joined
-  const cut = MAX_TEXT_LENGTH - 1
-  // Never split a surrogate pair.
-  return joined.slice(0, /[\uD800-\uDBFF]/.test(joined[cut - 1]) ? cut - 1 : cut) + "…"
+  if (withinCharacters(joined, MAX_TEXT_LENGTH)) return joined
+  // Counted in code points, as the limit is (an emoji is one character), never splitting a pair.
+  let end = 0
+  for (let characters = 0; characters < MAX_TEXT_LENGTH - 1; characters++) {
+    const code = joined.charCodeAt(end)
+    end += code >= 0xd800 && code <= 0xdbff && end + 1 < joined.length ? 2 : 1
+  }
+  return `${joined.slice(0, end)}…`
 }
 
 /**

@@ -198,11 +198,16 @@ export const parseBulk = (body: string, kind: BodyKind): Either.Either<ReadonlyA
   }
 }
 
-/** `submitted`: the ids of a bulk in request order, so each conflict names its item's index. */
-export const conflictError = (ids: ReadonlyArray<string>, submitted?: ReadonlyArray<string>) =>
-  new Conflict({
-    message: `conversation ${ids.slice(0, 5).join(", ")}${ids.length > 5 ? ` and ${ids.length - 5} more` : ""} already exists with different content`,
-    conversation_ids: ids,
-    indexes: submitted === undefined ? undefined : ids.map((id) => submitted.indexOf(id))
-  })
+/**
+ * `submitted`: the ids of a bulk in request order, so each conflicting item is named by its index
+ * (every one of them when an id appears more than once).
+ */
+export const conflictError = (conflictingIds: ReadonlyArray<string>, submitted?: ReadonlyArray<string>) => {
+  const ids = [...new Set(conflictingIds)]
+  const message = `conversation ${ids.slice(0, 5).join(", ")}${ids.length > 5 ? ` and ${ids.length - 5} more` : ""} already exists with different content`
+  if (submitted === undefined) return new Conflict({ message, conversation_ids: ids })
+  const conflicting = new Set(ids)
+  const items = submitted.flatMap((id, index) => (conflicting.has(id) ? [{ id, index }] : []))
+  return new Conflict({ message, conversation_ids: items.map((item) => item.id), indexes: items.map((item) => item.index) })
+}
 

@@ -43,9 +43,12 @@ const OPEN_PATHS = new Set(["/health", "/ready", "/metrics", "/docs", "/openapi.
  * doubled slashes too).
  */
 const isOpenPath = (url: string): boolean => {
-  const path = url.split("?")[0]
+  // As the router reads it: the path ends at ?, ; or #, and one trailing slash is ignored
+  // (`/ready/` is /ready, and a probe configured that way must not need a key).
+  const path = url.split(/[?;#]/)[0]
   try {
-    return OPEN_PATHS.has(decodeURIComponent(path))
+    const decoded = decodeURIComponent(path)
+    return OPEN_PATHS.has(decoded.length > 1 && decoded.endsWith("/") ? decoded.slice(0, -1) : decoded)
   } catch {
     return false
   }

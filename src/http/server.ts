@@ -163,17 +163,20 @@ const answerUnparsableRequest = (error: Error & { code?: string }, socket: Duple
     socket.destroy()
     return
   }
-  const headersTooLarge = error.code === "HPE_HEADER_OVERFLOW"
-  const message = headersTooLarge
-    ? "the request headers are too large (16 KiB at most)"
-    : error.code === "HPE_INVALID_URL" || error.code === "HPE_INVALID_CHARACTER"
-      ? "the request line is not valid HTTP: characters outside ASCII in a path or query must be percent-encoded (UTF-8)"
-      : `the request is not valid HTTP (${error.code ?? "unparsable"})`
-  const body = JSON.stringify({ error: "invalid_parameter", message, details: [{ field: "(request)", message }] })
-  socket.end(
-    `HTTP/1.1 ${headersTooLarge ? "431 Request Header Fields Too Large" : "400 Bad Request"}\r\nContent-Type: application/json\r\n` +
-      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`
-  )
+  // Node's own statuses for what is not the client's syntax: a request too slow to arrive (408,
+  // which clients retry) and oversized parts (431, 413).
+  const [status, code, message] =
+    error.code === "ERR_HTTP_REQUEST_TIMEOUT"
+      ? ["408 Request Timeout", "request_timeout", "the request did not arrive in time"]
+      : error.code === "HPE_HEADER_OVERFLOW"
+        ? ["431 Request Header Fields Too Large", "invalid_parameter", "the request headers are too large (16 KiB at most)"]
+        : error.code === "HPE_CHUNK_EXTENSIONS_OVERFLOW"
+          ? ["413 Payload Too Large", "payload_too_large", "the chunk extensions are too large"]
+          : error.code === "HPE_INVALID_URL" || error.code === "HPE_INVALID_CHARACTER"
+            ? ["400 Bad Request", "invalid_parameter", "the request line is not valid HTTP: characters outside ASCII in a path or query must be percent-encoded (UTF-8)"]
+            : ["400 Bad Request", "invalid_parameter", `the request is not valid HTTP (${error.code ?? "unparsable"})`]
+  const body = JSON.stringify({ error: code, message, details: [{ field: "(request)", message }] })
+  socket.end(`HTTP/1.1 ${status}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`)
 }
 
 interface BodyLimits {

@@ -165,6 +165,17 @@ describe("POST /api/v1/conversations", () => {
     expect(stored.text.endsWith("…")).toBe(true)
     expect(stored.text.startsWith(`${long("a")}\n${"b".repeat(100)}`)).toBe(true)
     expect(stored.messages?.map((message) => String(message.text).length)).toEqual([15_000, 15_000, 15_000])
+    // Counted in characters (code points), as a given text is: two messages of 12,000 emoji are
+    // cut to 19,999 characters and "…" (not to 20,000 UTF-16 units, half of that).
+    const emoji = await post("/api/v1/conversations", {
+      author: "@customer",
+      timestamp: "2024-05-01T12:00:00Z",
+      messages: [1, 2].map(() => ({ author: "@customer", text: "😀".repeat(12_000), timestamp: "2024-05-01T12:00:00Z" }))
+    })
+    expect(emoji.status).toBe(202)
+    const emojiText = (await getJson<ConversationView>(`/api/v1/conversations/${((await emoji.json()) as Accepted).conversation_id}`)).text
+    expect([...emojiText].length).toBe(20_000)
+    expect(emojiText).toBe(`${"😀".repeat(12_000)}\n${"😀".repeat(7_998)}…`)
   })
 
   it("accepts unknown top-level fields and keeps them in raw, exactly as submitted", async () => {
@@ -457,6 +468,10 @@ describe("POST /api/v1/conversations/bulk", () => {
     const error = await expectError(await post("/api/v1/conversations/bulk", items), 409, "conflict")
     // Each conflicting item named by its index, as a 400 names its bad items.
     expect(error.details).toEqual([{ index: 1, field: "id", conversation_id: "conv_bulk_clash", message: "already exists with different content" }])
+    // An id twice in the bulk: both items named.
+    const twice = [conversation({ id: "conv_bulk_clash", text: "different" }), conversation({ id: "conv_bulk_fresh" }), conversation({ id: "conv_bulk_clash", text: "different" })]
+    const both = await expectError(await post("/api/v1/conversations/bulk", twice), 409, "conflict")
+    expect(both.details.map((detail) => detail.index)).toEqual([0, 2])
     await expectError(await get("/api/v1/conversations/conv_bulk_fresh"), 404, "not_found")
   })
 

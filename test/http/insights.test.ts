@@ -168,6 +168,8 @@ describe("GET /api/v1/insights: filters", () => {
     await check(`start_time=2024-05-02T01:30:00.0001Z&end_time=2024-05-02T01:30:01Z`, () => false, 0)
     // more digits that are all zeros change nothing
     await check(`start_time=2024-05-02T01:30:00.000000Z&end_time=2024-05-02T01:30:00.0010Z`, (i) => i.timestamp === at, 10)
+    // past the last millisecond there is nothing to round up to: still a valid bound
+    await check(`end_time=9999-12-31T23:59:59.9991Z`, () => true)
   })
 
   it("min_confidence and max_confidence are inclusive", async () => {

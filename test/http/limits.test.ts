@@ -120,6 +120,8 @@ describe("401 unauthorized when API keys are configured", () => {
     expect((await call("GET", "/ready", {})).status).toBe(200)
     expect((await call("GET", "/health", bearer("wrong-key"))).status).toBe(200)
     for (const path of ["/metrics", "/docs", "/openapi.json", "/"]) expect((await call("GET", path, {})).status, path).toBe(200)
+    // As the router reads them: a trailing slash, or `;` ending the path (a probe configured so).
+    for (const path of ["/health/", "/ready/", "/metrics/", "/health;x"]) expect((await call("GET", path, {})).status, path).toBe(200)
   })
 })
 
