@@ -55,7 +55,7 @@ export const runLocalStore = (clusterCounts: Map<string, number>): Layer.Layer<S
     retryFailedMatching: () => unavailable,
     claim: () => unavailable,
     record: () => unavailable,
-    releaseClaims: Effect.succeed(0),
+    releaseClaims: () => Effect.succeed(0),
     recoverAbandoned: Effect.succeed(0),
     queryInsights: () => unavailable,
     topClusters: (limit) =>

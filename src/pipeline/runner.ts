@@ -117,25 +117,38 @@ export const startPipeline = (pipeline: ResolvedPipeline, options: PipelineOptio
       )
       // A database failure (a full disk, a lock held elsewhere past the busy timeout) stops the
       // flow; it starts again, backing off, for as long as the daemon runs. Each new start first
-      // hands back the claims of the failed one: until that succeeds they would stay `processing`
-      // (the database may still refuse writes then, so it is part of what is retried). Defects are
-      // restarted too: an analysis that stops for good while intake goes on is the worst outcome.
+      // waits until the store takes writes again (claiming on a disk that cannot record the results
+      // would pay Grok for answers thrown away), then hands back the failed run's claims: until
+      // that succeeds they would stay `processing`. Defects restart the flow too (an analysis that
+      // stops for good while intake goes on is the worst outcome), but their claims keep the
+      // attempt: a conversation that kills the analysis every time ends `failed` on the budget.
       let restarts = 0
-      const releaseBeforeRestart = Effect.suspend(() =>
-        restarts++ === 0
-          ? Effect.void
-          : store.releaseClaims.pipe(
-              Effect.flatMap((released) => Effect.logInfo("analysis flow restarted").pipe(Effect.annotateLogs({ released_claims: released, restarts: restarts - 1 })))
-            )
-      )
+      // Whether the flow is past its restart steps, and whether the analysis last died on a defect.
+      let analysing = false
+      let diedOnDefect = false
+      const releaseBeforeRestart = Effect.suspend(() => {
+        if (restarts++ === 0) return Effect.void
+        const attempt = diedOnDefect ? "keep" : "refund"
+        return store.writable.pipe(
+          Effect.zipRight(store.releaseClaims(attempt)),
+          Effect.flatMap((released) =>
+            Effect.logInfo("analysis flow restarted").pipe(Effect.annotateLogs({ released_claims: released, attempts_refunded: attempt === "refund", restarts: restarts - 1 }))
+          )
+        )
+      })
       fibers.analysis = yield* releaseBeforeRestart.pipe(
+        Effect.zipRight(Effect.sync(() => (analysing = true))),
         Effect.zipRight(analysis),
         Effect.sandbox,
-        Effect.tapError((cause) => Effect.logError("analysis flow failed; restarting", cause)),
-        Effect.retry({
-          schedule: Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("30 seconds"))),
-          while: (cause) => !Cause.isInterruptedOnly(cause)
-        }),
+        Effect.tapError((cause) =>
+          Effect.sync(() => {
+            // A failed restart step (the store still unwritable) says nothing about the analysis.
+            if (analysing) diedOnDefect = Option.isSome(Cause.dieOption(cause))
+            analysing = false
+          }).pipe(Effect.zipRight(Effect.logError("analysis flow failed; restarting", cause)))
+        ),
+        // An interruption from outside (the drain's) skips retrying; anything else restarts.
+        Effect.retry(Schedule.exponential("1 second").pipe(Schedule.union(Schedule.spaced("30 seconds")))),
         Effect.unsandbox,
         Effect.orDie,
         Effect.forkScoped
@@ -171,7 +184,7 @@ export const startPipeline = (pipeline: ResolvedPipeline, options: PipelineOptio
           } else {
             yield* Effect.logInfo("shutdown: in-flight analysis finished")
           }
-          const released = yield* store.releaseClaims.pipe(Effect.catchAll((error) => Effect.logError("shutdown: releasing claims failed", error).pipe(Effect.as(0))))
+          const released = yield* store.releaseClaims("refund").pipe(Effect.catchAll((error) => Effect.logError("shutdown: releasing claims failed", error).pipe(Effect.as(0))))
           yield* Effect.logInfo("shutdown: unfinished claims released").pipe(Effect.annotateLogs({ conversations: released }))
         }
         if (fibers.persist) {

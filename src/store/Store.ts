@@ -95,8 +95,13 @@ export interface StoreShape {
   readonly claim: (limit: number) => Effect.Effect<ReadonlyArray<Conversation>, StoreError>
   /** Records analysis outcomes in one transaction (insights upserted, statuses updated). */
   readonly record: (outcomes: ReadonlyArray<AnalysisOutcome>) => Effect.Effect<void, StoreError>
-  /** Returns every conversation this process still holds `processing` to `pending`. */
-  readonly releaseClaims: Effect.Effect<number, StoreError>
+  /**
+   * Returns every conversation this process still holds `processing` to `pending`. `attempt`:
+   * "refund" gives the claim's attempt back (shutdown, a database failure: the analysis was not
+   * at fault); "keep" leaves it counted (the analysis itself died, as recovery after a crash does),
+   * so a conversation that keeps killing it ends `failed` instead of looping.
+   */
+  readonly releaseClaims: (attempt: "refund" | "keep") => Effect.Effect<number, StoreError>
   /** At start: conversations left `processing` by a dead process go back to `pending`. */
   readonly recoverAbandoned: Effect.Effect<number, StoreError>
   readonly queryInsights: (query: InsightQuery) => Effect.Effect<InsightPage, StoreError>

@@ -555,13 +555,15 @@ export const makeSqlStore = Effect.gen(function* () {
       }
     }).pipe(withTransaction, Effect.mapError(storeError("recording analysis results")), trackWrite)
 
-  const releaseClaims: StoreShape["releaseClaims"] = Effect.gen(function* () {
-    const now = yield* nowIso
-    const rows = yield* sql<Row>`UPDATE conversations SET status = 'pending', claimed_by = NULL, claimed_at = NULL, updated_at = ${now},
-      attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
-      WHERE status = 'processing' AND claimed_by = ${owner} RETURNING id`
-    return rows.length
-  }).pipe(Effect.mapError(storeError("releasing claims")))
+  const releaseClaims: StoreShape["releaseClaims"] = (attempt) =>
+    Effect.gen(function* () {
+      const now = yield* nowIso
+      const refund = attempt === "refund" ? 1 : 0
+      const rows = yield* sql<Row>`UPDATE conversations SET status = 'pending', claimed_by = NULL, claimed_at = NULL, updated_at = ${now},
+        attempts = MAX(attempts - ${refund}, 0)
+        WHERE status = 'processing' AND claimed_by = ${owner} RETURNING id`
+      return rows.length
+    }).pipe(Effect.mapError(storeError("releasing claims")))
 
   // One daemon owns a SQLite file, so any `processing` row at start was left by a dead process.
   // Its attempt stays counted: a conversation that crashes the analyzer cannot loop forever.

@@ -106,14 +106,17 @@ describe("SQLite store", () => {
     })
   )
 
-  it.scoped("releaseClaims puts this process's claims back without counting an attempt", () =>
+  it.scoped("releaseClaims puts this process's claims back, refunding the attempt or (after the analysis died) keeping it", () =>
     Effect.gen(function* () {
       const store = yield* Store
       yield* store.submit([{ conversations: [newConversation(), newConversation()] }])
       yield* store.claim(5)
-      expect(yield* store.releaseClaims).toBe(2)
+      expect(yield* store.releaseClaims("refund")).toBe(2)
       const again = yield* store.claim(5)
       expect(again.map((c) => c.attempts)).toEqual([1, 1])
+      expect(yield* store.releaseClaims("keep")).toBe(2)
+      const third = yield* store.claim(5)
+      expect(third.map((c) => c.attempts)).toEqual([2, 2])
     }).pipe(Effect.provide(StoreOnTempFile))
   )
 
