@@ -90,11 +90,14 @@ export class AnalysisError extends Schema.TaggedError<AnalysisError>()("Analysis
 }) {}
 
 /**
- * The analyzer did not analyse this conversation and will later (paused on a bad key): it goes
- * back to `pending` untouched, and the attempt does not count.
+ * The analyzer did not analyse this conversation and will later (paused on a bad key, or the
+ * daemon draining): it goes back to `pending`. `calls`: calls already made for it in this claim.
+ * With none its attempt does not count; with some it does, or every graceful restart would give a
+ * conversation whose calls keep failing a fresh budget (unlimited paid calls across deploys).
  */
 export class AnalysisDeferred extends Schema.TaggedError<AnalysisDeferred>()("AnalysisDeferred", {
-  reason: Schema.String
+  reason: Schema.String,
+  calls: Schema.Number
 }) {}
 
 /** The HTTP server could not listen where it was told to (port in use, no such address, …). */

@@ -63,8 +63,9 @@ const analyzeOne =
                 insight: { ...result.right, conversation_id: conversation.id, sentiment: sentimentLabel(result.right.sentiment_score, options.thresholds), analyzed_at: analyzedAt }
               })
             } else if (result.left._tag === "AnalysisDeferred") {
-              // Handed back (the analyzer paused): pending again, and not counted as an attempt.
-              outcomes.push({ _tag: "Released", id: conversation.id })
+              // Handed back (the analyzer paused, or shutdown came before its next call): pending
+              // again, the attempt counted only if calls were already spent on it.
+              outcomes.push({ _tag: "Released", id: conversation.id, keepAttempt: result.left.calls > 0 })
             } else if (result.left.retryable) {
               retry.push([conversation, result.left])
             } else {

@@ -24,7 +24,8 @@ export type AnalysisOutcome =
   | { readonly _tag: "Completed"; readonly insight: Insight }
   | { readonly _tag: "Failed"; readonly id: ConversationId; readonly error: string }
   /** Not finished (shutdown, analyzer paused): goes back to `pending` untouched. */
-  | { readonly _tag: "Released"; readonly id: ConversationId }
+  /** Back to pending unanalysed; `keepAttempt` when calls were already spent on it (see AnalysisDeferred). */
+  | { readonly _tag: "Released"; readonly id: ConversationId; readonly keepAttempt?: boolean }
 
 export interface InsightCursor {
   readonly timestamp: string

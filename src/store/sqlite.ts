@@ -546,12 +546,16 @@ export const makeSqlStore = Effect.gen(function* () {
             WHERE id = ${outcome.id}`
         }
       }
-      const released = outcomes.flatMap((o) => (o._tag === "Released" ? [o.id] : []))
-      for (const ids of chunksOf(released, ROWS_PER_INSERT)) {
-        // A release is not an attempt: the conversation was never analysed.
-        yield* sql`UPDATE conversations SET status = 'pending', claimed_by = NULL, claimed_at = NULL, updated_at = ${now},
-          attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END
-          WHERE status = 'processing' AND ${sql.in("id", ids)}`
+      // A release is not an attempt when nothing was spent on the conversation; when calls were
+      // (handed back mid-retry by a shutdown) the attempt stays counted.
+      for (const keep of [false, true]) {
+        const released = outcomes.flatMap((o) => (o._tag === "Released" && (o.keepAttempt === true) === keep ? [o.id] : []))
+        const refund = keep ? 0 : 1
+        for (const ids of chunksOf(released, ROWS_PER_INSERT)) {
+          yield* sql`UPDATE conversations SET status = 'pending', claimed_by = NULL, claimed_at = NULL, updated_at = ${now},
+            attempts = MAX(attempts - ${refund}, 0)
+            WHERE status = 'processing' AND ${sql.in("id", ids)}`
+        }
       }
     }).pipe(withTransaction, Effect.mapError(storeError("recording analysis results")), trackWrite)
 

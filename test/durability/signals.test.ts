@@ -7,7 +7,7 @@
 import http from "node:http"
 import { afterEach, describe, expect, it } from "vitest"
 import { type FakeGrok, startFakeGrok } from "../support/fake-grok.mjs"
-import { type ChildDaemon, conversation, spawnDaemon, statusCounts, waitUntil } from "../support/child.js"
+import { type ChildDaemon, conversation, spawnDaemon, statusCounts, waitUntil, withDb } from "../support/child.js"
 
 const GRACE_MS = 4_000
 let fake: FakeGrok | undefined
@@ -84,5 +84,24 @@ describe("signals during shutdown", () => {
     expect(await post()).toEqual({ status: 503, connection: "close" })
     agent.destroy()
     expect((await stopping).code).toBe(0)
+  }, 30_000)
+
+  it("a conversation handed back by a shutdown after its calls failed keeps the attempt: restarts do not renew its call budget", async () => {
+    fake = await startFakeGrok({ fault: () => "500" })
+    const daemon = await spawnDaemon({
+      env: { XAI_API_KEY: "xai-test-key", XAI_BASE_URL: fake.baseUrl, INSIGHTD_ANALYZER: "grok", INSIGHTD_RATE_LIMIT: "0", INSIGHTD_GRACE_PERIOD_MS: String(GRACE_MS) }
+    })
+    daemons.push(daemon)
+    const created = await fetch(`${daemon.baseUrl}/api/v1/conversations`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(conversation({ id: "conv_budget_across_restarts" }))
+    })
+    expect(created.status).toBe(202)
+    // Its first call failed (500); the retry waits its backoff when SIGTERM comes.
+    await waitUntil(() => fake!.calls.length >= 1 && fake!.calls[0].status === 500, 10_000, "a failed call")
+    expect((await daemon.stop("SIGTERM", GRACE_MS + 5_000)).code).toBe(0)
+    const row = withDb(daemon.dbPath, (db) => db.prepare("SELECT status, attempts FROM conversations WHERE id = 'conv_budget_across_restarts'").get())
+    expect(row).toEqual({ status: "pending", attempts: 1 })
   }, 30_000)
 })

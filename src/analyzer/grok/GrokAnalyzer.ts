@@ -367,11 +367,13 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
           return results
         }
         if (Option.isNone(outcome.right)) {
-          // Handed back: pending again, its attempt not counted, and so not its calls either.
+          // Handed back: pending again; its attempt counts only if calls were already made for it.
+          const made = new Map(ids.map((id) => [id, callsFor.get(id) ?? 0]))
           settle(ids)
           const reason = paused ? NOT_READY_UNAUTHORIZED : "draining"
           yield* Effect.logDebug("grok call not sent; batch handed back").pipe(Effect.annotateLogs({ analyzer: name, batch_size: batch.length, reason }))
-          for (const id of ids) results.set(id, Either.left(new AnalysisDeferred({ reason })))
+          // Paused on the key: those calls failed for the key, not for the conversation.
+          for (const id of ids) results.set(id, Either.left(new AnalysisDeferred({ reason, calls: paused ? 0 : (made.get(id) ?? 0) })))
           return results
         }
         const { envelope, rawBody } = outcome.right.value
