@@ -150,33 +150,24 @@ export const toUtcIsoBound = (value: string): string | undefined => {
   return millis > LAST_UTC_MILLIS ? iso : new Date(millis).toISOString()
 }
 
-/** ISO-8601 string in, normalised UTC ISO string out (`2024-01-02T03:04:05.000Z`). */
-export const Timestamp = Schema.transformOrFail(
-  Schema.String.annotations({ description: "ISO-8601 date-time (UTC when no offset)" }),
-  Schema.String,
-  {
+/** An ISO-8601 string decoded to a normalised UTC ISO string by `normalise` (undefined: refused). */
+const isoDateTime = (normalise: (value: string) => string | undefined, identifier: string) =>
+  Schema.transformOrFail(Schema.String.annotations({ description: "ISO-8601 date-time (UTC when no offset)" }), Schema.String, {
     strict: true,
     decode: (value, _, ast) => {
-      const iso = toUtcIso(value)
+      const iso = normalise(value)
       return iso === undefined
         ? ParseResult.fail(new ParseResult.Type(ast, value, "must be an ISO-8601 date-time, e.g. 2024-05-01T12:00:00Z"))
         : ParseResult.succeed(iso)
     },
     encode: ParseResult.succeed
-  }
-).annotations({ identifier: "Timestamp" })
+  }).annotations({ identifier })
+
+/** ISO-8601 string in, normalised UTC ISO string out (`2024-01-02T03:04:05.000Z`). */
+export const Timestamp = isoDateTime(toUtcIso, "Timestamp")
 
 /** A query's time bound (`start_time`, `end_time`): as Timestamp, sub-millisecond times rounded up. */
-export const TimeBound = Schema.transformOrFail(Schema.String.annotations({ description: "ISO-8601 date-time (UTC when no offset)" }), Schema.String, {
-  strict: true,
-  decode: (value, _, ast) => {
-    const iso = toUtcIsoBound(value)
-    return iso === undefined
-      ? ParseResult.fail(new ParseResult.Type(ast, value, "must be an ISO-8601 date-time, e.g. 2024-05-01T12:00:00Z"))
-      : ParseResult.succeed(iso)
-  },
-  encode: ParseResult.succeed
-}).annotations({ identifier: "TimeBound" })
+export const TimeBound = isoDateTime(toUtcIsoBound, "TimeBound")
 
 /**
  * A thread's text, derived when a conversation gives only `messages`: the messages one per line,
