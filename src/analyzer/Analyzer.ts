@@ -36,6 +36,11 @@ export interface AnalyzerShape {
    * waiting on the network (Grok): only the former competes with intake for the thread.
    */
   readonly usesCallingThread: boolean
+  /**
+   * Whether it tells the Store when work on a claimed conversation begins (`Store.markStarted`,
+   * Grok: as its first call leaves). Otherwise the claim counts as the start.
+   */
+  readonly marksStart: boolean
 }
 
 export class Analyzer extends Context.Tag("insightd/Analyzer")<Analyzer, AnalyzerShape>() {}

@@ -30,6 +30,7 @@ export const makeLocal = Effect.sync((): AnalyzerShape => {
     notReadyReason: Effect.succeed(null),
     degradedReason: Effect.succeed(null),
     usesCallingThread: true,
+    marksStart: false,
     analyzeBatch: (batch) =>
       Effect.sync(() => {
         const results = new Map<ConversationId, Either.Either<AnalysisResult, AnalysisError>>()

@@ -54,6 +54,8 @@ export const runLocalStore = (clusterCounts: Map<string, number>): Layer.Layer<S
     retryAllFailed: unavailable,
     retryFailedMatching: () => unavailable,
     claim: () => unavailable,
+    // Nothing is claimed, so there is nothing to mark.
+    markStarted: () => Effect.void,
     record: () => unavailable,
     releaseClaims: () => Effect.succeed(0),
     recoverAbandoned: Effect.succeed(0),

@@ -79,7 +79,7 @@ export const pendingConversations = (
         if (lifecycle.isDraining()) return Effect.fail(Option.none())
         return whileNotReady.pipe(
           Effect.zipRight(yieldToIntake),
-          Effect.zipRight(Effect.suspend(() => (lifecycle.isDraining() ? Effect.fail(Option.none()) : store.claim(claimSize).pipe(Effect.mapError(Option.some))))),
+          Effect.zipRight(Effect.suspend(() => (lifecycle.isDraining() ? Effect.fail(Option.none()) : store.claim(claimSize, { startsAnalysis: !analyzer.marksStart }).pipe(Effect.mapError(Option.some))))),
           Effect.flatMap((claimed) =>
             claimed.length > 0
               ? Effect.sync(() => {

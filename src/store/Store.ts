@@ -92,18 +92,33 @@ export interface StoreShape {
   readonly retryAllFailed: Effect.Effect<number, StoreError>
   /** Puts back to `pending` the `failed` conversations whose last_error starts with `prefix` (ASCII case ignored); returns how many. */
   readonly retryFailedMatching: (prefix: string) => Effect.Effect<number, StoreError>
-  /** Atomically takes up to `limit` oldest `pending` conversations and marks them `processing`. */
-  readonly claim: (limit: number) => Effect.Effect<ReadonlyArray<Conversation>, StoreError>
+  /**
+   * Atomically takes up to `limit` oldest `pending` conversations and marks them `processing`,
+   * counting an attempt. `startsAnalysis` (default true): whether the claim itself begins their
+   * analysis (the local analyzer works at once); false when the analyzer reports the start with
+   * `markStarted` (Grok, whose claimed rows can wait long for a call slot).
+   */
+  readonly claim: (limit: number, options?: { readonly startsAnalysis?: boolean }) => Effect.Effect<ReadonlyArray<Conversation>, StoreError>
+  /**
+   * Records that analysis of these claimed conversations has begun (a Grok call carrying them is
+   * about to go out): if the process dies now, their attempt stays counted at the next start.
+   */
+  readonly markStarted: (ids: ReadonlyArray<ConversationId>) => Effect.Effect<void, StoreError>
   /** Records analysis outcomes in one transaction (insights upserted, statuses updated). */
   readonly record: (outcomes: ReadonlyArray<AnalysisOutcome>) => Effect.Effect<void, StoreError>
   /**
    * Returns every conversation this process still holds `processing` to `pending`. `attempt`:
    * "refund" gives the claim's attempt back (shutdown, a database failure: the analysis was not
-   * at fault); "keep" leaves it counted (the analysis itself died, as recovery after a crash does),
-   * so a conversation that keeps killing it ends `failed` instead of looping.
+   * at fault); "keep" leaves it counted where the analysis had begun (the analysis itself died, as
+   * recovery after a crash does), so a conversation that keeps killing it ends `failed` instead of looping.
    */
   readonly releaseClaims: (attempt: "refund" | "keep") => Effect.Effect<number, StoreError>
-  /** At start: conversations left `processing` by a dead process go back to `pending`. */
+  /**
+   * At start: conversations left `processing` by a dead process go back to `pending`. Those whose
+   * analysis had begun keep the attempt (one that kills the process every time ends `failed`);
+   * those still waiting for it get the attempt back, so crashes never use up the budget of
+   * conversations that were never sent.
+   */
   readonly recoverAbandoned: Effect.Effect<number, StoreError>
   readonly queryInsights: (query: InsightQuery) => Effect.Effect<InsightPage, StoreError>
   /** Most used cluster labels, for analyzers that keep topics consistent. */

@@ -204,5 +204,12 @@ export const migrations = {
     )`
     yield* sql`CREATE INDEX insight_cluster_score_rollup_covering ON insight_cluster_score_rollup (cluster, bucket, sentiment, n)`
     yield* rebuildScoreRollups
+  }),
+  "0006_conversations_analysis_started": Effect.gen(function* () {
+    const sql = yield* SqlClient.SqlClient
+    // Whether a claimed conversation's analysis has begun (1) or it still waits for it (0): the
+    // recovery after a crash refunds the attempt of those that waited (SqliteStore.claim and
+    // markStarted). Rows of earlier versions count as begun, as recovery then treated them.
+    yield* sql`ALTER TABLE conversations ADD COLUMN analysis_started INTEGER NOT NULL DEFAULT 1`
   })
 }

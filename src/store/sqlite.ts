@@ -426,16 +426,25 @@ export const makeSqlStore = Effect.gen(function* () {
       return updated.length
     }).pipe(Effect.mapError(storeError("retrying failed conversations")))
 
-  const claim: StoreShape["claim"] = (limit) =>
+  const claim: StoreShape["claim"] = (limit, options) =>
     Effect.gen(function* () {
       const now = yield* nowIso
+      const started = options?.startsAnalysis === false ? 0 : 1
       // PostgreSQL: the inner SELECT gets FOR UPDATE SKIP LOCKED so daemons never claim the same rows.
       const rows = yield* sql<Row>`UPDATE conversations
-        SET status = 'processing', attempts = attempts + 1, claimed_by = ${owner}, claimed_at = ${now}, updated_at = ${now}
+        SET status = 'processing', attempts = attempts + 1, analysis_started = ${started}, claimed_by = ${owner}, claimed_at = ${now}, updated_at = ${now}
         WHERE seq IN (SELECT seq FROM conversations WHERE status = 'pending' ORDER BY seq LIMIT ${limit})
         RETURNING *`
       return [...rows].sort((a, b) => Number(a.seq) - Number(b.seq)).map(toConversation)
     }).pipe(Effect.mapError(storeError("claiming conversations")))
+
+  const markStarted: StoreShape["markStarted"] = (ids) =>
+    Effect.gen(function* () {
+      for (const chunk of chunksOf([...ids], ROWS_PER_INSERT)) {
+        yield* sql`UPDATE conversations SET analysis_started = 1
+          WHERE ${sql.in("id", chunk)} AND status = 'processing' AND claimed_by = ${owner} AND analysis_started = 0`
+      }
+    }).pipe(Effect.mapError(storeError("marking analysis started")), trackWrite)
 
   const record: StoreShape["record"] = (outcomes) =>
     Effect.gen(function* () {
@@ -562,7 +571,8 @@ export const makeSqlStore = Effect.gen(function* () {
   const releaseClaims: StoreShape["releaseClaims"] = (attempt) =>
     Effect.gen(function* () {
       const now = yield* nowIso
-      const refund = attempt === "refund" ? 1 : 0
+      // "keep" keeps it only where the analysis had begun, as the recovery after a crash does.
+      const refund = attempt === "refund" ? sql`1` : sql`(1 - analysis_started)`
       const rows = yield* sql<Row>`UPDATE conversations SET status = 'pending', claimed_by = NULL, claimed_at = NULL, updated_at = ${now},
         attempts = MAX(attempts - ${refund}, 0)
         WHERE status = 'processing' AND claimed_by = ${owner} RETURNING id`
@@ -570,10 +580,12 @@ export const makeSqlStore = Effect.gen(function* () {
     }).pipe(Effect.mapError(storeError("releasing claims")))
 
   // One daemon owns a SQLite file, so any `processing` row at start was left by a dead process.
-  // Its attempt stays counted: a conversation that crashes the analyzer cannot loop forever.
+  // Once its analysis had begun its attempt stays counted: a conversation that crashes the
+  // analyzer cannot loop forever. One still waiting for a Grok call slot was not at fault.
   const recoverAbandoned: StoreShape["recoverAbandoned"] = Effect.gen(function* () {
     const now = yield* nowIso
-    const rows = yield* sql<Row>`UPDATE conversations SET status = 'pending', claimed_by = NULL, claimed_at = NULL, updated_at = ${now}
+    const rows = yield* sql<Row>`UPDATE conversations SET status = 'pending', claimed_by = NULL, claimed_at = NULL, updated_at = ${now},
+      attempts = MAX(attempts - (1 - analysis_started), 0), analysis_started = 1
       WHERE status = 'processing' RETURNING id`
     return rows.length
   }).pipe(Effect.mapError(storeError("recovering abandoned claims")))
@@ -926,6 +938,7 @@ export const makeSqlStore = Effect.gen(function* () {
     retryAllFailed,
     retryFailedMatching,
     claim,
+    markStarted,
     record,
     releaseClaims,
     recoverAbandoned,

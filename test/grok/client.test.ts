@@ -3,7 +3,12 @@
  * results by id, Retry-After, what is and is not retried, timeouts, the exact call limit and
  * the pause on bad credentials.
  */
-import { Effect, Either } from "effect"
+import { Effect, Either, Layer } from "effect"
+import { Analyzer } from "../../src/analyzer/Analyzer.js"
+import { GrokAnalyzerLive } from "../../src/analyzer/grok/GrokAnalyzer.js"
+import { StoreError } from "../../src/domain/errors.js"
+import { Store } from "../../src/store/Store.js"
+import { StoreOnTempFile } from "../support/layers.js"
 import { afterEach, describe, expect, it } from "vitest"
 import type { AnalysisDeferred, AnalysisError } from "../../src/domain/errors.js"
 import type { AnalysisResult } from "../../src/domain/insight.js"
@@ -149,6 +154,39 @@ describe("grok analyzer against the fake", () => {
     // loaded host, and an under-used limit (one call in flight at a time) is far below it.
     expect(rate).toBeGreaterThan(9)
     expect(rate).toBeLessThanOrEqual(10)
+  })
+
+  it("a call whose start the database cannot record is not sent: its batch is handed back unspent, and goes out once writes work again", async () => {
+    fake = await startFakeGrok()
+    let writable = false
+    const marked: Array<string> = []
+    // The real store, except that recording a start fails while `writable` is false (a full disk).
+    const FlakyStore = Layer.effect(
+      Store,
+      Effect.map(Store, (store) => ({
+        ...store,
+        markStarted: (ids: ReadonlyArray<string>) =>
+          writable ? Effect.sync(() => void marked.push(...ids)) : Effect.fail(new StoreError({ message: "database: marking analysis started failed: database or disk is full" }))
+      }))
+    ).pipe(Layer.provide(StoreOnTempFile))
+    const batch = batchOf(3)
+    const outcome = await Effect.runPromise(
+      Effect.gen(function* () {
+        const analyzer = yield* Analyzer
+        const refused = yield* analyzer.analyzeBatch(batch)
+        const callsWhileRefused = fake!.calls.length
+        writable = true
+        const sent = yield* analyzer.analyzeBatch(batch)
+        return { refused, callsWhileRefused, sent }
+      }).pipe(Effect.provide(GrokAnalyzerLive(settingsFor(fake.baseUrl)).pipe(Layer.provide(FlakyStore))))
+    )
+    expect(outcome.callsWhileRefused).toBe(0)
+    for (const result of outcome.refused.values()) {
+      expect(Either.isLeft(result) && result.left._tag === "AnalysisDeferred" ? [result.left.reason, result.left.calls] : result).toEqual(["database_unwritable", 0])
+    }
+    expect([...outcome.sent.values()].every(Either.isRight)).toBe(true)
+    expect(fake.calls).toHaveLength(1)
+    expect(marked.sort()).toEqual(batch.map((c) => c.id).sort())
   })
 
   it("401 pauses: batches are handed back (none fails), /ready's reason is grok_unauthorized, logged once, probes at the probe rate; a good key resumes", async () => {

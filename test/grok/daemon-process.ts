@@ -3,7 +3,7 @@ import Database from "better-sqlite3"
 import { type ChildProcess, execSync, spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from "node:fs"
 import { tmpdir } from "node:os"
-import { join } from "node:path"
+import { dirname, join } from "node:path"
 
 const ROOT = join(import.meta.dirname, "..", "..")
 
@@ -35,13 +35,16 @@ export interface Daemon {
   readonly db: () => Database.Database
   /** SIGTERM, then the exit code; removes the database directory unless `cleanup` is false. */
   stop(cleanup?: boolean): Promise<number | null>
+  /** Sends `signal` (e.g. SIGKILL, to crash it); resolves with the exit once it is gone. */
+  kill(signal: NodeJS.Signals): Promise<number | null>
   readonly cleanup: () => void
 }
 
-export const startDaemon = async (env: Record<string, string>): Promise<Daemon> => {
+/** Starts a daemon; `dbPath` reuses a database (a restart), else it gets a fresh one. */
+export const startDaemon = async (env: Record<string, string>, reuse?: { readonly dbPath: string }): Promise<Daemon> => {
   ensureBuilt()
-  const dir = mkdtempSync(join(tmpdir(), "insightd-grok-"))
-  const dbPath = join(dir, "insightd.db")
+  const dir = reuse === undefined ? mkdtempSync(join(tmpdir(), "insightd-grok-")) : dirname(reuse.dbPath)
+  const dbPath = reuse?.dbPath ?? join(dir, "insightd.db")
   const child: ChildProcess = spawn(process.execPath, ["dist/main.js", "serve"], {
     cwd: ROOT,
     stdio: ["ignore", "ignore", "pipe"],
@@ -101,6 +104,12 @@ export const startDaemon = async (env: Record<string, string>): Promise<Daemon> 
       const code = await exited
       if (cleanup) rmSync(dir, { recursive: true, force: true })
       return code
+    },
+    kill: (signal) => {
+      database?.close()
+      database = undefined
+      child.kill(signal)
+      return exited
     },
     cleanup: () => rmSync(dir, { recursive: true, force: true })
   }

@@ -106,6 +106,33 @@ describe("SQLite store", () => {
     })
   )
 
+  it.scoped("claims whose analysis had not begun (waiting for a Grok call slot) get their attempt back after a crash; begun ones keep it", () =>
+    Effect.gen(function* () {
+      const db = tempDbPath()
+      yield* Effect.addFinalizer(() => Effect.sync(db.cleanup))
+      const ids = yield* Effect.gen(function* () {
+        const store = yield* Store
+        const conversations = Array.from({ length: 4 }, () => newConversation())
+        yield* store.submit([{ conversations }])
+        const claimed = yield* store.claim(4, { startsAnalysis: false })
+        // The first call carries the first two; the process dies before the others' call.
+        yield* store.markStarted([claimed[0].id, claimed[1].id])
+        return claimed.map((c) => c.id)
+      }).pipe(Effect.provide(SqliteStoreLive(db.path)), Effect.scoped)
+      yield* Effect.gen(function* () {
+        const store = yield* Store
+        expect(yield* store.recoverAbandoned).toBe(4)
+        const again = yield* store.claim(4, { startsAnalysis: false })
+        expect(Object.fromEntries(again.map((c) => [c.id, c.attempts]))).toEqual({ [ids[0]]: 2, [ids[1]]: 2, [ids[2]]: 1, [ids[3]]: 1 })
+        // A restart after a defect ("keep") keeps the attempt only where the analysis had begun, too.
+        yield* store.markStarted([ids[2]])
+        expect(yield* store.releaseClaims("keep")).toBe(4)
+        const third = yield* store.claim(4)
+        expect(Object.fromEntries(third.map((c) => [c.id, c.attempts]))).toEqual({ [ids[0]]: 2, [ids[1]]: 2, [ids[2]]: 2, [ids[3]]: 1 })
+      }).pipe(Effect.provide(SqliteStoreLive(db.path)), Effect.scoped)
+    })
+  )
+
   it.scoped("releaseClaims puts this process's claims back, refunding the attempt or (after the analysis died) keeping it", () =>
     Effect.gen(function* () {
       const store = yield* Store

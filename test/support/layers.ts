@@ -53,6 +53,7 @@ export const scriptedAnalyzer = (script: Script, options: { readonly usesCalling
     notReadyReason: Effect.succeed(null),
     degradedReason: Effect.succeed(null),
     usesCallingThread: options.usesCallingThread ?? true,
+    marksStart: false,
     analyzeBatch: (batch) =>
       Effect.sync(() => {
         calls.push(batch.map((c) => c.id))

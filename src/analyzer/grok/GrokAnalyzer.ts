@@ -104,6 +104,15 @@ const outcomeOf = (error: GrokCallError): GrokOutcome => {
 /** An attempt that did not start because analysis was paused, or the daemon began draining, meanwhile. */
 class NotStarted extends Data.TaggedError("NotStarted")<{}> {}
 
+/** An attempt not sent because the database could not record that it starts (see `attempt`). */
+class StartNotRecorded extends Data.TaggedError("StartNotRecorded")<{ readonly reason: string }> {}
+
+/** Why a batch was handed back when the database could not record its start. */
+const HANDED_BACK_UNWRITABLE = "database_unwritable"
+
+/** Why an attempt handed its batch back instead of calling: paused on the key, draining, or that. */
+type HandBackReason = typeof NOT_READY_UNAUTHORIZED | "draining" | typeof HANDED_BACK_UNWRITABLE
+
 export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Effect<AnalyzerShape, never, HttpClient.HttpClient | Store | Scope.Scope> =>
   Effect.gen(function* () {
     const client = yield* HttpClient.HttpClient
@@ -204,7 +213,11 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
      * it is the probe, only while not paused: calls queued for a slot when the pause began do not
      * go out (→ NotStarted: their batch is handed back).
      */
-    const limited = (body: ChatCompletionRequest, probe: boolean): Effect.Effect<CallReply, GrokCallError | NotStarted> =>
+    const limited = (
+      body: ChatCompletionRequest,
+      probe: boolean,
+      beforeSend: Effect.Effect<void, StartNotRecorded> = Effect.void
+    ): Effect.Effect<CallReply, GrokCallError | NotStarted | StartNotRecorded> =>
       sending
         .withPermits(1)(
           Effect.gen(function* () {
@@ -216,6 +229,8 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
               if (go) break
               if (heldBack() && !probe) return yield* new NotStarted()
             }
+            // Within the slot, so only a call about to leave is recorded as started.
+            yield* beforeSend
             const sent = yield* Deferred.make<number>()
             watch.arm((at) => Deferred.unsafeDone(sent, Exit.succeed(at)))
             // The call's outcome as a value: a failed fiber joined later is not "unhandled".
@@ -308,18 +323,32 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
      * went out, or by its own 401/403) or the daemon is draining, and then its batch is handed
      * back rather than failed. Each call that went out and was not refused for the key counts
      * against the budget of every conversation in it.
+     *
+     * Before the first call carrying a conversation leaves, the Store records that its analysis
+     * began: a crash then keeps its attempt counted, while the claimed conversations still waiting
+     * for a slot (up to max_in_flight batches) get theirs back. When that cannot be recorded (the
+     * database refuses writes) the call is not sent: its answer could not be recorded either.
      */
-    const attempt = (body: ChatCompletionRequest, ids: ReadonlyArray<ConversationId>): Effect.Effect<Option.Option<CallReply>, GrokCallError> =>
+    const attempt = (body: ChatCompletionRequest, ids: ReadonlyArray<ConversationId>): Effect.Effect<Either.Either<CallReply, HandBackReason>, GrokCallError> =>
       Effect.gen(function* () {
         for (;;) {
-          if (heldBack()) return Option.none()
-          const outcome = yield* Effect.either(limited(body, false))
+          if (heldBack()) return Either.left(paused ? NOT_READY_UNAUTHORIZED : "draining")
+          const unmarked = ids.filter((id) => (callsFor.get(id) ?? 0) === 0)
+          const markStarted =
+            unmarked.length === 0 ? Effect.void : store.markStarted(unmarked).pipe(Effect.mapError((error) => new StartNotRecorded({ reason: error.message })))
+          const outcome = yield* Effect.either(limited(body, false, markStarted))
           if (Either.isRight(outcome)) {
             countCall(ids)
-            return Option.some(outcome.right)
+            return Either.right(outcome.right)
           }
           const error = outcome.left
           if (error._tag === "NotStarted") continue
+          if (error._tag === "StartNotRecorded") {
+            yield* Effect.logWarning("grok call not sent: the database cannot record its start; batch handed back").pipe(
+              Effect.annotateLogs({ analyzer: name, batch_size: ids.length, reason: error.reason })
+            )
+            return Either.left(HANDED_BACK_UNWRITABLE)
+          }
           if (error._tag === "GrokUnauthorized") {
             yield* pause(error)
             continue
@@ -366,17 +395,17 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
           for (const id of ids) results.set(id, Either.left(new AnalysisError({ message, retryable: false })))
           return results
         }
-        if (Option.isNone(outcome.right)) {
+        if (Either.isLeft(outcome.right)) {
           // Handed back: pending again; its attempt counts only if calls were already made for it.
           const made = new Map(ids.map((id) => [id, callsFor.get(id) ?? 0]))
           settle(ids)
-          const reason = paused ? NOT_READY_UNAUTHORIZED : "draining"
+          const reason = outcome.right.left
           yield* Effect.logDebug("grok call not sent; batch handed back").pipe(Effect.annotateLogs({ analyzer: name, batch_size: batch.length, reason }))
           // Paused on the key: those calls failed for the key, not for the conversation.
           for (const id of ids) results.set(id, Either.left(new AnalysisDeferred({ reason, calls: paused ? 0 : (made.get(id) ?? 0) })))
           return results
         }
-        const { envelope, rawBody } = outcome.right.value
+        const { envelope, rawBody } = outcome.right.right
         const usage = envelope.usage
         if (usage !== null && usage !== undefined) {
           recordGrokUsage(
@@ -421,7 +450,8 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
       analyzeBatch,
       notReadyReason: Effect.sync(() => (paused ? NOT_READY_UNAUTHORIZED : null)),
       degradedReason: Effect.sync(() => (unreachable() ? DEGRADED_UNREACHABLE : null)),
-      usesCallingThread: false
+      usesCallingThread: false,
+      marksStart: true
     } satisfies AnalyzerShape
   })
 
