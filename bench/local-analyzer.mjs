@@ -1,6 +1,6 @@
 // Benchmark for the embedded local analyzer (src/analyzer/local).
 //
-//   npx tsc -p tsconfig.build.json && node bench/local-analyzer.mjs
+//   npm run build && node bench/local-analyzer.mjs [--quick]
 //
 // Accuracy: the UCI sentiment sentences shipped as fixtures of the `sentiment`
 // package (amazon, imdb, yelp; 1,000 labelled sentences each, label 0/1) and our
@@ -98,9 +98,11 @@ for (let i = 0; i < 400; i++) {
 }
 const meanChars = supportTexts.reduce((sum, text) => sum + text.length, 0) / supportTexts.length
 
+// --quick (the smoke run of `npm run bench -- --quick`): one short round.
+const quick = process.argv.includes("--quick")
 const WARM_UP = 2_000
-const MEASURED = 20_000
-const ROUNDS = 3
+const MEASURED = quick ? 5_000 : 20_000
+const ROUNDS = quick ? 1 : 3
 const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)]
 /** Analyses per second of `analyze` over the support texts, after a warm-up. */
 const timeAnalyses = (analyze) => {
