@@ -23,14 +23,16 @@ const grokEnv = (fake: FakeGrok) => ({
   INSIGHTD_GROK_TIMEOUT_MS: "30000",
   INSIGHTD_GRACE_PERIOD_MS: "1500"
 })
+// Calls ~450 ms apart while crashing: the kill lands long before the next one could be marked or sent.
+const slowGrokEnv = (fake: FakeGrok) => ({ ...grokEnv(fake), INSIGHTD_GROK_CALLS_PER_SECOND: "2" })
 
 describe("kill -9 with Grok calls in flight", () => {
   it("counts an attempt only for the conversations a call carried; the rest keep their budget, and all complete after restart", async () => {
     const CALLS_PER_CRASH = 3
     const CRASHES = 2
     let crashing: Daemon | undefined
-    // Each round's third call kills the daemon as it arrives: calls go out ~100 ms apart, so no
-    // further call has begun when the signal lands.
+    // Each round's third call kills the daemon as it arrives: no further call has begun when the
+    // signal lands.
     fake = await startFakeGrok({
       fault: (call) => {
         if (call % CALLS_PER_CRASH === 0) void crashing?.kill("SIGKILL")
@@ -42,7 +44,7 @@ describe("kill -9 with Grok calls in flight", () => {
     let dbPath: string | undefined
     for (let round = 0; round < CRASHES; round++) {
       const callsBefore = fake.calls.length
-      crashing = await startDaemon(grokEnv(fake), dbPath === undefined ? undefined : { dbPath })
+      crashing = await startDaemon(slowGrokEnv(fake), dbPath === undefined ? undefined : { dbPath })
       dbPath = crashing.dbPath
       if (round === 0) await postBulk(crashing, items)
       await waitFor(() => fake!.calls.length >= callsBefore + CALLS_PER_CRASH, 30_000, "the calls of this round")
