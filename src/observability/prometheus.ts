@@ -38,6 +38,20 @@ class ConventionalOrderSerializer extends PrometheusSerializer {
 
 export const PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
+/**
+ * Effect's own fiber metrics (effect_fiber_*) carry no description, so the
+ * serializer wrote "description missing" as their HELP; these say what they count.
+ */
+const RUNTIME_METRIC_HELP: Readonly<Record<string, string>> = {
+  effect_fiber_started_total: "Fibers started by the Effect runtime",
+  effect_fiber_active: "Fibers started and not yet ended",
+  effect_fiber_successes_total: "Fibers that ended with success",
+  effect_fiber_failures_total: "Fibers that ended with a failure or defect",
+  effect_fiber_lifetimes: "How long fibers ran, in milliseconds"
+}
+const MISSING_HELP = /^# HELP (\S+) description missing$/gm
+const withRuntimeHelp = (text: string): string => text.replace(MISSING_HELP, (line, name: string) => (name in RUNTIME_METRIC_HELP ? `# HELP ${name} ${RUNTIME_METRIC_HELP[name]}` : line))
+
 export class PrometheusMetrics extends Effect.Service<PrometheusMetrics>()("insightd/PrometheusMetrics", {
   scoped: Effect.gen(function* () {
     const store = yield* Store
@@ -61,7 +75,7 @@ export class PrometheusMetrics extends Effect.Service<PrometheusMetrics>()("insi
       recordAnalyzerPaused((yield* analyzer.notReadyReason) !== null)
       recordAnalyzerUnreachable((yield* analyzer.degradedReason) !== null)
       const collected = yield* Effect.promise(() => exporter.collect())
-      return serializer.serialize(collected.resourceMetrics)
+      return withRuntimeHelp(serializer.serialize(collected.resourceMetrics))
     })
     return { render }
   })

@@ -68,6 +68,8 @@ describe("GET /metrics", () => {
       expect(metrics.get(name)?.help.length, name).toBeGreaterThan(0)
     }
     for (const [name, family] of metrics) {
+      // Every family says what it counts, Effect's own fiber metrics too.
+      expect(family.help, name).not.toMatch(/^$|description missing/)
       if (name === "target_info" || name.startsWith("effect_")) continue
       expect(name).toMatch(/^insightd_[a-z0-9_]+$/)
       if (family.type === "COUNTER") expect(name).toMatch(/_total$/)
