@@ -97,6 +97,19 @@ export type RejectReason =
   | "unauthorized"
   | "unavailable"
 
+/** Every refusal reason, and those a stdin line can meet (for the series created at start). */
+const REJECT_REASONS: ReadonlyArray<RejectReason> = [
+  "invalid_json",
+  "invalid_schema",
+  "conflict",
+  "payload_too_large",
+  "unsupported_media_type",
+  "rate_limited",
+  "unauthorized",
+  "unavailable"
+]
+const STDIN_REJECT_REASONS: ReadonlyArray<RejectReason> = ["invalid_json", "invalid_schema", "conflict", "unavailable"]
+
 export const recordAccepted = (source: IngestSource, count: number): void => {
   const tags = labels("source", source)
   conversationsReceived.unsafeUpdate(count, tags)
@@ -110,6 +123,7 @@ export const recordRejected = (source: IngestSource, reason: RejectReason, count
 
 /** Error classes of failed conversations (a bounded set: the message itself would be unbounded). */
 export type FailureClass = "abandoned" | "retries_exhausted" | "grok_rejected" | "invalid_reply" | "analyzer_error" | "other"
+const FAILURE_CLASSES: ReadonlyArray<FailureClass> = ["abandoned", "retries_exhausted", "grok_rejected", "invalid_reply", "analyzer_error", "other"]
 
 export const failureClass = (error: string): FailureClass => {
   if (/did not finish in \d+ attempts/.test(error)) return "abandoned"
@@ -131,6 +145,7 @@ export const recordBatch = (size: number, durationMs: number): void => {
 
 /** Outcome of one Grok call attempt: the answer's status class, or how it failed to get one. */
 export type GrokOutcome = "2xx" | "4xx" | "5xx" | "timeout" | "network"
+const GROK_OUTCOMES: ReadonlyArray<GrokOutcome> = ["2xx", "4xx", "5xx", "timeout", "network"]
 
 export const statusClass = (status: number): GrokOutcome => (status >= 500 ? "5xx" : status >= 400 ? "4xx" : "2xx")
 
@@ -155,6 +170,29 @@ export const recordGrokUsage = (promptTokens: number | undefined, completionToke
   if (promptTokens !== undefined) grokTokens.unsafeUpdate(promptTokens, labels("kind", "prompt"))
   if (completionTokens !== undefined) grokTokens.unsafeUpdate(completionTokens, labels("kind", "completion"))
   if (costUsd !== undefined) grokCostUsd.unsafeUpdate(costUsd, NO_LABELS)
+}
+
+/**
+ * Creates at 0 the counter series whose labels are known in advance, so they exist from the first
+ * scrape: `rate()` and `increase()` then count the first event too (a series that appears at 1
+ * has no increase), and an alert on failures or 429s has a series to watch. `grok`: the
+ * analyzer's call series too. Histograms and per-route HTTP series appear with their first
+ * observation.
+ */
+export const initializeSeries = (analyzerName: string, grok: boolean): void => {
+  for (const source of ["http", "stdin"] as const) recordAccepted(source, 0)
+  for (const reason of REJECT_REASONS) conversationsRejected.unsafeUpdate(0, labels("source", "http", "reason", reason))
+  for (const reason of STDIN_REJECT_REASONS) conversationsRejected.unsafeUpdate(0, labels("source", "stdin", "reason", reason))
+  inboundRateLimited.unsafeUpdate(0, NO_LABELS)
+  insightsWritten.unsafeUpdate(0, labels("analyzer", analyzerName))
+  for (const failure of FAILURE_CLASSES) conversationsFailed.unsafeUpdate(0, labels("error_class", failure))
+  if (!grok) return
+  for (const outcome of GROK_OUTCOMES) grokCalls.unsafeUpdate(0, labels("outcome", outcome))
+  grokRetries.unsafeUpdate(0, NO_LABELS)
+  grokTokens.unsafeUpdate(0, labels("kind", "prompt"))
+  grokTokens.unsafeUpdate(0, labels("kind", "completion"))
+  grokCostUsd.unsafeUpdate(0, NO_LABELS)
+  grokCallsInFlight.unsafeUpdate(grokInFlight, NO_LABELS)
 }
 
 export const recordBacklog = (counts: Readonly<Record<"pending" | "processing" | "completed" | "failed", number>>): void => {

@@ -10,7 +10,7 @@ import type { MetricReader } from "@opentelemetry/sdk-metrics"
 import { Effect, Layer } from "effect"
 import { Analyzer } from "../analyzer/Analyzer.js"
 import { Store } from "../store/Store.js"
-import { recordAccepted, recordAnalyzerPaused, recordAnalyzerUnreachable, recordBacklog } from "./metrics.js"
+import { initializeSeries, recordAnalyzerPaused, recordAnalyzerUnreachable, recordBacklog } from "./metrics.js"
 
 /**
  * The OpenTelemetry serializer writes a histogram's `_count` and `_sum` before its buckets; the
@@ -64,8 +64,7 @@ export class PrometheusMetrics extends Effect.Service<PrometheusMetrics>()("insi
     // run time, two declarations to the type checker.
     yield* OtelMetrics.registerProducer(producer, () => exporter as unknown as MetricReader)
     // Series exist from the first scrape on, so rates start at zero instead of at the first event.
-    recordAccepted("http", 0)
-    recordAccepted("stdin", 0)
+    initializeSeries(analyzer.name, analyzer.name.startsWith("grok:"))
 
     /** Reads the gauges that are state (backlog, pause) at scrape time, then serialises everything. */
     const render: Effect.Effect<string> = Effect.gen(function* () {

@@ -76,6 +76,21 @@ describe("GET /metrics", () => {
     }
     expect(value(metrics, "insightd_analyzer_paused")).toBe(0)
     expect(value(metrics, "insightd_analyzer_unreachable")).toBe(0)
+    // Counters with known labels exist at 0 before their first event (so increase() counts it).
+    const zeroAtStart: Array<[string, Record<string, string>]> = [
+      ["insightd_conversations_failed_total", { error_class: "retries_exhausted" }],
+      ["insightd_conversations_failed_total", { error_class: "abandoned" }],
+      ["insightd_conversations_rejected_total", { source: "http", reason: "invalid_schema" }],
+      ["insightd_conversations_rejected_total", { source: "stdin", reason: "invalid_json" }],
+      ["insightd_inbound_rate_limited_total", {}],
+      ["insightd_insights_written_total", { analyzer: "local:lexicon-v1" }]
+    ]
+    for (const [name, labels] of zeroAtStart) {
+      const sample = metrics.get(name)?.metrics.find((s) => matches(s, labels))
+      expect(sample?.value, `${name} ${JSON.stringify(labels)}`).toBe("0")
+    }
+    // Grok's series only with the Grok analyzer.
+    expect(metrics.has("insightd_grok_calls_total")).toBe(false)
     expect(value(metrics, "insightd_conversations", { status: "pending" })).toBe(0)
   })
 
@@ -137,6 +152,12 @@ describe("GET /metrics", () => {
       env: { INSIGHTD_ANALYZER: "grok", XAI_API_KEY: "xai-metrics-key", XAI_BASE_URL: fake.baseUrl, INSIGHTD_GROK_RETRY_BASE_MS: "50", INSIGHTD_GROK_RETRY_MAX_MS: "200" }
     })
     try {
+      // Before any call: the call series exist at 0.
+      const before = new Map((parsePrometheusTextFormat(await (await fetch(`${grokDaemon.baseUrl}/metrics`)).text()) as Array<Family>).map((family) => [family.name, family]))
+      for (const outcome of ["2xx", "4xx", "5xx", "timeout", "network"]) {
+        expect(before.get("insightd_grok_calls_total")?.metrics.find((s) => matches(s, { outcome }))?.value, outcome).toBe("0")
+      }
+      expect(before.get("insightd_grok_retries_total")?.metrics[0]?.value).toBe("0")
       const response = await postJson(grokDaemon.baseUrl, "/api/v1/conversations", conversation())
       const { conversation_id } = (await response.json()) as { conversation_id: string }
       await waitForStatus(grokDaemon.baseUrl, conversation_id)
