@@ -3,9 +3,9 @@
  * configuration and logging set-up, JSONL input (stdin or a file) and JSONL output on stdout.
  * Data goes to stdout only; every log line goes to stderr (src/logging.ts).
  */
-import * as FileSystem from "@effect/platform/FileSystem"
 import { Effect, Either, Layer, Schema, Stream } from "effect"
-import { existsSync } from "node:fs"
+import * as NodeStream from "@effect/platform-node/NodeStream"
+import { createReadStream, existsSync } from "node:fs"
 import { type Config, loadConfig } from "../config.js"
 import type { ConfigurationError } from "../domain/errors.js"
 import { loggerLayer } from "../logging.js"
@@ -38,13 +38,19 @@ export const requireDatabase = (command: string, file: string): Effect.Effect<vo
     ? Effect.void
     : Effect.fail(new CommandFailed({ message: `${command}: database ${file} does not exist (set INSIGHTD_DB or database.file in config.json)` }))
 
-/** JSONL lines of FILE, or of stdin when the argument is absent or `-`. */
-export const inputLines = (file: string | undefined): Stream.Stream<InputLine, CommandFailed, FileSystem.FileSystem> =>
+/**
+ * JSONL lines of FILE, or of stdin when the argument is absent or `-`. A file is read through a
+ * Node read stream, as stdin is: FileSystem.stream could not be interrupted while it waited for
+ * demand, so a command whose downstream failed mid-file (`ingest` refused with a 401 while the
+ * rest of the file was still unread) hung instead of exiting, SIGTERM included.
+ */
+export const inputLines = (file: string | undefined): Stream.Stream<InputLine, CommandFailed> =>
   file === undefined || file === "-"
     ? stdinLines
-    : Stream.unwrap(
-        Effect.map(FileSystem.FileSystem, (fs) =>
-          linesOf(fs.stream(file).pipe(Stream.mapError((error) => new CommandFailed({ message: `cannot read ${file}: ${error.message}` }))))
+    : linesOf(
+        NodeStream.fromReadable(
+          () => createReadStream(file, { highWaterMark: 64 * 1024 }),
+          (error) => new CommandFailed({ message: `cannot read ${file}: ${error instanceof Error ? error.message : String(error)}` })
         )
       )
 

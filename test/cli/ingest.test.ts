@@ -125,6 +125,16 @@ describe("insightd ingest with API keys", () => {
       expect(without.code).toBe(1)
       expect(without.stderr).toContain("--api-key")
       expect(without.stderr).not.toContain("key-one")
+      // A file of two chunks, the first ~0.5 MB: refused while the rest of the file is unread. It
+      // used to hang in 3 runs of 4 (reading the file could not be interrupted), SIGTERM too.
+      const big = join(work, "keyed-big.jsonl")
+      const padding = "my refund has not arrived yet. ".repeat(30)
+      writeFileSync(big, `${Array.from({ length: 561 }, (_, i) => JSON.stringify({ id: `conv_keybig${i}`, author: "@a", timestamp: "2024-08-01T10:00:00Z", text: `${i}: ${padding}` })).join("\n")}\n`)
+      for (let run = 0; run < 4; run++) {
+        const refused = await runCli(["ingest", "--url", daemon.baseUrl, big], { timeoutMs: 20_000 })
+        expect(refused.code, `run ${run}: ${refused.stderr.slice(-500)}`).toBe(1)
+        expect(refused.stderr).toContain("HTTP 401")
+      }
       const withOption = await runCli(["ingest", "--url", daemon.baseUrl, "--api-key", "key-two", file])
       expect(withOption.code).toBe(0)
       expect(withOption.stderr).not.toContain("key-two")
