@@ -10,6 +10,7 @@ import { existsSync } from "node:fs"
 import { Analyzer } from "../analyzer/Analyzer.js"
 import { analyzerLayer, effectiveAnalyzer } from "../analyzer/layer.js"
 import type { Config } from "../config.js"
+import { contentDigest } from "../domain/content.js"
 import type { Conversation, NewConversation } from "../domain/conversation.js"
 import { type ConfigurationError, StoreError } from "../domain/errors.js"
 import type { Insight } from "../domain/insight.js"
@@ -141,8 +142,15 @@ const analyzeLines = (config: Config, settings: Pick<ResolvedPipeline, "batch" |
     yield* Effect.logInfo("analyze started").pipe(Effect.annotateLogs({ analyzer: chosen, batch_size: (settings.batch ?? DEFAULT_SETTINGS.batch).size, concurrency: options.concurrency }))
     // Conversations between validation and their insight, by id (their line for failure reports).
     const inFlight = new Map<string, InFlight>()
+    // Every client-chosen id met so far: its first line and content digest. As in the daemon, the
+    // first version of an id is the one analysed; the same content again is a resubmission (not
+    // analysed twice), different content is refused. Without this, a second line with the id
+    // replaced the first in `inFlight` and an insight could pair one line's text with the other's
+    // analysis.
+    const seen = new Map<string, { readonly line: number; readonly digest: string }>()
     let analyzed = 0
     let rejected = 0
+    let resubmitted = 0
     yield* inputLines(undefined).pipe(
       validate,
       // Per chunk, not per line: one effect for a read buffer's worth of lines keeps the overhead low.
@@ -155,6 +163,22 @@ const analyzeLines = (config: Config, settings: Pick<ResolvedPipeline, "batch" |
               rejected++
               yield* reportRejected(line.line, line.reason, { fields: line.details.map((issue) => issue.field) })
               continue
+            }
+            if (line.conversation.clientId) {
+              const digest = contentDigest(line.conversation)
+              const first = seen.get(line.conversation.id)
+              if (first !== undefined) {
+                if (first.digest === digest) {
+                  resubmitted++
+                  continue
+                }
+                rejected++
+                yield* reportRejected(line.line, `conversation ${line.conversation.id} already appeared on line ${first.line} with different content`, {
+                  conversation_id: line.conversation.id
+                })
+                continue
+              }
+              seen.set(line.conversation.id, { line: line.line, digest })
             }
             const conversation = asClaimed(line.conversation, now)
             inFlight.set(conversation.id, { line: line.line, conversation })
@@ -193,7 +217,7 @@ const analyzeLines = (config: Config, settings: Pick<ResolvedPipeline, "batch" |
       // later, so it stops and says why instead of waiting for probes forever.
       Effect.raceFirst(stopWhenNotReady)
     )
-    yield* Effect.logInfo("analyze finished").pipe(Effect.annotateLogs({ analyzed, rejected }))
+    yield* Effect.logInfo("analyze finished").pipe(Effect.annotateLogs({ analyzed, rejected, resubmitted }))
     yield* failWhenRejected("analyze", rejected)
   })
 

@@ -6,10 +6,11 @@
  * as UTC), so a client that re-serialises its body in another key order or date format is still
  * recognised.
  */
-import { toUtcIso } from "./conversation.js"
+import { createHash } from "node:crypto"
+import { type NewConversation, toUtcIso } from "./conversation.js"
 
 /** JSON with object keys sorted. Inputs passed validation's depth limit, so recursion is bounded. */
-const canonicalJson = (value: unknown): string => {
+export const canonicalJson = (value: unknown): string => {
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null"
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`
   const keys = Object.keys(value).sort()
@@ -51,3 +52,14 @@ export const sameContent = (storedRaw: string, submittedRaw: string): boolean =>
   const stored = canonicalOf(storedRaw)
   return stored !== undefined && stored === canonicalOf(submittedRaw)
 }
+
+/**
+ * A short digest of a validated conversation's content (times already UTC, metadata keys sorted),
+ * for a run that meets the same id twice without a database to compare with (`insightd analyze`):
+ * equal digests are a resubmission of the same content, as `sameContent` would find.
+ */
+export const contentDigest = (conversation: NewConversation): string =>
+  createHash("sha1")
+    .update(canonicalJson([conversation.text, conversation.author, conversation.timestamp, conversation.messages, conversation.metadata]))
+    .digest("base64")
+    .slice(0, 16)

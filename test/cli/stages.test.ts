@@ -114,6 +114,27 @@ describe("insightd analyze", () => {
     expect(rejectedLines(result).sort((a, b) => a - b)).toEqual([3, 4, 6, 8, 9, 10])
   })
 
+  it("an id met again: the same content is not analysed twice, different content is refused by line; each insight is its own line's", async () => {
+    const line = (fields: Record<string, unknown>) => JSON.stringify({ id: "conv_twice", author: "@dup", timestamp: "2024-05-01T00:00:00Z", ...fields })
+    const ordinary = Array.from({ length: 300 }, (_, i) => JSON.stringify({ id: `conv_between_${i}`, author: "@o", timestamp: "2024-05-01T00:00:00Z", text: `order ${i} is late` }))
+    const input = [
+      line({ text: "I love it, thank you" }),
+      ...ordinary,
+      line({ text: "I hate it, totally broken" }),
+      // The first line's content in another key order and time zone: a resubmission.
+      JSON.stringify({ text: "I love it, thank you", timestamp: "2024-05-01T02:00:00+02:00", author: "@dup", id: "conv_twice" })
+    ].join("\n")
+    const result = await runCli(["analyze"], { input })
+    expect(result.code).toBe(1)
+    expect(rejectedLines(result)).toEqual([302])
+    expect(result.stderr).toContain("conversation conv_twice already appeared on line 1 with different content")
+    const twice = jsonLines(result).filter((insight) => insight.conversation_id === "conv_twice")
+    expect(twice).toHaveLength(1)
+    expect(twice[0]).toMatchObject({ text: "I love it, thank you", sentiment: "positive" })
+    expect(jsonLines(result)).toHaveLength(301)
+    expect(result.logs.find((log) => log.message === "analyze finished")).toMatchObject({ analyzed: 301, rejected: 1, resubmitted: 1 })
+  })
+
   it("--log-level (listed in every command's help) sets what is logged, over INSIGHTD_LOG_LEVEL", async () => {
     const input = `${fixtureLines("conversations.jsonl")[0]}\n{"broken\n`
     const quiet = await runCli(["validate", "--log-level", "none"], { input, env: { INSIGHTD_LOG_LEVEL: "debug" } })
