@@ -15,7 +15,8 @@ import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import { insightd, withMainLogger } from "./cli/commands.js"
+import { constants as osConstants } from "node:os"
+import { insightd, running, withMainLogger } from "./cli/commands.js"
 
 const VERSION = "0.1.0"
 const EXIT_CONFIG = 78
@@ -94,8 +95,17 @@ const failureMessage = (cause: Cause.Cause<unknown>): string => {
   return Option.isSome(failure) && typeof failure.value === "object" && failure.value !== null && "message" in failure.value ? String(failure.value.message) : ""
 }
 
+/**
+ * The signal that stopped the program (runMain turns SIGINT and SIGTERM into an interruption).
+ * The daemon drains and exits 0 on it, as SPEC §5 says; a stage command stopped half-way exits
+ * 128 + the signal's number (130, 143), as shells report it, so a partial run never reads as done.
+ */
+let stoppedBy: "SIGINT" | "SIGTERM" | undefined
+for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => (stoppedBy ??= signal))
+
 const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
-  if (Exit.isSuccess(exit) || Cause.isInterruptedOnly(exit.cause)) return 0
+  if (Exit.isSuccess(exit)) return 0
+  if (Cause.isInterruptedOnly(exit.cause)) return running.daemon || stoppedBy === undefined ? 0 : 128 + osConstants.signals[stoppedBy]
   return failureTag(exit.cause) === "ConfigurationError" ? EXIT_CONFIG : 1
 }
 

@@ -19,7 +19,7 @@ import { analyze } from "../stages/analyze.js"
 import { batch } from "../stages/batch.js"
 import { validate } from "../stages/validate.js"
 import { Store, type StoreShape } from "../store/Store.js"
-import { CommandFailed, failWhenRejected, inputLines, reportRejected, withConfig, writeJsonLines } from "./shared.js"
+import { CommandFailed, failWhenRejected, inputLines, reportRejected, summaryWhenInterrupted, withConfig, writeJsonLines } from "./shared.js"
 
 /** The batch and analyze settings of `pipelines/default.json`, used when no pipeline file is at hand. */
 const DEFAULT_SETTINGS = { batch: { size: 10, waitMs: 200 }, analyze: { analyzer: "auto" as const, concurrency: 4, retryBudget: undefined } }
@@ -215,7 +215,8 @@ const analyzeLines = (config: Config, settings: Pick<ResolvedPipeline, "batch" |
       Stream.runDrain,
       // The daemon pauses on a rejected Grok key and keeps its backlog for later; a command has no
       // later, so it stops and says why instead of waiting for probes forever.
-      Effect.raceFirst(stopWhenNotReady)
+      Effect.raceFirst(stopWhenNotReady),
+      summaryWhenInterrupted("analyze", () => ({ analyzed, rejected, resubmitted }))
     )
     yield* Effect.logInfo("analyze finished").pipe(Effect.annotateLogs({ analyzed, rejected, resubmitted }))
     yield* failWhenRejected("analyze", rejected)

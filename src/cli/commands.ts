@@ -35,8 +35,14 @@ export const withMainLogger = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.
       )
   )
 
+/** What main.ts needs to know for the exit status: whether the command running is the daemon. */
+export const running = { daemon: false }
+
 export const serveCommand = Command.make("serve", {}, () =>
-  withMainLogger(lazy(() => import("./serve.js"), ({ runServe }) => runServe))
+  Effect.zipRight(
+    Effect.sync(() => (running.daemon = true)),
+    withMainLogger(lazy(() => import("./serve.js"), ({ runServe }) => runServe))
+  )
 ).pipe(Command.withDescription("Run the daemon: HTTP API + stdin JSONL → validate → persist → batch → analyze → persist-insight"))
 
 export const validateCommand = Command.make("validate", {}, () => withMainLogger(lazy(() => import("./validate.js"), ({ runValidate }) => runValidate))).pipe(

@@ -103,7 +103,17 @@ export const withProgress = <A, E, R>(work: Effect.Effect<A, E, R>, command: str
   Effect.raceFirst(
     work,
     Effect.forever(Effect.zipRight(Effect.sleep(everyMs), Effect.suspend(() => Effect.logInfo(`${command} progress`).pipe(Effect.annotateLogs(counts())))))
-  )
+  ).pipe(summaryWhenInterrupted(command, counts))
+
+/**
+ * A command stopped by SIGINT/SIGTERM still says how far it got (the counts it would have given at
+ * the end); main.ts then exits 128 + the signal's number, so `timeout 600 insightd … && next`
+ * does not take a partial run for a finished one.
+ */
+export const summaryWhenInterrupted =
+  (command: string, counts: () => Record<string, number>) =>
+  <A, E, R>(work: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    Effect.onInterrupt(work, () => Effect.suspend(() => Effect.logWarning(`${command} interrupted`).pipe(Effect.annotateLogs(counts()))))
 
 /** Exit status 1 with a one-line summary when anything was rejected. */
 export const failWhenRejected = (command: string, rejected: number): Effect.Effect<void, CommandFailed> =>

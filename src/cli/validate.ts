@@ -8,7 +8,7 @@ import { Effect, Stream } from "effect"
 import { type NewConversation } from "../domain/conversation.js"
 import { validate } from "../stages/validate.js"
 import type { ConfigurationError } from "../domain/errors.js"
-import { type CommandFailed, failWhenRejected, inputLines, reportRejected, withConfig, writeLines } from "./shared.js"
+import { type CommandFailed, failWhenRejected, inputLines, reportRejected, summaryWhenInterrupted, withConfig, writeLines } from "./shared.js"
 
 /** The line as submitted, with the assigned id first when the client gave none. */
 export const validatedLine = (conversation: NewConversation): string =>
@@ -35,7 +35,8 @@ export const runValidate: Effect.Effect<void, CommandFailed | ConfigurationError
         return chunk
       })
     ),
-    Stream.runDrain
+    Stream.runDrain,
+    summaryWhenInterrupted("validate", () => ({ valid, rejected }))
   )
   yield* Effect.logInfo("validate finished").pipe(Effect.annotateLogs({ valid, rejected }))
   yield* failWhenRejected("validate", rejected)

@@ -3,7 +3,9 @@
  * decodes, bad lines are reported on stderr with their line number and field, exit codes, and the
  * shell pipeline `validate | analyze` gives the insights the daemon gives for the same input.
  */
+import Database from "better-sqlite3"
 import { Either, Schema } from "effect"
+import { spawn } from "node:child_process"
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
@@ -12,7 +14,7 @@ import { ConversationInput } from "../../src/domain/conversation.js"
 import { InsightListItemView } from "../../src/http/api.js"
 import { expectedFor, startFakeGrok } from "../support/fake-grok.mjs"
 import { startDaemon } from "../support/server.js"
-import { fixture, jsonLines, rejectedLines, runCli, runShell } from "./run.js"
+import { cliEnv, fixture, jsonLines, mainJs, parseLogs, rejectedLines, runCli, runShell } from "./run.js"
 
 /** What `analyze` writes: the API's insight list item plus the analyzer's raw response and usage; nothing else. */
 const InsightLine = Schema.Struct({
@@ -231,5 +233,73 @@ describe("insightd analyze with Grok", () => {
     } finally {
       await fake.close()
     }
+  })
+})
+
+describe("stage commands stopped by a signal", () => {
+  /**
+   * Starts `args` with stdin left open (the command is mid-input), feeds it `lines`, and once
+   * `ready(stdout)` holds (polled), sends `signal`; resolves with the exit code and the logs.
+   */
+  const stopHalfWay = (args: ReadonlyArray<string>, lines: ReadonlyArray<string>, ready: (stdout: string) => boolean, signal: NodeJS.Signals, env: Record<string, string> = {}) =>
+    new Promise<{ code: number | null; logs: Array<Record<string, unknown>> }>((resolve, reject) => {
+      const child = spawn(process.execPath, [mainJs, ...args], { env: cliEnv(env), stdio: ["pipe", "pipe", "pipe"] })
+      let stdout = ""
+      let stderr = ""
+      child.stdout.setEncoding("utf8")
+      child.stdout.on("data", (chunk: string) => (stdout += chunk))
+      child.stderr.setEncoding("utf8")
+      child.stderr.on("data", (chunk: string) => (stderr += chunk))
+      child.stdin.write(`${lines.join("\n")}\n`)
+      const poll = setInterval(() => {
+        if (ready(stdout)) {
+          clearInterval(poll)
+          child.kill(signal)
+        }
+      }, 100)
+      const timer = setTimeout(() => {
+        clearInterval(poll)
+        child.kill("SIGKILL")
+        reject(new Error(`no exit within 30 s:\n${stderr.slice(-2000)}`))
+      }, 30_000)
+      child.on("exit", (code) => {
+        clearInterval(poll)
+        clearTimeout(timer)
+        resolve({ code, logs: parseLogs(stderr) })
+      })
+    })
+  const lines = Array.from({ length: 50 }, (_, i) => JSON.stringify({ id: `conv_sig_${i}`, author: "@s", timestamp: "2024-05-01T00:00:00Z", text: `refund ${i} missing` }))
+  const outputLines = (stdout: string) => stdout.split("\n").filter((line) => line !== "").length
+
+  it("store: SIGTERM mid-input exits 143 and says how many it stored", async () => {
+    const dir = mkdtempSync(join(tmpdir(), "insightd-signal-"))
+    const dbPath = join(dir, "s.db")
+    const storedRows = () => {
+      if (!existsSync(dbPath)) return 0
+      const db = new Database(dbPath, { readonly: true, fileMustExist: true })
+      try {
+        return Number((db.prepare("SELECT COUNT(*) AS n FROM conversations").get() as { n: number }).n)
+      } catch {
+        return 0 // not migrated yet
+      } finally {
+        db.close()
+      }
+    }
+    try {
+      const result = await stopHalfWay(["store"], lines, () => storedRows() === 50, "SIGTERM", { INSIGHTD_DB: dbPath })
+      expect(result.code).toBe(143)
+      expect(result.logs.find((log) => log.message === "store interrupted")).toMatchObject({ stored: 50, rejected: 0 })
+    } finally {
+      rmSync(dir, { recursive: true, force: true })
+    }
+  })
+
+  it("validate and analyze: SIGINT mid-input exits 130 with their counts", async () => {
+    const validated = await stopHalfWay(["validate"], lines, (stdout) => outputLines(stdout) === 50, "SIGINT")
+    expect(validated.code).toBe(130)
+    expect(validated.logs.find((log) => log.message === "validate interrupted")).toMatchObject({ valid: 50, rejected: 0 })
+    const analyzed = await stopHalfWay(["analyze"], lines, (stdout) => outputLines(stdout) === 50, "SIGINT")
+    expect(analyzed.code).toBe(130)
+    expect(analyzed.logs.find((log) => log.message === "analyze interrupted")).toMatchObject({ analyzed: 50, rejected: 0 })
   })
 })
