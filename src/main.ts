@@ -1,7 +1,8 @@
 /**
  * insightd command line: `insightd serve` (the daemon) and the stage commands of src/cli/.
- * Exit codes: 0 done (also after a SIGTERM/SIGINT drain), 1 runtime failure,
- * 78 bad configuration (EX_CONFIG, so systemd does not restart into the same mistake).
+ * Exit codes: 0 done (for the daemon, also after a SIGTERM/SIGINT drain), 1 runtime failure,
+ * 78 bad configuration (EX_CONFIG, so systemd does not restart into the same mistake),
+ * 130/143 a stage command stopped by SIGINT/SIGTERM.
  *
  * Only the command tree is loaded here (src/cli/commands.ts); a command's implementation, the
  * logger included, is imported when it runs, so `--help` and each command load what they use.
