@@ -54,31 +54,45 @@ export const inputLines = (file: string | undefined): Stream.Stream<InputLine, C
         )
       )
 
-// A reader that went away (`insightd query | head`) is not an error of ours: stop quietly.
+// A reader that went away (`insightd query | head`) is not an error of ours: stop quietly. Any
+// other write failure (a full disk, `> /dev/full`) fails the command with one line naming it.
 let stdoutClosed = false
+let stdoutFailure: Error | undefined
 let watchingStdout = false
 const watchStdout = () => {
   if (watchingStdout) return
   watchingStdout = true
   process.stdout.on("error", (error: NodeJS.ErrnoException) => {
-    if (error.code !== "EPIPE") throw error
+    if (error.code !== "EPIPE") {
+      stdoutFailure ??= error
+      return
+    }
     stdoutClosed = true
     process.exit(0)
   })
 }
+const cannotWrite = (error: Error) => new CommandFailed({ message: `cannot write to stdout (${error.message})` })
 
-/** Writes lines (already serialised) on stdout, one write per call, waiting while the pipe is full. */
-export const writeLines = (lines: ReadonlyArray<string>): Effect.Effect<void> =>
-  lines.length === 0 || stdoutClosed
-    ? Effect.void
-    : Effect.async<void>((resume) => {
-        watchStdout()
-        if (process.stdout.write(`${lines.join("\n")}\n`)) resume(Effect.void)
-        else process.stdout.once("drain", () => resume(Effect.void))
+/**
+ * Writes lines (already serialised) on stdout, one write per call, resuming once the write is
+ * done (so while the pipe is full it waits) and failing when it could not be made.
+ */
+export const writeLines = (lines: ReadonlyArray<string>): Effect.Effect<void, CommandFailed> =>
+  Effect.suspend(() => {
+    if (lines.length === 0 || stdoutClosed) return Effect.void
+    if (stdoutFailure !== undefined) return Effect.fail(cannotWrite(stdoutFailure))
+    return Effect.async<void, CommandFailed>((resume) => {
+      watchStdout()
+      process.stdout.write(`${lines.join("\n")}\n`, (error) => {
+        if (error === null || error === undefined) return resume(Effect.void)
+        // EPIPE: the listener above ends the process quietly.
+        if ((error as NodeJS.ErrnoException).code !== "EPIPE") resume(Effect.fail(cannotWrite(error)))
       })
+    })
+  })
 
 /** Writes values as JSONL on stdout. */
-export const writeJsonLines = (values: ReadonlyArray<unknown>): Effect.Effect<void> => writeLines(values.map((value) => JSON.stringify(value)))
+export const writeJsonLines = (values: ReadonlyArray<unknown>): Effect.Effect<void, CommandFailed> => writeLines(values.map((value) => JSON.stringify(value)))
 
 /** Reports one rejected input line on stderr: its number and why, never a stack trace. */
 export const reportRejected = (line: number, reason: string, fields: Record<string, unknown> = {}): Effect.Effect<void> =>

@@ -236,6 +236,17 @@ describe("insightd analyze with Grok", () => {
   })
 })
 
+describe("stage commands whose stdout cannot be written", () => {
+  it("a full disk (/dev/full) fails the command with one line naming it, not a stack trace", async () => {
+    for (const command of ["validate", "analyze"]) {
+      const result = await runShell(`insightd ${command} < "${fixture("conversations.jsonl")}" > /dev/full`)
+      expect(result.code, command).toBe(1)
+      expect(result.stderr, command).not.toMatch(/\n\s+at |node:internal|throw /)
+      expect(result.logs.find((log) => log.level === "error")?.message, command).toBe("cannot write to stdout (ENOSPC: no space left on device, write)")
+    }
+  })
+})
+
 describe("stage commands stopped by a signal", () => {
   /**
    * Starts `args` with stdin left open (the command is mid-input), feeds it `lines`, and once
