@@ -12,7 +12,7 @@ import { analyzerLayer, effectiveAnalyzer } from "../analyzer/layer.js"
 import type { Config } from "../config.js"
 import { contentDigest } from "../domain/content.js"
 import type { Conversation, NewConversation } from "../domain/conversation.js"
-import { type ConfigurationError, StoreError } from "../domain/errors.js"
+import { ConfigurationError, StoreError } from "../domain/errors.js"
 import type { Insight } from "../domain/insight.js"
 import { loadPipeline, type ResolvedPipeline } from "../pipeline/definition.js"
 import { analyze } from "../stages/analyze.js"
@@ -116,17 +116,23 @@ interface InFlight {
   readonly conversation: Conversation
 }
 
-/** Fails once the analyzer reports it cannot work (e.g. `grok_unauthorized`); never succeeds. */
-const stopWhenNotReady: Effect.Effect<never, CommandFailed, Analyzer> = Effect.gen(function* () {
-  const analyzer = yield* Analyzer
-  for (;;) {
+/**
+ * Fails once the analyzer reports it cannot work (`grok_unauthorized`: the key was refused); never
+ * succeeds. A configuration error (exit 78): the same key would be refused again on a rerun.
+ */
+const stopWhenNotReady = (analyzed: () => number): Effect.Effect<never, ConfigurationError, Analyzer> =>
+  Effect.zipRight(failIfCannotWork(analyzed), Effect.sleep("250 millis")).pipe(Effect.forever)
+
+/** Fails when the analyzer cannot work now, saying why and how far the run got. */
+const failIfCannotWork = (analyzed: () => number): Effect.Effect<void, ConfigurationError, Analyzer> =>
+  Effect.gen(function* () {
+    const analyzer = yield* Analyzer
     const reason = yield* analyzer.notReadyReason
-    if (reason !== null) {
-      return yield* new CommandFailed({ message: `analyze: the analyzer ${analyzer.name} cannot work (${reason}); check XAI_API_KEY or use INSIGHTD_ANALYZER=local` })
-    }
-    yield* Effect.sleep("250 millis")
-  }
-})
+    if (reason === null) return
+    return yield* new ConfigurationError({
+      message: `analyze: the analyzer ${analyzer.name} cannot work (${reason}${reason === "grok_unauthorized" ? ": grok rejected the API key" : ""}); check XAI_API_KEY or use INSIGHTD_ANALYZER=local. Stopped after ${analyzed()} insights; the rest of the input was not analysed`
+    })
+  })
 
 const analyzeLines = (config: Config, settings: Pick<ResolvedPipeline, "batch" | "analyze">, clusterCounts: Map<string, number>) =>
   Effect.gen(function* () {
@@ -151,6 +157,7 @@ const analyzeLines = (config: Config, settings: Pick<ResolvedPipeline, "batch" |
     let analyzed = 0
     let rejected = 0
     let resubmitted = 0
+    let handedBack = 0
     yield* inputLines(undefined).pipe(
       validate,
       // Per chunk, not per line: one effect for a read buffer's worth of lines keeps the overhead low.
@@ -200,13 +207,17 @@ const analyzeLines = (config: Config, settings: Pick<ResolvedPipeline, "batch" |
               analyzed++
               for (const cluster of outcome.insight.clusters) clusterCounts.set(cluster, (clusterCounts.get(cluster) ?? 0) + 1)
               out.push(insightLine(outcome.insight, entry.conversation))
+            } else if (outcome._tag === "Released") {
+              // Handed back by an analyzer that cannot work now (a refused key): the run stops on
+              // that with one message (stopWhenNotReady), not with a reject per line.
+              inFlight.delete(outcome.id)
+              handedBack++
             } else {
               const id = outcome.id
               const entry = inFlight.get(id)
               inFlight.delete(id)
               rejected++
-              const reason = outcome._tag === "Failed" ? `analysis failed: ${outcome.error}` : "analysis did not finish"
-              yield* reportRejected(entry?.line ?? 0, reason, { conversation_id: id })
+              yield* reportRejected(entry?.line ?? 0, `analysis failed: ${outcome.error}`, { conversation_id: id })
             }
           }
           yield* writeJsonLines(out)
@@ -215,9 +226,15 @@ const analyzeLines = (config: Config, settings: Pick<ResolvedPipeline, "batch" |
       Stream.runDrain,
       // The daemon pauses on a rejected Grok key and keeps its backlog for later; a command has no
       // later, so it stops and says why instead of waiting for probes forever.
-      Effect.raceFirst(stopWhenNotReady),
+      Effect.raceFirst(stopWhenNotReady(() => analyzed)),
       summaryWhenInterrupted("analyze", () => ({ analyzed, rejected, resubmitted }))
     )
+    // The input may end before the watch above looks again: conversations handed back mean the
+    // analyzer stopped working, and the run must not end as if they had been analysed.
+    yield* failIfCannotWork(() => analyzed)
+    if (handedBack > 0) {
+      return yield* new CommandFailed({ message: `analyze: ${handedBack} conversations were handed back by the analyzer and not analysed` })
+    }
     yield* Effect.logInfo("analyze finished").pipe(Effect.annotateLogs({ analyzed, rejected, resubmitted }))
     yield* failWhenRejected("analyze", rejected)
   })

@@ -210,7 +210,7 @@ describe("validate | analyze", () => {
 })
 
 describe("insightd analyze with Grok", () => {
-  it("uses Grok when XAI_API_KEY is set, and stops with exit 1 instead of waiting when the key is rejected", async () => {
+  it("uses Grok when XAI_API_KEY is set, and stops with exit 78 (configuration) instead of waiting when the key is rejected", async () => {
     const fake = await startFakeGrok({ apiKey: "right-key" })
     try {
       const env = { XAI_BASE_URL: fake.baseUrl, INSIGHTD_GROK_PROBE_INTERVAL_MS: "60000" }
@@ -226,10 +226,14 @@ describe("insightd analyze with Grok", () => {
       expect(good.stderr).not.toContain("right-key")
 
       const refused = await runCli(["analyze"], { input: { file: fixture("conversations.jsonl") }, env: { ...env, XAI_API_KEY: "wrong-key" } })
-      expect(refused.code).toBe(1)
+      expect(refused.code).toBe(78)
       expect(refused.stdout).toBe("")
-      expect(refused.stderr).toContain("grok_unauthorized")
+      expect(refused.stderr).toContain("grok_unauthorized: grok rejected the API key")
       expect(refused.stderr).not.toContain("wrong-key")
+      // One reason for the run, not a misleading one per line, and no daemon wording.
+      expect(rejectedLines(refused)).toEqual([])
+      expect(refused.stderr).not.toContain("did not finish")
+      expect(refused.stderr).not.toContain("stay pending")
     } finally {
       await fake.close()
     }

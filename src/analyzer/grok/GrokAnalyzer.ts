@@ -289,7 +289,12 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
       Effect.gen(function* () {
         if (paused) return
         paused = true
-        yield* Effect.logError("analyzer paused: grok rejected the API key; conversations stay pending, probing until it is accepted").pipe(
+        // The daemon keeps its backlog and probes; a stage command (no Lifecycle) stops on it instead.
+        yield* Effect.logError(
+          Option.isSome(lifecycle)
+            ? "analyzer paused: grok rejected the API key; conversations stay pending, probing until it is accepted"
+            : "analyzer paused: grok rejected the API key"
+        ).pipe(
           Effect.annotateLogs({ analyzer: name, reason: NOT_READY_UNAUTHORIZED, detail: describeCallError(error), probe_interval_ms: settings.probeIntervalMs })
         )
         yield* Effect.forkIn(probeLoop, scope)
