@@ -20,7 +20,8 @@ export const readJsonObjectFile = (path: string): Either.Either<unknown, string>
   }
   let json: unknown
   try {
-    json = JSON.parse(text)
+    // A byte-order mark (which Windows editors write) is no JSON error, as on JSONL lines and bodies.
+    json = JSON.parse(text.charCodeAt(0) === 0xfeff ? text.slice(1) : text)
   } catch (error) {
     return Either.left(`not valid JSON (${(error as Error).message})`)
   }

@@ -1,5 +1,5 @@
 import { Either, Redacted } from "effect"
-import { mkdtempSync, writeFileSync } from "node:fs"
+import { mkdtempSync, readFileSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { describe, expect, it } from "vitest"
@@ -86,6 +86,13 @@ describe("configuration", () => {
     expect(errorOf(loadConfig({ INSIGHTD_CONFIG: file("e.json", { database: { file: "" }, http: { host: " " } }) }))).toMatch(
       /http\.host: must not be empty; database\.file: must not be empty/
     )
+  })
+
+  it("config.json and pipeline files saved with a byte-order mark (Windows editors) are read", () => {
+    const config = file("bom.json", `\uFEFF${JSON.stringify({ http: { port: 9100 } })}`)
+    expect(Either.getOrThrow(loadConfig({ INSIGHTD_CONFIG: config })).http.port).toBe(9100)
+    const pipeline = file("bom-pipeline.json", `\uFEFF${readFileSync("pipelines/default.json", "utf8")}`)
+    expect(errorOf(loadPipeline(pipeline))).toBe("no error")
   })
 
   it("pipeline files are validated and name the bad field", () => {
