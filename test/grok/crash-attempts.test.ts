@@ -9,9 +9,16 @@ import { type Daemon, postBulk, startDaemon, statusCounts, waitFor } from "./dae
 
 let fake: FakeGrok | undefined
 let daemon: Daemon | undefined
+/** The daemon of a round that is to crash; killed here too if the test fails before it does. */
+let crashing: Daemon | undefined
 afterEach(async () => {
+  if (crashing !== undefined) {
+    await crashing.kill("SIGKILL")
+    crashing.cleanup()
+  }
   await daemon?.stop()
   await fake?.close()
+  crashing = undefined
   daemon = undefined
   fake = undefined
 })
@@ -30,7 +37,6 @@ describe("kill -9 with Grok calls in flight", () => {
   it("counts an attempt only for the conversations a call carried; the rest keep their budget, and all complete after restart", async () => {
     const CALLS_PER_CRASH = 3
     const CRASHES = 2
-    let crashing: Daemon | undefined
     // Each round's third call kills the daemon as it arrives: no further call has begun when the
     // signal lands.
     fake = await startFakeGrok({
