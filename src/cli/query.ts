@@ -99,7 +99,8 @@ export const runQuery = (options: QueryOptions): Effect.Effect<void, CommandFail
         }
         yield* Effect.logInfo("query finished").pipe(Effect.annotateLogs({ database: config.databaseFile, insights: written }))
       }).pipe(
-        Effect.provide(SqliteStoreLive(config.databaseFile)),
+        // It only reads: an older schema is refused (run `insightd migrate`), never upgraded here.
+        Effect.provide(SqliteStoreLive(config.databaseFile, { readOnly: true })),
         Effect.catchTag("StoreError", (error) => Effect.fail(new CommandFailed({ message: `query: ${error.message}` }))),
         (run) => Effect.zipRight(requireDatabase("query", config.databaseFile), run)
       )

@@ -1037,12 +1037,16 @@ const KNOWN_SCHEMA_VERSION = Math.max(...Object.keys(migrations).map((name) => N
  * write rows the newer schema may not expect (a column it fills, a table it keeps in step), and
  * nothing would say so. The migration table is @effect/sql's.
  */
-const refuseNewerSchema = Effect.gen(function* () {
+const schemaVersion = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const table = yield* sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'effect_sql_migrations'`
-  if (table.length === 0) return
+  if (table.length === 0) return 0
   const rows = yield* sql<{ version: number | null }>`SELECT MAX(migration_id) AS version FROM effect_sql_migrations`.withoutTransform
-  const version = Number(rows[0]?.version ?? 0)
+  return Number(rows[0]?.version ?? 0)
+})
+
+const refuseNewerSchema = Effect.gen(function* () {
+  const version = yield* schemaVersion
   if (version > KNOWN_SCHEMA_VERSION) {
     return yield* new StoreError({
       message: `its schema version ${version} is newer than this insightd knows (${KNOWN_SCHEMA_VERSION}): run the insightd that migrated it, or a newer one`
@@ -1050,8 +1054,13 @@ const refuseNewerSchema = Effect.gen(function* () {
   }
 })
 
-/** Tunes the connection for a daemon (WAL is set by the client), applies pending migrations, checks the rollups. */
-export const prepareDatabase = (filename: string) =>
+/**
+ * Tunes the connection for a daemon (WAL is set by the client), applies pending migrations, checks
+ * the rollups. `readOnly` (a command that only reads, `insightd query`): no migration and no
+ * rollup repair; a database of another schema version is refused, so an older daemon still
+ * running on it is not changed under its feet by a reader.
+ */
+export const prepareDatabase = (filename: string, options: { readonly readOnly?: boolean } = {}) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     // FULL: a committed (202-acknowledged) row survives power loss too, not only kill -9;
@@ -1064,13 +1073,22 @@ export const prepareDatabase = (filename: string) =>
     // thread in subjournal page writes through the kernel.
     yield* sql.unsafe("PRAGMA temp_store = MEMORY")
     yield* refuseNewerSchema
+    if (options.readOnly === true) {
+      const version = yield* schemaVersion
+      if (version < KNOWN_SCHEMA_VERSION) {
+        return yield* new StoreError({
+          message: `its schema version ${version} is older than this insightd's (${KNOWN_SCHEMA_VERSION}); reading does not change it: run \`insightd migrate\` (or start the daemon) first`
+        })
+      }
+      return
+    }
     yield* migrate
     yield* checkRollups
   }).pipe(Effect.mapError((error) => new StoreError({ message: `database ${filename}: ${error.message}`, cause: error })))
 
-/** SQLite connection ready for the Store: prepared (migrated) before anything uses it. */
-export const sqliteClientLayer = (filename: string) =>
-  Layer.effectDiscard(prepareDatabase(filename)).pipe(Layer.provideMerge(sqliteConnection(filename)))
+/** SQLite connection ready for the Store: prepared (migrated, unless `readOnly`) before anything uses it. */
+export const sqliteClientLayer = (filename: string, options: { readonly readOnly?: boolean } = {}) =>
+  Layer.effectDiscard(prepareDatabase(filename, options)).pipe(Layer.provideMerge(sqliteConnection(filename)))
 
-export const SqliteStoreLive = (filename: string): Layer.Layer<Store, StoreError> =>
-  Layer.effect(Store, makeSqlStore).pipe(Layer.provide(sqliteClientLayer(filename)))
+export const SqliteStoreLive = (filename: string, options: { readonly readOnly?: boolean } = {}): Layer.Layer<Store, StoreError> =>
+  Layer.effect(Store, makeSqlStore).pipe(Layer.provide(sqliteClientLayer(filename, options)))

@@ -217,6 +217,26 @@ describe("insightd migrate", () => {
     expect(second.stdout).toContain(`schema version ${version} (${latest}); already up to date`)
   })
 
+  it("query only reads: a database of an older schema is refused with a pointer to migrate, and left as it was", async () => {
+    const dbPath = join(work, "older.sqlite")
+    expect((await runCli(["migrate"], { env: { INSIGHTD_DB: dbPath } })).code).toBe(0)
+    const known = Object.keys(migrations).length
+    // As an insightd of one migration less left it.
+    const db = new Database(dbPath)
+    db.prepare("DELETE FROM effect_sql_migrations WHERE migration_id = ?").run(known)
+    db.exec("ALTER TABLE conversations DROP COLUMN analysis_started")
+    db.close()
+    const refused = await runCli(["query"], { env: { INSIGHTD_DB: dbPath } })
+    expect(refused.code).toBe(1)
+    expect(refused.stderr).toContain(`schema version ${known - 1} is older than this insightd's (${known})`)
+    expect(refused.stderr).toContain("insightd migrate")
+    expect(count(dbPath, "SELECT COUNT(*) AS n FROM effect_sql_migrations")).toBe(known - 1)
+    expect((await runCli(["migrate"], { env: { INSIGHTD_DB: dbPath } })).code).toBe(0)
+    const after = await runCli(["query"], { env: { INSIGHTD_DB: dbPath } })
+    expect(after.code).toBe(0)
+    expect(after.stdout).toBe("")
+  })
+
   it("refuses a database that a newer insightd migrated: migrate, store and serve exit 1 naming both versions, and write nothing", async () => {
     const dbPath = join(work, "newer.sqlite")
     expect((await runCli(["migrate"], { env: { INSIGHTD_DB: dbPath } })).code).toBe(0)
