@@ -10,7 +10,7 @@ import { createHash } from "node:crypto"
 import { type NewConversation, toUtcIso } from "./conversation.js"
 
 /** JSON with object keys sorted. Inputs passed validation's depth limit, so recursion is bounded. */
-export const canonicalJson = (value: unknown): string => {
+const canonicalJson = (value: unknown): string => {
   if (value === null || typeof value !== "object") return JSON.stringify(value) ?? "null"
   if (Array.isArray(value)) return `[${value.map(canonicalJson).join(",")}]`
   const keys = Object.keys(value).sort()

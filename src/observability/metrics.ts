@@ -86,19 +86,8 @@ const NO_LABELS: ReadonlyArray<MetricLabel.MetricLabel> = []
 
 export type IngestSource = "http" | "stdin"
 
-/** Reasons a conversation is refused at the door. */
-export type RejectReason =
-  | "invalid_json"
-  | "invalid_schema"
-  | "conflict"
-  | "payload_too_large"
-  | "unsupported_media_type"
-  | "rate_limited"
-  | "unauthorized"
-  | "unavailable"
-
-/** Every refusal reason, and those a stdin line can meet (for the series created at start). */
-const REJECT_REASONS: ReadonlyArray<RejectReason> = [
+/** Reasons a conversation is refused at the door (listed for the series created at start). */
+const REJECT_REASONS = [
   "invalid_json",
   "invalid_schema",
   "conflict",
@@ -107,7 +96,9 @@ const REJECT_REASONS: ReadonlyArray<RejectReason> = [
   "rate_limited",
   "unauthorized",
   "unavailable"
-]
+] as const
+export type RejectReason = (typeof REJECT_REASONS)[number]
+/** Those a stdin line can meet. */
 const STDIN_REJECT_REASONS: ReadonlyArray<RejectReason> = ["invalid_json", "invalid_schema", "conflict", "unavailable"]
 
 export const recordAccepted = (source: IngestSource, count: number): void => {
@@ -122,8 +113,8 @@ export const recordRejected = (source: IngestSource, reason: RejectReason, count
 }
 
 /** Error classes of failed conversations (a bounded set: the message itself would be unbounded). */
-export type FailureClass = "abandoned" | "retries_exhausted" | "grok_rejected" | "invalid_reply" | "analyzer_error" | "other"
-const FAILURE_CLASSES: ReadonlyArray<FailureClass> = ["abandoned", "retries_exhausted", "grok_rejected", "invalid_reply", "analyzer_error", "other"]
+const FAILURE_CLASSES = ["abandoned", "retries_exhausted", "grok_rejected", "invalid_reply", "analyzer_error", "other"] as const
+export type FailureClass = (typeof FAILURE_CLASSES)[number]
 
 export const failureClass = (error: string): FailureClass => {
   if (/did not finish in \d+ attempts/.test(error)) return "abandoned"
@@ -144,8 +135,8 @@ export const recordBatch = (size: number, durationMs: number): void => {
 }
 
 /** Outcome of one Grok call attempt: the answer's status class, or how it failed to get one. */
-export type GrokOutcome = "2xx" | "4xx" | "5xx" | "timeout" | "network"
-const GROK_OUTCOMES: ReadonlyArray<GrokOutcome> = ["2xx", "4xx", "5xx", "timeout", "network"]
+const GROK_OUTCOMES = ["2xx", "4xx", "5xx", "timeout", "network"] as const
+export type GrokOutcome = (typeof GROK_OUTCOMES)[number]
 
 export const statusClass = (status: number): GrokOutcome => (status >= 500 ? "5xx" : status >= 400 ? "4xx" : "2xx")
 

@@ -1032,11 +1032,7 @@ export const sqliteConnection = (filename: string) =>
 /** The newest migration this build knows (ids are the numeric prefixes of the migration names). */
 const KNOWN_SCHEMA_VERSION = Math.max(...Object.keys(migrations).map((name) => Number.parseInt(name, 10)))
 
-/**
- * A database migrated by a newer insightd (after a rollback, say) is refused: this build would
- * write rows the newer schema may not expect (a column it fills, a table it keeps in step), and
- * nothing would say so. The migration table is @effect/sql's.
- */
+/** The database's schema version: its newest applied migration (the table is @effect/sql's), 0 if none. */
 const schemaVersion = Effect.gen(function* () {
   const sql = yield* SqlClient.SqlClient
   const table = yield* sql<{ name: string }>`SELECT name FROM sqlite_master WHERE type = 'table' AND name = 'effect_sql_migrations'`
@@ -1045,14 +1041,31 @@ const schemaVersion = Effect.gen(function* () {
   return Number(rows[0]?.version ?? 0)
 })
 
-const refuseNewerSchema = Effect.gen(function* () {
-  const version = yield* schemaVersion
-  if (version > KNOWN_SCHEMA_VERSION) {
-    return yield* new StoreError({
-      message: `its schema version ${version} is newer than this insightd knows (${KNOWN_SCHEMA_VERSION}): run the insightd that migrated it, or a newer one`
-    })
-  }
-})
+/**
+ * A database migrated by a newer insightd (after a rollback, say) is refused: this build would
+ * write rows the newer schema may not expect (a column it fills, a table it keeps in step), and
+ * nothing would say so. A reader (`readOnly`) refuses an older one too, since it may not migrate.
+ */
+const checkSchemaVersion = (readOnly: boolean) =>
+  Effect.gen(function* () {
+    const version = yield* schemaVersion
+    if (version > KNOWN_SCHEMA_VERSION) {
+      return yield* new StoreError({
+        message: `its schema version ${version} is newer than this insightd knows (${KNOWN_SCHEMA_VERSION}): run the insightd that migrated it, or a newer one`
+      })
+    }
+    if (readOnly && version < KNOWN_SCHEMA_VERSION) {
+      return yield* new StoreError({
+        message: `its schema version ${version} is older than this insightd's (${KNOWN_SCHEMA_VERSION}); reading does not change it: run \`insightd migrate\` (or start the daemon) first`
+      })
+    }
+    return version
+  })
+
+/** How a database is opened: `readOnly` for a command that only reads (`insightd query`). */
+export interface OpenOptions {
+  readonly readOnly?: boolean
+}
 
 /**
  * Tunes the connection for a daemon (WAL is set by the client), applies pending migrations, checks
@@ -1060,7 +1073,7 @@ const refuseNewerSchema = Effect.gen(function* () {
  * rollup repair; a database of another schema version is refused, so an older daemon still
  * running on it is not changed under its feet by a reader.
  */
-export const prepareDatabase = (filename: string, options: { readonly readOnly?: boolean } = {}) =>
+export const prepareDatabase = (filename: string, options: OpenOptions = {}) =>
   Effect.gen(function* () {
     const sql = yield* SqlClient.SqlClient
     // FULL: a committed (202-acknowledged) row survives power loss too, not only kill -9;
@@ -1072,23 +1085,15 @@ export const prepareDatabase = (filename: string, options: { readonly readOnly?:
     // memory, not in temp files: a perf profile of a backlog being analysed had 14 % of the main
     // thread in subjournal page writes through the kernel.
     yield* sql.unsafe("PRAGMA temp_store = MEMORY")
-    yield* refuseNewerSchema
-    if (options.readOnly === true) {
-      const version = yield* schemaVersion
-      if (version < KNOWN_SCHEMA_VERSION) {
-        return yield* new StoreError({
-          message: `its schema version ${version} is older than this insightd's (${KNOWN_SCHEMA_VERSION}); reading does not change it: run \`insightd migrate\` (or start the daemon) first`
-        })
-      }
-      return
-    }
+    yield* checkSchemaVersion(options.readOnly === true)
+    if (options.readOnly === true) return
     yield* migrate
     yield* checkRollups
   }).pipe(Effect.mapError((error) => new StoreError({ message: `database ${filename}: ${error.message}`, cause: error })))
 
 /** SQLite connection ready for the Store: prepared (migrated, unless `readOnly`) before anything uses it. */
-export const sqliteClientLayer = (filename: string, options: { readonly readOnly?: boolean } = {}) =>
+export const sqliteClientLayer = (filename: string, options: OpenOptions = {}) =>
   Layer.effectDiscard(prepareDatabase(filename, options)).pipe(Layer.provideMerge(sqliteConnection(filename)))
 
-export const SqliteStoreLive = (filename: string, options: { readonly readOnly?: boolean } = {}): Layer.Layer<Store, StoreError> =>
+export const SqliteStoreLive = (filename: string, options: OpenOptions = {}): Layer.Layer<Store, StoreError> =>
   Layer.effect(Store, makeSqlStore).pipe(Layer.provide(sqliteClientLayer(filename, options)))
