@@ -3,7 +3,7 @@
 // target | met?) from bench/results/*.json and writes it, with the machine and the per-round
 // figures, to docs/BENCHMARKS.md.
 //
-//   node bench/run.mjs [--quick] [--only=ingest,bulk,import-csv,local-analyzer,grok-pipeline,latency,query,summary,memory,profile]
+//   node bench/run.mjs [--quick] [--only=ingest,bulk,import-csv,sqlite-ceiling,local-analyzer,grok-pipeline,latency,query,summary,memory,profile]
 //                      [--profile] [--loadgen=wrk|node] [--docs=path] [--no-docs]
 //
 // --quick    ≈ 1-minute smoke run (1 short round each, 50 k insights, small backlogs); its table
@@ -64,6 +64,7 @@ const optional = (name, scriptArgs) => {
 if (wanted("ingest")) run("ingest", script("ingest"), ["--connections=50", ...(quick ? ["--rounds=1", "--seconds=1"] : []), ...passLoadgen])
 if (wanted("bulk")) run("bulk", script("bulk"), quick ? ["--rounds=1", "--rows=20000"] : [])
 optional("import-csv", quick ? ["--rounds=1", "--tweets=20000"] : [])
+if (wanted("sqlite-ceiling")) run("sqlite-ceiling", script("sqlite-ceiling"), quick ? ["--rounds=1", "--rows=20000", "--tweets=20000"] : [])
 optional("local-analyzer", quick ? ["--quick"] : [])
 if (wanted("grok-pipeline")) run("grok-pipeline", script("grok-pipeline"), quick ? ["--backlog=300"] : [])
 if (wanted("latency")) run("latency", script("latency"), quick ? ["--count=10"] : [])
@@ -116,6 +117,12 @@ const importCsv = fresh("import-csv")
 if (importCsv?.table) rows.push(...importCsv.table)
 else if (importCsv) missing.push("import-csv: result has no `table` rows; see bench/results/import-csv.json")
 if (importCsv?.runs) perRound.push(["import-csv", importCsv.runs.map((x) => JSON.stringify(x))])
+
+const ceiling = fresh("sqlite-ceiling")
+if (ceiling) {
+  rows.push(...ceiling.table)
+  perRound.push(["SQLite alone (the write ceiling)", ceiling.runs.map((x) => `round ${x.round} ${x.shape}: ${fmt(x.perSecond)} rows/s (${x.usPerRow} µs/row, ${fmt(x.rows)} rows, ${fmt(x.perTransaction)} per transaction)`)])
+}
 
 const local = fresh("local-analyzer")
 if (local?.table) rows.push(...local.table)
