@@ -86,7 +86,8 @@ export const newConversationId = (): ConversationId => {
   return String.fromCharCode.apply(null, idCodes as unknown as Array<number>) as ConversationId
 }
 
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[T ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)?)?$/
+// RFC 3339 allows a lower-case t and z; a space for the T is common (SQL, logs).
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)?)?$/
 /** UTC with seconds, the common form (and toUtcIso's own output): normalised without Date. */
 const UTC_WITH_SECONDS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
@@ -128,7 +129,8 @@ export const toUtcIso = (value: string): string | undefined => {
   if (!ISO_8601.test(value) || !fieldsExist(value)) return undefined
   const hasTime = value.length > 10
   const hasOffset = /(?:Z|z|[+-]\d{2}(?::?\d{2})?)$/.test(value.slice(10))
-  const normalised = !hasTime ? `${value}T00:00:00Z` : hasOffset ? value.replace(" ", "T") : `${value.replace(" ", "T")}Z`
+  const dateTime = hasTime ? `${value.slice(0, 10)}T${value.slice(11)}` : value
+  const normalised = !hasTime ? `${value}T00:00:00Z` : hasOffset ? dateTime : `${dateTime}Z`
   const millis = Date.parse(normalised.replace(/([+-]\d{2})(\d{2})$/, "$1:$2"))
   // An offset can carry 9999-12-31 past the last (or 0000-01-01 before the first) four-digit UTC
   // year, where toISOString writes `+010000-…`: not ISO-8601 as stored, and it sorts wrongly.
@@ -143,7 +145,7 @@ export const toUtcIso = (value: string): string | undefined => {
  */
 export const toUtcIsoBound = (value: string): string | undefined => {
   const iso = toUtcIso(value)
-  const fraction = /[T ]\d{2}:\d{2}:\d{2}\.(\d+)/.exec(value)?.[1] ?? ""
+  const fraction = /[Tt ]\d{2}:\d{2}:\d{2}\.(\d+)/.exec(value)?.[1] ?? ""
   if (iso === undefined || !/[1-9]/.test(fraction.slice(3))) return iso
   const millis = Date.parse(iso) + 1
   // Past the last millisecond of year 9999 nothing is stored anyway: the bound as truncated.

@@ -69,6 +69,13 @@ describe("stage validate", () => {
     expect(normalised).toEqual(["2024-02-29T23:59:59.000Z", "2024-01-01T00:00:00.100Z", "2024-01-01T00:00:00.123Z", "2024-02-29T23:30:00.000Z", "2024-12-31T00:00:00.000Z", "9999-12-31T22:59:59.000Z", "0000-01-01T01:00:00.000Z"])
   })
 
+  it("accepts RFC 3339's lower-case t and z separators", () => {
+    const normalised = ["2024-05-01t12:00:00z", "2024-05-01t14:00:00.5+02:00", "2024-05-01t12:00"].map((timestamp) =>
+      Either.map(validateConversation({ json: { ...good, timestamp }, raw: "" }), (c) => c.timestamp).pipe(Either.getOrElse(() => "rejected"))
+    )
+    expect(normalised).toEqual(["2024-05-01T12:00:00.000Z", "2024-05-01T12:00:00.500Z", "2024-05-01T12:00:00.000Z"])
+  })
+
   it("requires text or a non-empty messages thread", () => {
     const missing = validateConversation({ json: { author: "a", timestamp: "2024-01-01" }, raw: "" })
     expect(Either.isLeft(missing) && missing.left[0].field).toBe("text")
