@@ -21,7 +21,24 @@ export const redact = (value: unknown, depth = 0): unknown => {
 
 const levelName = (level: LogLevel.LogLevel): string => level.label.toLowerCase()
 
-export const jsonLineLogger = (write: (line: string) => void = (line) => process.stderr.write(line)) =>
+/**
+ * A log reader that goes away (a log shipper restarting, `insightd serve 2>&1 | head`) must not
+ * take the process with it: Node reports a write to the closed pipe as an 'error' event on
+ * process.stderr, fatal when nobody listens, and the daemon died with its claims `processing`.
+ * From then on log lines are dropped: there is nowhere left to write them, or to say so.
+ */
+let stderrGone = false
+export const surviveStderrLoss = (): void => {
+  process.stderr.on("error", () => {
+    stderrGone = true
+  })
+}
+
+const writeStderr = (line: string): void => {
+  if (!stderrGone) process.stderr.write(line)
+}
+
+export const jsonLineLogger = (write: (line: string) => void = writeStderr) =>
   Logger.make(({ annotations, cause, date, logLevel, message, spans }) => {
     const parts = Array.isArray(message) ? message : [message]
     const entry: Record<string, unknown> = {

@@ -18,8 +18,11 @@ import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
 import { constants as osConstants } from "node:os"
 import { insightd, running, withMainLogger } from "./cli/commands.js"
+import { surviveStderrLoss } from "./logging.js"
 
 const VERSION = "0.1.0"
+
+surviveStderrLoss()
 const EXIT_CONFIG = 78
 
 const cli = Command.run(insightd, { name: "insightd", version: VERSION })
