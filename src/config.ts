@@ -11,6 +11,11 @@ import { describeFileIssues, readJsonObjectFile } from "./domain/fileIssues.js"
 const Port = Schema.Int.pipe(Schema.between(0, 65535, { message: () => "must be an integer port 0..65535" }))
 /** An empty host would listen on every interface; an empty database file is a temporary one, deleted at exit. */
 const NonBlankText = Schema.String.pipe(Schema.filter((text) => text.trim() !== "" || "must not be empty"))
+const HttpUrl = Schema.String.pipe(Schema.pattern(/^https?:\/\/\S+$/, { message: () => "must be an http(s) URL" }))
+// Its value is never echoed: a key pasted here by mistake must not reach the logs.
+const EnvVarName = Schema.String.pipe(
+  Schema.pattern(/^[A-Za-z_][A-Za-z0-9_]*$/, { message: () => "must be the name of an environment variable (letters, digits and _), not its value" })
+)
 const PositiveInt = Schema.Int.pipe(Schema.positive({ message: () => "must be a positive integer" }))
 const NonNegativeInt = Schema.Int.pipe(Schema.nonNegative({ message: () => "must be a non-negative integer" }))
 export const AnalyzerChoice = Schema.Literal("auto", "grok", "local")
@@ -35,7 +40,7 @@ export const ConfigFile = Schema.Struct({
       max_bulk_body_bytes: withDefault(PositiveInt, 16 * 1024 * 1024),
       max_bulk_items: withDefault(PositiveInt, 1000),
       rate_limit_per_second: withDefault(NonNegativeInt, 100),
-      api_keys_env: withDefault(Schema.String, "INSIGHTD_API_KEYS")
+      api_keys_env: withDefault(EnvVarName, "INSIGHTD_API_KEYS")
     })
   ),
   database: section(Schema.Struct({ file: withDefault(NonBlankText, "data/insightd.db") })),
@@ -45,9 +50,9 @@ export const ConfigFile = Schema.Struct({
       retry_budget: withDefault(NonNegativeInt, 3),
       grok: section(
         Schema.Struct({
-          base_url: withDefault(Schema.String, "https://api.x.ai/v1"),
-          model: withDefault(Schema.String, "grok-4-fast-non-reasoning"),
-          api_key_env: withDefault(Schema.String, "XAI_API_KEY"),
+          base_url: withDefault(HttpUrl, "https://api.x.ai/v1"),
+          model: withDefault(NonBlankText, "grok-4-fast-non-reasoning"),
+          api_key_env: withDefault(EnvVarName, "XAI_API_KEY"),
           calls_per_second: withDefault(PositiveInt, 10),
           timeout_ms: withDefault(PositiveInt, 30_000),
           max_in_flight: withDefault(PositiveInt, 64),
@@ -145,7 +150,7 @@ const envSchemas = {
   INSIGHTD_HOST: nonEmpty,
   INSIGHTD_DB: nonEmpty,
   INSIGHTD_ANALYZER: oneOfText(["auto", "grok", "local"]),
-  XAI_BASE_URL: Schema.String.pipe(Schema.pattern(/^https?:\/\/\S+$/, { message: () => "must be an http(s) URL" })),
+  XAI_BASE_URL: HttpUrl,
   XAI_MODEL: nonEmpty,
   INSIGHTD_GROK_CALLS_PER_SECOND: intText(1, 10_000, "a positive integer"),
   INSIGHTD_GROK_TIMEOUT_MS: intText(1, 3_600_000, "a positive integer number of milliseconds"),

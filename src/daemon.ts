@@ -5,7 +5,7 @@
  * database closes last.
  */
 import { Effect, Layer, Runtime } from "effect"
-import { analyzerLayer, effectiveAnalyzer } from "./analyzer/layer.js"
+import { analyzerConfigurationProblem, analyzerLayer, effectiveAnalyzer } from "./analyzer/layer.js"
 import { AppConfig, type Config, describeConfig } from "./config.js"
 import { HttpServerLive } from "./http/server.js"
 import type { ResolvedPipeline } from "./pipeline/definition.js"
@@ -105,6 +105,9 @@ const signalsDuringShutdown = (config: Config) =>
 
 export const serve = (config: Config, pipeline: ResolvedPipeline) =>
   Effect.gen(function* () {
+    // Refused before anything starts: no database created or migrated for a daemon that cannot run.
+    const problem = pipeline.analyze === null ? undefined : analyzerConfigurationProblem(config, pipeline.analyze.analyzer)
+    if (problem !== undefined) return yield* Effect.fail(problem)
     yield* Effect.logInfo("insightd starting").pipe(
       Effect.annotateLogs({
         config: describeConfig(config),

@@ -36,17 +36,19 @@ export const grokSettings = (config: Config): GrokSettings | null => {
   }
 }
 
-export const analyzerLayer = (config: Config, pipelineChoice: AnalyzerChoice | undefined): Layer.Layer<Analyzer, ConfigurationError, Store> => {
-  const chosen = effectiveAnalyzer(config, pipelineChoice)
-  if (chosen === "local") return LocalAnalyzerLive
-  const settings = grokSettings(config)
-  if (settings === null) {
-    return Layer.fail(
-      new ConfigurationError({
+/** Why the chosen analyzer cannot run with this configuration (Grok without a key), if it cannot. */
+export const analyzerConfigurationProblem = (config: Config, pipelineChoice: AnalyzerChoice | undefined): ConfigurationError | undefined =>
+  effectiveAnalyzer(config, pipelineChoice) === "grok" && grokSettings(config) === null
+    ? new ConfigurationError({
         message: `analyzer grok: no API key (set XAI_API_KEY or the variable named by analyzer.grok.api_key_env), or choose INSIGHTD_ANALYZER=local`
       })
-    )
-  }
+    : undefined
+
+export const analyzerLayer = (config: Config, pipelineChoice: AnalyzerChoice | undefined): Layer.Layer<Analyzer, ConfigurationError, Store> => {
+  const problem = analyzerConfigurationProblem(config, pipelineChoice)
+  if (problem !== undefined) return Layer.fail(problem)
+  const settings = grokSettings(config)
+  if (effectiveAnalyzer(config, pipelineChoice) === "local" || settings === null) return LocalAnalyzerLive
   // Loaded only when chosen: its HTTP client (undici) is a large share of a command's start-up.
   return Layer.unwrapEffect(Effect.promise(() => import("./grok/GrokAnalyzer.js")).pipe(Effect.map(({ GrokAnalyzerLive }) => GrokAnalyzerLive(settings))))
 }

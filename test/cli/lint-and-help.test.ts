@@ -2,7 +2,7 @@
  * `insightd lint-pipeline` (the daemon's own start-up check, field path in the message) and the
  * `--help` of every command, through real child processes.
  */
-import { mkdtempSync, rmSync, writeFileSync } from "node:fs"
+import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
@@ -73,6 +73,18 @@ describe("insightd lint-pipeline", () => {
     const serve = await runCli(["serve"], { env: { INSIGHTD_PIPELINE: fixture("pipeline-bad-size.json"), INSIGHTD_DB: join(work, "db.sqlite"), INSIGHTD_PORT: "0" } })
     expect(serve.code).toBe(78)
     expect(serve.stderr).toContain(lint.stdout.trim())
+  })
+})
+
+describe("serve refuses a configuration it cannot run", () => {
+  it("Grok chosen without a key: exit 78 with one message, before any database is created", async () => {
+    const db = join(work, "grok-without-key.sqlite")
+    const serve = await runCli(["serve"], { env: { INSIGHTD_ANALYZER: "grok", INSIGHTD_DB: db, INSIGHTD_PORT: "0" } })
+    expect(serve.code).toBe(78)
+    const lines = serve.stderr.trim().split("\n")
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toContain("analyzer grok: no API key")
+    expect(existsSync(db)).toBe(false)
   })
 })
 

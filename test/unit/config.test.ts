@@ -88,6 +88,17 @@ describe("configuration", () => {
     )
   })
 
+  it("Grok settings in config.json are checked like their variables: an http(s) base URL, a model, variable names", () => {
+    const message = errorOf(
+      loadConfig({ INSIGHTD_CONFIG: file("grok.json", { analyzer: { grok: { base_url: "not a url", model: " ", api_key_env: "xai-123 secret" } }, http: { api_keys_env: "" } }) })
+    )
+    expect(message).toContain("http.api_keys_env: must be the name of an environment variable")
+    expect(message).toContain("analyzer.grok.base_url: must be an http(s) URL")
+    expect(message).toContain("analyzer.grok.model: must not be empty")
+    expect(message).toContain("analyzer.grok.api_key_env: must be the name of an environment variable")
+    expect(message).not.toContain("xai-123")
+  })
+
   it("config.json and pipeline files saved with a byte-order mark (Windows editors) are read", () => {
     const config = file("bom.json", `\uFEFF${JSON.stringify({ http: { port: 9100 } })}`)
     expect(Either.getOrThrow(loadConfig({ INSIGHTD_CONFIG: config })).http.port).toBe(9100)
