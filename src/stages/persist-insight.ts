@@ -4,7 +4,7 @@
  * each other are gathered into one write (group commit, as on the ingest side): with a fast
  * analyzer the commits were what limited a backlog's pace, not the analysis.
  */
-import { Chunk, Effect, Stream } from "effect"
+import { Chunk, Clock, Effect, Stream } from "effect"
 import type { StoreError } from "../domain/errors.js"
 import { recordBatch, recordFailed, recordInsightWritten } from "../observability/metrics.js"
 import { WorkSignal } from "../services/WorkSignal.js"
@@ -37,8 +37,23 @@ const recordTogether = (group: Chunk.Chunk<AnalyzedBatch>) =>
     return group
   }).pipe(Effect.withSpan("stage.persist-insight", { attributes: { batches: Chunk.size(group) } }))
 
+/**
+ * The local analyzer finishes thousands of batches a second: a line for each would flood the log,
+ * and none at info left an operator on the default setup no sign that analysis runs (SPEC §10
+ * lists "batch analyzed"). So its batches get an info line at most once a second, carrying how
+ * many batches and conversations were analysed since the previous one; the rest are debug.
+ * A Grok batch is a paid call: every one is a line at info.
+ */
+const LOCAL_INFO_INTERVAL_MS = 1000
+
+interface LocalLineState {
+  lastInfoAt: number
+  batches: number
+  conversations: number
+}
+
 /** Metrics and the `batch analyzed` log line, per analysed batch, once it is recorded. */
-const reportRecorded = (analyzed: AnalyzedBatch) =>
+const reportRecorded = (analyzed: AnalyzedBatch, local: LocalLineState) =>
   Effect.gen(function* () {
     let completed = 0
     let failed = 0
@@ -71,15 +86,25 @@ const reportRecorded = (analyzed: AnalyzedBatch) =>
       prompt_tokens: promptTokens,
       completion_tokens: completionTokens
     }
-    // The local analyzer finishes thousands of batches a second: per batch is debug detail there
-    // (progress shows in /metrics); a Grok batch is a paid call worth a line at info.
-    const local = analyzer?.startsWith("local:") === true && failed === 0
     if (completed === 0 && failed === 0 && released > 0) {
       // Nothing was analysed: the analyzer paused (or shutdown came) and the batch went back to
       // pending. Saying "batch analyzed" with zero results misled whoever read the log.
       yield* Effect.logInfo("batch handed back").pipe(Effect.annotateLogs({ stage: "persist-insight", batch_size: analyzed.outcomes.length, released }))
+    } else if (analyzer?.startsWith("local:") === true && failed === 0) {
+      local.batches++
+      local.conversations += analyzed.outcomes.length
+      const now = yield* Clock.currentTimeMillis
+      if (now - local.lastInfoAt < LOCAL_INFO_INTERVAL_MS) {
+        yield* Effect.logDebug("batch analyzed").pipe(Effect.annotateLogs({ ...fields, ...(released > 0 ? { released } : {}) }))
+      } else {
+        const since = { batches_since_last_line: local.batches, conversations_since_last_line: local.conversations }
+        local.lastInfoAt = now
+        local.batches = 0
+        local.conversations = 0
+        yield* Effect.logInfo("batch analyzed").pipe(Effect.annotateLogs({ ...fields, ...(released > 0 ? { released } : {}), ...since }))
+      }
     } else {
-      yield* (local ? Effect.logDebug("batch analyzed") : Effect.logInfo("batch analyzed")).pipe(Effect.annotateLogs({ ...fields, ...(released > 0 ? { released } : {}) }))
+      yield* Effect.logInfo("batch analyzed").pipe(Effect.annotateLogs({ ...fields, ...(released > 0 ? { released } : {}) }))
     }
     return { ...analyzed, completed, failed }
   })
@@ -87,10 +112,13 @@ const reportRecorded = (analyzed: AnalyzedBatch) =>
 export const persistInsight = <E, R>(
   batches: Stream.Stream<AnalyzedBatch, E, R>
 ): Stream.Stream<RecordedBatch, E | StoreError, R | Store | WorkSignal> =>
-  batches.pipe(
-    // Collects the batches that finish within the window (or 16), then writes them together.
-    Stream.groupedWithin(MAX_BATCHES_PER_WRITE, WRITE_WINDOW),
-    Stream.mapEffect(recordTogether),
-    Stream.flattenChunks,
-    Stream.mapEffect(reportRecorded)
-  )
+  Stream.suspend(() => {
+    const local: LocalLineState = { lastInfoAt: Number.NEGATIVE_INFINITY, batches: 0, conversations: 0 }
+    return batches.pipe(
+      // Collects the batches that finish within the window (or 16), then writes them together.
+      Stream.groupedWithin(MAX_BATCHES_PER_WRITE, WRITE_WINDOW),
+      Stream.mapEffect(recordTogether),
+      Stream.flattenChunks,
+      Stream.mapEffect((analyzed) => reportRecorded(analyzed, local))
+    )
+  })

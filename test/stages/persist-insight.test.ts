@@ -1,5 +1,5 @@
 import { describe, expect, it } from "@effect/vitest"
-import { Effect, Layer, Option, Stream } from "effect"
+import { Effect, HashMap, Layer, Logger, LogLevel, Option, Stream } from "effect"
 import type { Insight } from "../../src/domain/insight.js"
 import { persistInsight } from "../../src/stages/persist-insight.js"
 import { Store } from "../../src/store/Store.js"
@@ -73,6 +73,53 @@ describe("stage persist-insight", () => {
       expect([...recorded].reduce((sum, batch) => sum + batch.failed, 0)).toBe(200)
       expect(writes).toBeGreaterThanOrEqual(2)
       expect(writes).toBeLessThanOrEqual(4)
+    }).pipe(Effect.provide(CoreTest))
+  )
+
+  // SPEC §10 lists "batch analyzed": on the embedded default (the local analyzer, thousands of
+  // batches a second) it is an info line at most once a second, with the counts since the last.
+  it.live("logs the local analyzer's batches at info at most once a second, with the counts in between", () =>
+    Effect.gen(function* () {
+      const store = yield* Store
+      const conversations = Array.from({ length: 30 }, () => newConversation())
+      yield* store.submit([{ conversations }])
+      const claimed = yield* store.claim(30)
+      const batchOf = (from: number) => ({
+        outcomes: claimed.slice(from, from + 10).map((c) => ({
+          _tag: "Completed" as const,
+          insight: {
+            conversation_id: c.id,
+            sentiment_score: 0.1,
+            sentiment: "neutral" as const,
+            confidence: 0.5,
+            clusters: ["other"],
+            reasoning: "",
+            analyzer: "local:lexicon-v1",
+            raw_response: "{}",
+            prompt_tokens: null,
+            completion_tokens: null,
+            cost_usd: null,
+            analyzed_at: "2024-05-01T12:00:00.000Z"
+          }
+        })),
+        durationMs: 1
+      })
+      const lines: Array<{ level: string; message: unknown; fields: Record<string, unknown> }> = []
+      const capture = Logger.make(({ annotations, logLevel, message }) => {
+        lines.push({ level: logLevel.label, message: Array.isArray(message) ? message[0] : message, fields: Object.fromEntries(HashMap.toEntries(annotations)) })
+      })
+      yield* Stream.make(batchOf(0), batchOf(10)).pipe(
+        Stream.concat(Stream.fromEffect(Effect.sleep("1100 millis")).pipe(Stream.drain)),
+        Stream.concat(Stream.make(batchOf(20))),
+        persistInsight,
+        Stream.runDrain,
+        Effect.provide(Logger.replace(Logger.defaultLogger, capture)),
+        Logger.withMinimumLogLevel(LogLevel.All)
+      )
+      const analyzed = lines.filter((line) => line.message === "batch analyzed")
+      expect(analyzed.map((line) => line.level)).toEqual(["INFO", "DEBUG", "INFO"])
+      expect(analyzed[0].fields).toMatchObject({ batch_size: 10, completed: 10, batches_since_last_line: 1, conversations_since_last_line: 10 })
+      expect(analyzed[2].fields).toMatchObject({ batches_since_last_line: 2, conversations_since_last_line: 20 })
     }).pipe(Effect.provide(CoreTest))
   )
 })
