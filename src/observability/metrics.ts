@@ -66,7 +66,7 @@ export const httpRequests = counter("insightd_http_requests_total", "HTTP reques
 export const httpRequestDuration = Metric.histogram(
   "insightd_http_request_duration_seconds",
   MetricBoundaries.fromIterable([0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5]),
-  "HTTP request duration until the response is written, by route and status"
+  "HTTP request duration until the response is written, by route, method and status"
 )
 
 // ---- Label arrays, built once per combination (Effect caches hooks by array identity) ----
@@ -213,7 +213,6 @@ export const routeOf = (url: string): string => {
   const path = query === -1 ? url : url.slice(0, query)
   if (KNOWN_PATHS.has(path)) return path
   if (path.startsWith("/api/v1/conversations/")) return path.endsWith("/retry") ? "/api/v1/conversations/{id}/retry" : "/api/v1/conversations/{id}"
-  if (path.startsWith("/assets/") || path.startsWith("/dashboard")) return "/dashboard assets"
   return "other"
 }
 

@@ -50,7 +50,11 @@ const RUNTIME_METRIC_HELP: Readonly<Record<string, string>> = {
   effect_fiber_lifetimes: "How long fibers ran, in milliseconds"
 }
 const MISSING_HELP = /^# HELP (\S+) description missing$/gm
-const withRuntimeHelp = (text: string): string => text.replace(MISSING_HELP, (line, name: string) => (name in RUNTIME_METRIC_HELP ? `# HELP ${name} ${RUNTIME_METRIC_HELP[name]}` : line))
+// The serializer adds OpenMetrics' `# UNIT name 1` lines: not part of text format 0.0.4 (what the
+// content type says), and "1" (dimensionless) was wrong for the `_seconds` histograms.
+const UNIT_LINE = /^# UNIT .*\n/gm
+const withRuntimeHelp = (text: string): string =>
+  text.replace(UNIT_LINE, "").replace(MISSING_HELP, (line, name: string) => (name in RUNTIME_METRIC_HELP ? `# HELP ${name} ${RUNTIME_METRIC_HELP[name]}` : line))
 
 export class PrometheusMetrics extends Effect.Service<PrometheusMetrics>()("insightd/PrometheusMetrics", {
   scoped: Effect.gen(function* () {

@@ -56,6 +56,9 @@ afterAll(async () => {
 describe("GET /metrics", () => {
   it("is Prometheus text format with the documented families, types and naming, open without the API key", async () => {
     const metrics = await scrape()
+    // Text format 0.0.4 has HELP and TYPE only; the exporter's OpenMetrics-style UNIT lines said
+    // "1" even for seconds.
+    expect(await (await fetch(`${daemon.baseUrl}/metrics`)).text()).not.toMatch(/^# UNIT /m)
     const types: Record<string, string> = {
       insightd_conversations_received_total: "COUNTER",
       insightd_conversations_accepted_total: "COUNTER",
