@@ -334,6 +334,21 @@ const bucketSeries = (summary, rangeStart, now) => {
 // ---------------------------------------------------------------------------------------------
 // Panels
 
+/**
+ * A range with no insights while analysed conversations exist: their conversation times lie
+ * outside it (an import of 2017 tweets shows nothing in "last 7 days"), so say so and offer
+ * all time instead of leaving the page looking empty.
+ * @param {Summary} summary @param {string} rangeText
+ */
+const renderRangeHint = (summary, rangeText) => {
+  const completed = summary.status_counts?.completed ?? 0
+  const outside = summary.total === 0 && completed > 0 && state.range !== "all"
+  byId("range-hint").hidden = !outside
+  if (outside) {
+    setText("range-hint-text", `No insights in the ${rangeText}, but ${formatCount(completed)} analysed conversation${completed === 1 ? "" : "s"} happened at other times (the range filters on when a conversation happened).`)
+  }
+}
+
 /** @param {Summary} summary @param {string} rangeText */
 const renderTotals = (summary, rangeText) => {
   setText("stat-total", formatCount(summary.total))
@@ -548,6 +563,7 @@ const refresh = async () => {
     byId("forget-key-wrap").hidden = storage.get(KEY_STORAGE) === null
     setBanner(null)
     renderTotals(summary, range.text)
+    renderRangeHint(summary, range.text)
     renderCharts(summary, rangeStart, now)
     renderLabels(summary)
     renderClusters(summary)
@@ -604,6 +620,12 @@ const selectRange = (range) => {
 const start = () => {
   const fromHash = new URLSearchParams(location.hash.slice(1)).get("range")
   selectRange(fromHash ?? storage.get(RANGE_STORAGE) ?? DEFAULT_RANGE)
+
+  byId("range-hint-all").addEventListener("click", () => {
+    selectRange("all")
+    history.replaceState(null, "", "#range=all")
+    void refreshNow()
+  })
 
   byId("range").addEventListener("click", (event) => {
     const target = event.target

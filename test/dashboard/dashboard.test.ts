@@ -325,7 +325,38 @@ describe("dashboard edge cases", () => {
       expect(await page.locator("#chart-sentiment .empty").isVisible()).toBe(true)
       expect(await page.locator("#clusters-empty").isVisible()).toBe(true)
       expect(await page.locator("#negatives-empty").isVisible()).toBe(true)
+      // nothing analysed anywhere: no hint to look at other times
+      expect(await page.locator("#range-hint").isVisible()).toBe(false)
       await page.screenshot({ path: join(artifacts, "dashboard-empty.png") })
+      expect(seen.pageErrors).toEqual([])
+      expect(seen.consoleErrors).toEqual([])
+      await context.close()
+    } finally {
+      await daemon.stop()
+      daemon.cleanup()
+    }
+  })
+
+  it("says where the data is when the range holds none of it (a twcs import is from 2017)", async () => {
+    const daemon = await startDaemon({ env: { INSIGHTD_RATE_LIMIT: "0" } })
+    try {
+      const old = Array.from({ length: 12 }, (_, i) => ({ author: `@cust${i}`, timestamp: `2017-10-${String(10 + i).padStart(2, "0")}T12:00:00Z`, text: `@sprintcare my bill is wrong again, order ${i}` }))
+      expect((await postJson(daemon.baseUrl, "/api/v1/conversations/bulk", old)).status).toBe(202)
+      await waitFor(async () => (await getJson<Summary>(daemon.baseUrl, "/api/v1/insights/summary")).status_counts.completed === 12, 30_000, "12 analysed")
+      const context = await newContext(1400, 1000)
+      const page = await context.newPage()
+      const seen = watch(page)
+      await page.goto(`${daemon.baseUrl}/#range=7d`)
+      await page.waitForFunction(() => document.body.dataset.loaded === "true")
+      expect(await textOf(page, "#stat-total")).toBe("0")
+      expect(await page.locator("#range-hint").isVisible()).toBe(true)
+      expect(await textOf(page, "#range-hint-text")).toContain("12 analysed conversations happened at other times")
+      await page.screenshot({ path: join(artifacts, "dashboard-range-hint.png") })
+      await page.click("#range-hint-all")
+      await page.waitForFunction(() => document.body.dataset.range === "all" && document.body.dataset.loaded === "true")
+      await expect.poll(() => textOf(page, "#stat-total")).toBe("12")
+      expect(await page.locator("#range-hint").isVisible()).toBe(false)
+      expect(new URL(page.url()).hash).toBe("#range=all")
       expect(seen.pageErrors).toEqual([])
       expect(seen.consoleErrors).toEqual([])
       await context.close()
