@@ -204,6 +204,15 @@ const axisStyle = () => {
   return { stroke: muted, grid: { stroke: grid, width: 1 }, ticks: { stroke: grid, width: 1 } }
 }
 
+/** The bucket size of the charts' current data, in seconds (set before each setData). */
+const bucketStep = { current: HOUR }
+/**
+ * Half a bucket of room at both ends of the time axis: a bar is centred on its bucket's start,
+ * and without it the first and last bars were cut in half at the plot's edges.
+ * @type {uPlot.Range.Function}
+ */
+const paddedBucketRange = (_u, min, max) => (min === null || max === null ? [min, max] : [min - bucketStep.current / 2, max + bucketStep.current / 2])
+
 /** @param {HTMLElement} container */
 const makeSentimentChart = (container) => {
   const axis = axisStyle()
@@ -211,7 +220,7 @@ const makeSentimentChart = (container) => {
   const options = {
     ...chartSize(container),
     cursor: { points: { size: 7 } },
-    scales: { x: { time: true }, y: { auto: false, range: [-1, 1] } },
+    scales: { x: { time: true, range: paddedBucketRange }, y: { auto: false, range: [-1, 1] } },
     axes: [
       { ...axis },
       { ...axis, size: 52, values: (_u, splits) => splits.map((v) => formatScore(v)) }
@@ -275,11 +284,17 @@ const makeVolumeChart = (container, rawCounts) => {
   /** @type {uPlot.Options} */
   const options = {
     ...chartSize(container),
-    scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.08] } },
+    scales: { x: { time: true, range: paddedBucketRange }, y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.08] } },
     axes: [{ ...axis }, { ...axis, size: 44 }],
     series
   }
   return new uPlot(options, [[], [], [], []], container)
+}
+
+/** @param {number | null} min @param {number | null} max @returns {uPlot.Range.MinMax} */
+const lastMinuteAtLeast = (min, max) => {
+  const end = max ?? Date.now() / 1000
+  return min === null || end - min < 60 ? [end - 60, end] : [min, end]
 }
 
 /** @param {HTMLElement} container */
@@ -289,7 +304,8 @@ const makeGrokChart = (container) => {
   const options = {
     ...chartSize(container, 150),
     legend: { show: false },
-    scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] } },
+    // At least the last minute: with fewer than two readings uPlot's own range spanned years.
+    scales: { x: { time: true, range: (_u, min, max) => lastMinuteAtLeast(min, max) }, y: { range: (_u, _min, max) => [0, Math.max(1, max) * 1.1] } },
     axes: [{ ...axis }, { ...axis, size: 40 }],
     series: [{}, { label: "calls/s", stroke: cssVar("--accent"), fill: `${cssVar("--accent")}22`, width: 1.5, points: { show: false } }]
   }
@@ -525,6 +541,7 @@ const renderCharts = (summary, rangeStart, now) => {
   const negative = counts[0]
   const negNeutral = negative.map((v, i) => v + counts[1][i])
   const all = negNeutral.map((v, i) => v + counts[2][i])
+  bucketStep.current = summary.bucket === "day" ? DAY : HOUR
   state.charts.sentiment.setData([xs, mean])
   state.charts.volume.setData([xs, all, negNeutral, negative])
   const empty = summary.total === 0

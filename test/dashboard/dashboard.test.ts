@@ -129,6 +129,40 @@ const pixelsNear = (page: Page, selector: string, rgb: readonly [number, number,
     [selector, rgb] as const
   )
 
+/**
+ * Widths (px) of the runs of bar-coloured columns inside a uPlot chart's plot area, left to right:
+ * one run per bar.
+ */
+const barWidths = (page: Page, chart: string) =>
+  page.evaluate((sel) => {
+    type Box = { getBoundingClientRect(): { left: number; top: number; width: number; height: number } }
+    const canvas = [...document.querySelectorAll<HTMLCanvasElement & Box>(`${sel} canvas`)][0]
+    const over = [...document.querySelectorAll<Box>(`${sel} .u-over`)][0]
+    const context = canvas.getContext("2d")
+    if (context === null) return []
+    const scale = canvas.width / canvas.getBoundingClientRect().width
+    const c = canvas.getBoundingClientRect()
+    const o = over.getBoundingClientRect()
+    const [x0, y0] = [Math.round((o.left - c.left) * scale), Math.round((o.top - c.top) * scale)]
+    const [w, h] = [Math.round(o.width * scale), Math.round(o.height * scale)]
+    const data = context.getImageData(x0, y0, w, h).data
+    const colours = [[0xe5, 0x48, 0x4d], [0x8b, 0x8d, 0x98], [0x30, 0xa4, 0x6c]]
+    const isBar = (i: number) => data[i + 3] > 200 && colours.some(([r, g, b]) => Math.abs(data[i] - r) < 20 && Math.abs(data[i + 1] - g) < 20 && Math.abs(data[i + 2] - b) < 20)
+    const widths: Array<number> = []
+    let run = 0
+    for (let x = 0; x < w; x++) {
+      let bar = false
+      for (let y = 0; y < h && !bar; y++) bar = isBar((y * w + x) * 4)
+      if (bar) run++
+      else if (run > 0) {
+        widths.push(run)
+        run = 0
+      }
+    }
+    if (run > 0) widths.push(run)
+    return widths
+  }, chart)
+
 const RED: readonly [number, number, number] = [0xe5, 0x48, 0x4d]
 const GREEN: readonly [number, number, number] = [0x30, 0xa4, 0x6c]
 
@@ -222,6 +256,13 @@ describe("dashboard with a few hundred conversations (local analyzer)", () => {
     }
     expect(await pixelsNear(page, "#chart-volume canvas", RED)).toBeGreaterThan(50)
     expect(await pixelsNear(page, "#chart-volume canvas", GREEN)).toBeGreaterThan(50)
+    // The oldest and newest days have conversations: their bars are whole, not cut in half at the
+    // plot's edges (the time axis has half a bucket of room at each end).
+    const widths = await barWidths(page, "#chart-volume")
+    expect(widths.length).toBeGreaterThan(5)
+    const typical = [...widths].sort((a, b) => a - b)[Math.floor(widths.length / 2)]
+    expect(widths[0], `first bar ${widths[0]} px, typical ${typical} px`).toBeGreaterThanOrEqual(typical * 0.8)
+    expect(widths[widths.length - 1], `last bar ${widths[widths.length - 1]} px, typical ${typical} px`).toBeGreaterThanOrEqual(typical * 0.8)
 
     // the most negative conversations, most negative first, each linking to its JSON
     const rows = page.locator("#negatives tbody tr")
