@@ -212,7 +212,15 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Either.Either<
     // secrets: INSIGHTD_API_KEYS set beside a config naming MY_KEYS left the API without auth.
     const setOrUndefined = (value: string | undefined) => (value !== undefined && value.trim() !== "" ? value : undefined)
     const grokKey = setOrUndefined(env.XAI_API_KEY) ?? env[file.analyzer.grok.api_key_env]
-    const apiKeys = setOrUndefined(env.INSIGHTD_API_KEYS) ?? env[file.http.api_keys_env]
+    const apiKeysVariable = setOrUndefined(env.INSIGHTD_API_KEYS) !== undefined ? "INSIGHTD_API_KEYS" : file.http.api_keys_env
+    const apiKeys = env[apiKeysVariable]
+    // "," or " , " is a list that lost its keys (a template not filled in), not a wish for no
+    // authentication: the API would have been open without a word.
+    if (apiKeys !== undefined && apiKeys.trim() !== "" && splitKeys(apiKeys).length === 0) {
+      return Either.left(
+        new ConfigurationError({ message: `environment variable ${apiKeysVariable}: holds no key, only commas and spaces (leave it empty or unset for no authentication)` })
+      )
+    }
     return Either.right({
       configFile: existsSync(path) ? path : null,
       http: {

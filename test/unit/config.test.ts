@@ -56,6 +56,12 @@ describe("configuration", () => {
     expect(described).not.toMatch(/apiKeys|apiKey"/)
   })
 
+  it("an API key list with no key in it is refused, not read as 'no authentication'", () => {
+    expect(errorOf(loadConfig({ INSIGHTD_API_KEYS: " , ," }))).toMatch(/INSIGHTD_API_KEYS: holds no key/)
+    expect(errorOf(loadConfig({ INSIGHTD_CONFIG: file("keys.json", { http: { api_keys_env: "MY_KEYS" } }), MY_KEYS: "," }))).toMatch(/MY_KEYS: holds no key/)
+    expect(Either.getOrThrow(loadConfig({ INSIGHTD_API_KEYS: "" })).http.apiKeys).toEqual([])
+  })
+
   it("a bad environment value names the variable", () => {
     expect(errorOf(loadConfig({ INSIGHTD_PORT: "eighty" }))).toMatch(/INSIGHTD_PORT/)
     expect(errorOf(loadConfig({ INSIGHTD_PORT: "70000" }))).toMatch(/INSIGHTD_PORT/)
