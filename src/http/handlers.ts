@@ -19,7 +19,7 @@ import {
   databaseUnavailable,
   UnsupportedMediaType
 } from "../domain/errors.js"
-import { recordAccepted } from "../observability/metrics.js"
+import { recordAccepted, recordInvalidBody } from "../observability/metrics.js"
 import { PROMETHEUS_CONTENT_TYPE, PrometheusMetrics } from "../observability/prometheus.js"
 import { summaryView } from "../observability/summary.js"
 import { Ingest } from "../services/Ingest.js"
@@ -36,6 +36,7 @@ import {
   conflictError,
   declaredTooLarge,
   isJsonMediaType,
+  isUnparsableBody,
   parseBulk,
   parseSingle,
   readNodeBody,
@@ -150,6 +151,9 @@ export const ConversationsHandlers = HttpApiBuilder.group(InsightdApi, "conversa
         const permits = bodyPermits(request, limit)
         return permits === 0 ? handle : bodiesInMemory.withPermits(permits)(handle)
       }
+    /** A 400 counted by what was wrong: a body that is not JSON, or not conversations. */
+    const countingInvalidBodies = <A, E, R>(handle: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+      Effect.tapError(handle, (error) => (error instanceof InvalidInput ? Effect.sync(() => recordInvalidBody(isUnparsableBody(error))) : Effect.void))
     /**
      * Body → parsed items → validated submission, in a generator of its own: the body text and
      * the parsed JSON are garbage once it returns. Held in the handler's frame across the wait for
@@ -182,7 +186,7 @@ export const ConversationsHandlers = HttpApiBuilder.group(InsightdApi, "conversa
           if (outcome._tag === "Conflict") return yield* conflictError(outcome.conflictingIds)
           recordAccepted("http", 1)
           return accepted(outcome.ids[0])
-        }).pipe(withinBodyBudget(request, config.http.maxBodyBytes))
+        }).pipe(countingInvalidBodies, withinBodyBudget(request, config.http.maxBodyBytes))
       )
       .handleRaw("submitBulk", ({ request }) =>
         Effect.gen(function* () {
@@ -191,7 +195,7 @@ export const ConversationsHandlers = HttpApiBuilder.group(InsightdApi, "conversa
           if (outcome._tag === "Conflict") return yield* conflictError(outcome.conflictingIds, submission.conversations.map((conversation) => conversation.id))
           recordAccepted("http", outcome.ids.length)
           return HttpServerResponse.unsafeJson({ status: "accepted", accepted: outcome.ids.length, conversation_ids: outcome.ids }, { status: 202 })
-        }).pipe(withinBodyBudget(request, config.http.maxBulkBodyBytes))
+        }).pipe(countingInvalidBodies, withinBodyBudget(request, config.http.maxBulkBodyBytes))
       )
       .handle("getConversation", ({ path }) =>
         Effect.gen(function* () {

@@ -15,15 +15,15 @@ import { Effect, Either, Redacted, Runtime } from "effect"
 import type { IncomingMessage, ServerResponse } from "node:http"
 import { performance } from "node:perf_hooks"
 import { AppConfig } from "../config.js"
-import { databaseUnavailable, Unavailable } from "../domain/errors.js"
-import { recordAccepted, recordHttpResponse } from "../observability/metrics.js"
+import { databaseUnavailable, InvalidInput, Unavailable } from "../domain/errors.js"
+import { recordAccepted, recordHttpResponse, recordInvalidBody } from "../observability/metrics.js"
 import { tracingEnabled } from "../observability/tracing.js"
 import { Ingest } from "../services/Ingest.js"
 import { Lifecycle } from "../services/Lifecycle.js"
 import type { SubmissionReply } from "../stages/persist.js"
 import { validateSubmission } from "../stages/validate.js"
 import { errorWire, type ClientError } from "./errors.js"
-import { acceptedBody, conflictError, isJsonMediaType, parseSingle, readNodeBody, SMALL_BODY_BYTES, unreadableEncoding } from "./ingestBodies.js"
+import { acceptedBody, conflictError, isJsonMediaType, isUnparsableBody, parseSingle, readNodeBody, SMALL_BODY_BYTES, unreadableEncoding } from "./ingestBodies.js"
 import { hasValidApiKey } from "./middleware.js"
 
 const ROUTE = "/api/v1/conversations"
@@ -67,6 +67,7 @@ export const makeHotIngest = Effect.gen(function* () {
       recordHttpResponse("POST", ROUTE, status, performance.now() - started)
     }
     const fail = (error: ClientError) => {
+      if (error instanceof InvalidInput) recordInvalidBody(isUnparsableBody(error))
       const wire = errorWire(error)
       answer(wire.status, wire.body, wire.headers)
     }

@@ -134,6 +134,10 @@ export const readNodeBody = (
 
 export const acceptedBody = (id: string) => ({ status: "accepted" as const, conversation_id: id, message: "Conversation queued for analysis" })
 
+/** Whether a refused body was not JSON at all (counted as `invalid_json`, not `invalid_schema`). */
+export const isUnparsableBody = (error: InvalidInput): boolean =>
+  error.details.some((issue) => issue.field === "(body)" && issue.message.includes("not valid JSON"))
+
 const invalidJson = (error: unknown) =>
   new InvalidInput({
     message: `body is not valid JSON (${(error as Error).message})`,

@@ -112,6 +112,9 @@ export const recordRejected = (source: IngestSource, reason: RejectReason, count
   conversationsRejected.unsafeUpdate(count, labels("source", source, "reason", reason))
 }
 
+/** An HTTP submission refused with a 400: its body was not JSON, or not conversations. */
+export const recordInvalidBody = (notJson: boolean): void => recordRejected("http", notJson ? "invalid_json" : "invalid_schema")
+
 /** Error classes of failed conversations (a bounded set: the message itself would be unbounded). */
 const FAILURE_CLASSES = ["abandoned", "retries_exhausted", "grok_rejected", "invalid_reply", "analyzer_error", "other"] as const
 export type FailureClass = (typeof FAILURE_CLASSES)[number]
@@ -216,8 +219,9 @@ export const routeOf = (url: string): string => {
   return "other"
 }
 
+// A 400's reason (invalid_json or invalid_schema) depends on the error, not the status: the
+// ingest handlers count it where the error is known (recordInvalidBody).
 const REJECTED_BY_STATUS: Partial<Record<number, RejectReason>> = {
-  400: "invalid_schema",
   401: "unauthorized",
   409: "conflict",
   413: "payload_too_large",

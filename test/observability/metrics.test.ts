@@ -110,6 +110,10 @@ describe("GET /metrics", () => {
     expect((await postJson(daemon.baseUrl, "/api/v1/conversations", { author: "x" }, auth)).status).toBe(400)
     expect((await postJson(daemon.baseUrl, "/api/v1/conversations", "{}", { ...auth, "content-type": "text/plain" })).status).toBe(415)
     expect((await postJson(daemon.baseUrl, "/api/v1/conversations", conversation())).status).toBe(401)
+    // Not JSON at all (single, and an NDJSON bulk with a broken line): invalid_json, not invalid_schema.
+    expect((await postJson(daemon.baseUrl, "/api/v1/conversations", "{bad", auth)).status).toBe(400)
+    const ndjson = `${JSON.stringify(conversation())}\n{"author": \n`
+    expect((await postJson(daemon.baseUrl, "/api/v1/conversations/bulk", ndjson, { ...auth, "content-type": "application/x-ndjson" })).status).toBe(400)
 
     let after = before
     await waitFor(
@@ -123,9 +127,10 @@ describe("GET /metrics", () => {
     const delta = (name: string, labels: Record<string, string> = {}) => value(after, name, labels) - value(before, name, labels)
     expect(delta("insightd_conversations_accepted_total", { source: "http" })).toBe(N)
     expect(delta("insightd_conversations_rejected_total", { source: "http", reason: "invalid_schema" })).toBe(1)
+    expect(delta("insightd_conversations_rejected_total", { source: "http", reason: "invalid_json" })).toBe(2)
     expect(delta("insightd_conversations_rejected_total", { source: "http", reason: "unsupported_media_type" })).toBe(1)
     expect(delta("insightd_conversations_rejected_total", { source: "http", reason: "unauthorized" })).toBe(1)
-    expect(delta("insightd_conversations_received_total", { source: "http" })).toBe(N + 3)
+    expect(delta("insightd_conversations_received_total", { source: "http" })).toBe(N + 5)
     expect(delta("insightd_insights_written_total", { analyzer: "local:lexicon-v1" })).toBe(N)
     expect(value(after, "insightd_conversations", { status: "pending" })).toBe(0)
     expect(value(after, "insightd_conversations", { status: "failed" })).toBe(0)
