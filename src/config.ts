@@ -4,6 +4,7 @@
  */
 import { Context, Effect, Either, Layer, ParseResult, Redacted, Schema } from "effect"
 import { existsSync } from "node:fs"
+import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { ConfigurationError } from "./domain/errors.js"
 import { describeFileIssues, readJsonObjectFile } from "./domain/fileIssues.js"
@@ -253,7 +254,9 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Either.Either<
       sentiment,
       gracePeriodMs: over.INSIGHTD_GRACE_PERIOD_MS ?? file.shutdown.grace_period_ms,
       log: { level: over.INSIGHTD_LOG_LEVEL ?? file.log.level, format: over.INSIGHTD_LOG_FORMAT ?? file.log.format },
-      pipelineFile: over.INSIGHTD_PIPELINE ?? file.pipeline ?? defaultPipelineFile()
+      // The shipped config.json names the default pipeline by its relative path: read from another
+      // directory (INSIGHTD_CONFIG=/opt/insightd/config.json) it falls back like no setting at all.
+      pipelineFile: over.INSIGHTD_PIPELINE ?? (file.pipeline === undefined || file.pipeline === DEFAULT_PIPELINE ? defaultPipelineFile() : file.pipeline)
     })
   })
 }
@@ -278,7 +281,8 @@ export const describeConfig = (config: Config) => {
   return {
     config_file: config.configFile,
     http: { ...http, api_keys: apiKeys.length },
-    database_file: config.databaseFile,
+    // Resolved: a relative path is read from the working directory, which the log line may not show.
+    database_file: config.databaseFile === ":memory:" ? config.databaseFile : resolve(config.databaseFile),
     analyzer: { ...config.analyzer, grok: { ...grok, baseUrl: withoutCredentials(grok.baseUrl), xai_key_present: apiKey !== null } },
     sentiment: config.sentiment,
     grace_period_ms: config.gracePeriodMs,

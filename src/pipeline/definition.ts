@@ -4,6 +4,7 @@
  * field (the same one `insightd lint-pipeline` prints).
  */
 import { Either, Schema } from "effect"
+import { isAbsolute, resolve } from "node:path"
 import { AnalyzerChoice } from "../config.js"
 import { ConfigurationError } from "../domain/errors.js"
 import { describeFileIssues, readJsonObjectFile } from "../domain/fileIssues.js"
@@ -89,7 +90,10 @@ export const resolvePipeline = (definition: PipelineDefinition): ResolvedPipelin
 
 export const loadPipeline = (path: string): Either.Either<ResolvedPipeline, ConfigurationError> => {
   const read = readJsonObjectFile(path)
-  if (Either.isLeft(read)) return Either.left(new ConfigurationError({ message: `pipeline file ${path}: ${read.left}` }))
+  if (Either.isLeft(read)) {
+    const where = isAbsolute(path) ? "" : ` (looked for ${resolve(path)}: a relative path is read from the working directory)`
+    return Either.left(new ConfigurationError({ message: `pipeline file ${path}: ${read.left}${where}` }))
+  }
   return Either.mapBoth(Schema.decodeUnknownEither(PipelineDefinition, { onExcessProperty: "error", errors: "all" })(read.right), {
     onLeft: (error) => new ConfigurationError({ message: `pipeline file ${path}: ${describeFileIssues(error, { required: STAGE_HINT }).join("; ")}` }),
     onRight: resolvePipeline

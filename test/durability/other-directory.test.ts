@@ -33,4 +33,20 @@ describe("started from another directory", () => {
       if (daemon?.isRunning()) daemon.proc.kill("SIGKILL")
     }
   })
+
+  it("with the shipped config.json named from elsewhere, finds the package's pipeline and logs the database's full path", async () => {
+    const dbPath = freshDbPath()
+    const elsewhere = dirname(dbPath)
+    let daemon: ChildDaemon | undefined
+    try {
+      // config.json names "pipelines/default.json", relative; the database is given relative too.
+      daemon = await spawnDaemon({ dbPath: "relative.db", cwd: elsewhere, env: { INSIGHTD_CONFIG: join(repoRoot, "config.json") } })
+      const starting = daemon.logsWith("insightd starting")[0] as { config?: { pipeline_file?: string; database_file?: string } } | undefined
+      expect(starting?.config?.pipeline_file).toBe(join(repoRoot, "pipelines", "default.json"))
+      expect(starting?.config?.database_file).toBe(join(elsewhere, "relative.db"))
+      expect((await daemon.stop("SIGTERM", 15_000)).code).toBe(0)
+    } finally {
+      if (daemon?.isRunning()) daemon.proc.kill("SIGKILL")
+    }
+  })
 })

@@ -87,6 +87,10 @@ describe("configuration", () => {
     expect(errorOf(loadConfig({ INSIGHTD_CONFIG: dir }))).toMatch(/is a directory, not a file$/)
     expect(errorOf(loadPipeline(file("pipeline-array.json", [])))).toMatch(/pipeline-array\.json: must hold a JSON object \{…\} \(got an array\)$/)
     expect(errorOf(loadPipeline(dir))).toMatch(/is a directory, not a file$/)
+    // A relative path that is not there: where it was looked for, and why there.
+    expect(errorOf(loadPipeline("no-such-dir/p.json"))).toBe(
+      `pipeline file no-such-dir/p.json: does not exist (looked for ${join(process.cwd(), "no-such-dir/p.json")}: a relative path is read from the working directory)`
+    )
     // An empty database file would be a temporary database, deleted at exit (every 202 lost);
     // an empty host would listen on every interface.
     expect(errorOf(loadConfig({ INSIGHTD_CONFIG: file("e.json", { database: { file: "" }, http: { host: " " } }) }))).toMatch(
