@@ -169,19 +169,20 @@ const envSchemas = {
 
 type EnvValues = { readonly [K in keyof typeof envSchemas]?: (typeof envSchemas)[K]["Type"] }
 
+/** Every variable set, decoded; every bad one is named at once, as config.json's fields are. */
 const readEnv = (env: NodeJS.ProcessEnv): Either.Either<EnvValues, ConfigurationError> => {
   const values: Record<string, unknown> = {}
+  const problems: Array<string> = []
   for (const [name, schema] of Object.entries(envSchemas)) {
     const raw = env[name]
     if (raw === undefined || raw === "") continue
     const decoded = Schema.decodeUnknownEither(schema as Schema.Schema<unknown, string>)(raw.trim())
     if (Either.isLeft(decoded)) {
       const why = ParseResult.ArrayFormatter.formatErrorSync(decoded.left)[0]?.message ?? "is invalid"
-      return Either.left(new ConfigurationError({ message: `environment variable ${name}: ${why} (got ${JSON.stringify(raw)})` }))
-    }
-    values[name] = decoded.right
+      problems.push(`environment variable ${name}: ${why} (got ${JSON.stringify(raw)})`)
+    } else values[name] = decoded.right
   }
-  return Either.right(values as EnvValues)
+  return problems.length > 0 ? Either.left(new ConfigurationError({ message: problems.join("; ") })) : Either.right(values as EnvValues)
 }
 
 const splitKeys = (value: string | undefined): ReadonlyArray<Redacted.Redacted<string>> =>

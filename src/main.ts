@@ -123,12 +123,12 @@ const program = (printsHelp ? withColourOnlyOnTerminals(cli(argv)) : cli(argv)).
   // Start-up failures are reported once, as one log line naming the problem.
   Effect.tapErrorCause((cause) => {
     const tag = failureTag(cause)
-    if (tag === "ConfigurationError") return withMainLogger(Effect.logFatal(`configuration error: ${failureMessage(cause)}`))
+    if (tag === "ConfigurationError") return withMainLogger(Effect.logFatal(`configuration error: ${failureMessage(cause)}`), { evenWhenSilenced: true })
     // A stage command already reported each reject; one line says why the exit status is 1.
     if (tag === "CommandFailed") return withMainLogger(Effect.logError(failureMessage(cause)))
     // @effect/cli already printed the usage problem (unknown option, missing argument, bad value).
     if (Option.exists(Cause.failureOption(cause), ValidationError.isValidationError)) return Effect.void
-    return Cause.isInterruptedOnly(cause) ? Effect.void : withMainLogger(Effect.logFatal("insightd stopped on an error", cause))
+    return Cause.isInterruptedOnly(cause) ? Effect.void : withMainLogger(Effect.logFatal("insightd stopped on an error", cause), { evenWhenSilenced: true })
   }),
   Effect.provide(NodeContext.layer)
 )

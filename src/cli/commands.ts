@@ -20,19 +20,21 @@ const lazy = <M, A, E, R>(load: () => Promise<M>, run: (module: M) => Effect.Eff
  * command. Its level: INSIGHTD_LOG_LEVEL (which --log-level sets, see main.ts) when given, else
  * the level in force (info).
  */
-export const withMainLogger = <A, E, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+export const withMainLogger = <A, E, R>(effect: Effect.Effect<A, E, R>, options: { readonly evenWhenSilenced?: boolean } = {}): Effect.Effect<A, E, R> =>
   lazy(
     () => import("../logging.js"),
     ({ loggerLayer }) =>
-      Effect.flatMap(FiberRef.get(FiberRef.currentMinimumLogLevel), (level) =>
-        Effect.provide(
+      Effect.flatMap(FiberRef.get(FiberRef.currentMinimumLogLevel), (level) => {
+        const chosen = process.env.INSIGHTD_LOG_LEVEL?.trim() || (level._tag === "None" ? "none" : level.label.toLowerCase())
+        return Effect.provide(
           effect,
           loggerLayer(
             process.env.INSIGHTD_LOG_FORMAT === "pretty" ? "pretty" : process.env.INSIGHTD_LOG_FORMAT === "json" ? "json" : "auto",
-            process.env.INSIGHTD_LOG_LEVEL?.trim() || (level._tag === "None" ? "none" : level.label.toLowerCase())
+            // The one line that says why the process ended (exit 78 or 1) outranks `none`.
+            options.evenWhenSilenced === true && chosen === "none" ? "fatal" : chosen
           )
         )
-      )
+      })
   )
 
 /** What main.ts needs to know for the exit status: whether the command running is the daemon. */

@@ -86,6 +86,15 @@ describe("serve refuses a configuration it cannot run", () => {
     expect(lines[0]).toContain("analyzer grok: no API key")
     expect(existsSync(db)).toBe(false)
   })
+
+  it("says why even with INSIGHTD_LOG_LEVEL=none, and names every bad variable at once", async () => {
+    const serve = await runCli(["serve"], { env: { INSIGHTD_LOG_LEVEL: "none", INSIGHTD_PORT: "abc", INSIGHTD_RATE_LIMIT: "-5", INSIGHTD_DB: join(work, "silent.sqlite") } })
+    expect(serve.code).toBe(78)
+    const lines = serve.stderr.trim().split("\n")
+    expect(lines).toHaveLength(1)
+    expect(lines[0]).toContain("INSIGHTD_PORT")
+    expect(lines[0]).toContain("INSIGHTD_RATE_LIMIT")
+  })
 })
 
 describe("--help", () => {
