@@ -189,6 +189,19 @@ const grokFromMetrics = (text) => {
   return { calls, costUsd, found }
 }
 
+/**
+ * Whether analysis is held up, from the daemon's gauges: the page otherwise looked healthy (a
+ * green "Updated", Calls/s 0.00) while the backlog waited on a refused key or an unreachable Grok.
+ * @param {string} text Prometheus text format
+ * @returns {string | null} what to tell the user, or null when analysis runs
+ */
+const analysisHeldUp = (text) => {
+  const gauge = (/** @type {string} */ name) => new RegExp(`^${name}(?:\\{[^}]*\\})?\\s+1(?:\\.0*)?\\s*$`, "m").test(text)
+  if (gauge("insightd_analyzer_paused")) return "Analysis is paused: Grok refused the API key (401/403). New conversations wait as pending; the daemon retries with a probe call and resumes by itself once the key works (see /ready)."
+  if (gauge("insightd_analyzer_unreachable")) return "Grok cannot be reached right now (refused or timed out); calls are being retried and conversations wait as pending (see /ready)."
+  return null
+}
+
 // ---------------------------------------------------------------------------------------------
 // Charts (uPlot)
 
@@ -578,7 +591,7 @@ const refresh = async () => {
     if (generation !== state.generation) return
     byId("keyform").hidden = true
     byId("forget-key-wrap").hidden = storage.get(KEY_STORAGE) === null
-    setBanner(null)
+    setBanner(metricsText === null ? null : analysisHeldUp(metricsText))
     renderTotals(summary, range.text)
     renderRangeHint(summary, range.text)
     renderCharts(summary, rangeStart, now)

@@ -447,7 +447,9 @@ describe("dashboard edge cases", () => {
 
   it("shows Grok calls and cost when the Grok analyzer is used", async () => {
     const fake: FakeGrok = await startFakeGrok()
-    const daemon = await startDaemon({ env: { INSIGHTD_ANALYZER: "grok", XAI_API_KEY: "xai-dashboard", XAI_BASE_URL: fake.baseUrl, INSIGHTD_RATE_LIMIT: "0" } })
+    const daemon = await startDaemon({
+      env: { INSIGHTD_ANALYZER: "grok", XAI_API_KEY: "xai-dashboard", XAI_BASE_URL: fake.baseUrl, INSIGHTD_RATE_LIMIT: "0", INSIGHTD_GROK_PROBE_INTERVAL_MS: "500" }
+    })
     try {
       const now = Date.now()
       const items = Array.from({ length: 40 }, (_, i) => ({ author: `@g${i}`, timestamp: new Date(now - (i + 1) * 30 * MINUTE).toISOString(), text: `Grok conversation ${i}` }))
@@ -467,6 +469,16 @@ describe("dashboard edge cases", () => {
       expect(await textOf(page, "#grok-note")).toContain(grok[0].analyzer)
       expect(await page.locator("#chart-grok canvas").count()).toBeGreaterThan(0)
       await page.screenshot({ path: join(artifacts, "dashboard-grok.png"), fullPage: true })
+      expect(await page.locator("#banner").isVisible()).toBe(false)
+
+      // The key is refused from now on: analysis pauses, and the page says so (not just "Updated").
+      fake.acceptKey("another-key")
+      expect((await postJson(daemon.baseUrl, "/api/v1/conversations", { author: "@late", timestamp: new Date().toISOString(), text: "Grok conversation after the key broke" })).status).toBe(202)
+      await page.locator("#banner").waitFor({ state: "visible", timeout: 20_000 })
+      expect(await textOf(page, "#banner")).toContain("Analysis is paused: Grok refused the API key")
+      // The key works again: the daemon resumes by itself and the notice goes.
+      fake.acceptKey(undefined)
+      await page.locator("#banner").waitFor({ state: "hidden", timeout: 20_000 })
       expect(seen.pageErrors).toEqual([])
       expect(seen.consoleErrors).toEqual([])
       for (const url of seen.requests) expect(new URL(url).origin).toBe(daemon.baseUrl)
