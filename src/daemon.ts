@@ -118,6 +118,13 @@ export const serve = (config: Config, pipeline: ResolvedPipeline) =>
         pid: process.pid
       })
     )
+    // The pipeline's own analyzer wins over INSIGHTD_ANALYZER / config.json: said, not silent.
+    const pipelineChoice = pipeline.analyze?.analyzer
+    if (pipelineChoice !== undefined && pipelineChoice !== "auto" && config.analyzer.choice !== "auto" && config.analyzer.choice !== pipelineChoice) {
+      yield* Effect.logWarning("the pipeline's analyzer overrides the configured one").pipe(
+        Effect.annotateLogs({ pipeline: pipeline.name, pipeline_analyzer: pipelineChoice, configured_analyzer: config.analyzer.choice })
+      )
+    }
     yield* signalsDuringShutdown(config)
     return yield* Layer.launch(daemonLayer(config, pipeline))
   }).pipe(Effect.scoped)

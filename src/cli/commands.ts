@@ -45,7 +45,14 @@ export const serveCommand = Command.make("serve", {}, () =>
     Effect.sync(() => (running.daemon = true)),
     withMainLogger(lazy(() => import("./serve.js"), ({ runServe }) => runServe))
   )
-).pipe(Command.withDescription("Run the daemon: HTTP API + stdin JSONL → validate → persist → batch → analyze → persist-insight"))
+).pipe(
+  Command.withDescription(
+    "Run the daemon: HTTP API + stdin JSONL → validate → persist → batch → analyze → persist-insight. " +
+      "Settings come from config.json (or the file INSIGHTD_CONFIG names) and the environment, which wins: INSIGHTD_PORT, INSIGHTD_HOST, " +
+      "INSIGHTD_DB, INSIGHTD_ANALYZER, XAI_API_KEY, XAI_BASE_URL, XAI_MODEL, INSIGHTD_GROK_CALLS_PER_SECOND, INSIGHTD_RATE_LIMIT, " +
+      "INSIGHTD_API_KEYS, INSIGHTD_LOG_LEVEL, INSIGHTD_LOG_FORMAT, INSIGHTD_PIPELINE (README: Configuration). Stops gracefully on SIGTERM/SIGINT."
+  )
+)
 
 export const validateCommand = Command.make("validate", {}, () => withMainLogger(lazy(() => import("./validate.js"), ({ runValidate }) => runValidate))).pipe(
   Command.withDescription(

@@ -35,7 +35,9 @@ const logAddress = Layer.effectDiscard(
         address._tag === "TcpAddress"
           ? Effect.logInfo("http listening").pipe(Effect.annotateLogs({ source: "http", host: address.hostname, port: address.port, url: `http://${address.hostname.includes(":") ? `[${address.hostname}]` : address.hostname}:${address.port}` }))
           : Effect.logInfo("http listening").pipe(Effect.annotateLogs({ source: "http", path: address.path }))
-      return level._tag === "None" ? line : Effect.locally(line, FiberRef.currentMinimumLogLevel, LogLevel.Info)
+      // "source opened" as stdin logs it (SPEC §10's event), at the level asked for.
+      const opened = Effect.logInfo("source opened").pipe(Effect.annotateLogs({ source: "http" }))
+      return Effect.zipRight(level._tag === "None" ? line : Effect.locally(line, FiberRef.currentMinimumLogLevel, LogLevel.Info), opened)
     })
   )
 )

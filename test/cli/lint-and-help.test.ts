@@ -6,6 +6,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, describe, expect, it } from "vitest"
+import { startDaemon } from "../support/server.js"
 import { fixture, repoRoot, runCli } from "./run.js"
 
 const work = mkdtempSync(join(tmpdir(), "insightd-cli-lint-"))
@@ -87,6 +88,19 @@ describe("serve refuses a configuration it cannot run", () => {
     expect(existsSync(db)).toBe(false)
   })
 
+  it("warns when the pipeline's analyzer overrides INSIGHTD_ANALYZER", async () => {
+    const pipeline = join(work, "local-pipeline.json")
+    writeFileSync(pipeline, JSON.stringify({ name: "pinned-local", sources: [{ type: "http" }], stages: [{ stage: "validate" }, { stage: "persist" }, { stage: "batch", size: 10 }, { stage: "analyze", analyzer: "local" }, { stage: "persist-insight" }] }))
+    const daemon = await startDaemon({ env: { INSIGHTD_PIPELINE: pipeline, INSIGHTD_ANALYZER: "grok", XAI_API_KEY: "xai-unused", XAI_BASE_URL: "http://127.0.0.1:9/v1" } })
+    try {
+      const warning = await daemon.waitForLog((line) => line.message === "the pipeline's analyzer overrides the configured one")
+      expect(warning).toMatchObject({ level: "warn", pipeline: "pinned-local", pipeline_analyzer: "local", configured_analyzer: "grok" })
+    } finally {
+      expect(await daemon.stop()).toBe(0)
+      daemon.cleanup()
+    }
+  })
+
   it("says why even with INSIGHTD_LOG_LEVEL=none, and names every bad variable at once", async () => {
     const serve = await runCli(["serve"], { env: { INSIGHTD_LOG_LEVEL: "none", INSIGHTD_PORT: "abc", INSIGHTD_RATE_LIMIT: "-5", INSIGHTD_DB: join(work, "silent.sqlite") } })
     expect(serve.code).toBe(78)
@@ -99,7 +113,7 @@ describe("serve refuses a configuration it cannot run", () => {
 
 describe("--help", () => {
   it.each([
-    ["serve", "daemon"],
+    ["serve", "INSIGHTD_CONFIG"],
     ["validate", "line number"],
     ["analyze", "without a database"],
     ["store", "transaction"],

@@ -171,6 +171,10 @@ describe("stdin source", () => {
       const stdinClosed = daemon.logs().filter((l) => l.message === "source closed" && l.source === "stdin")
       expect(stdinClosed).toHaveLength(1)
       expect(stdinClosed[0]).toMatchObject({ accepted: 2, rejected: 1 })
+      // Both sources open and close under the same event names.
+      for (const source of ["http", "stdin"]) {
+        for (const message of ["source opened", "source closed"]) expect(daemon.logs().filter((l) => l.message === message && l.source === source), `${message} ${source}`).toHaveLength(1)
+      }
     } finally {
       if (daemon.isRunning()) daemon.proc.kill("SIGKILL")
     }
