@@ -575,7 +575,7 @@ export const populateInsights = async ({ db, count, seed = 1 }) => {
       VALUES (?, ?, ?, ?, NULL, NULL, ?, ?, 'completed', 1, ?, ?)`)
     const insertInsight = conn.prepare(`INSERT INTO insights (conversation_id, timestamp, author, sentiment_score, sentiment, confidence, clusters, reasoning, analyzer, raw_response, prompt_tokens, completion_tokens, cost_usd, analyzed_at)
       VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'bench', '{}', NULL, NULL, NULL, ?)`)
-    const insertCluster = conn.prepare("INSERT INTO insight_clusters (conversation_id, cluster, timestamp) VALUES (?, ?, ?)")
+    const insertCluster = conn.prepare("INSERT INTO insight_clusters (conversation_id, cluster, timestamp, sentiment_score, confidence) VALUES (?, ?, ?, ?, ?)")
     const rand = prng(seed)
     const yearStart = Date.UTC(2024, 0, 1)
     const yearMs = 366 * 24 * 3600 * 1000
@@ -595,7 +595,7 @@ export const populateInsights = async ({ db, count, seed = 1 }) => {
         const clusters = first === second ? [first] : [first, second]
         insertConversation.run(id, c.text, author, timestamp, JSON.stringify({ ...c, author, timestamp }), (i * 2654435761 >>> 0).toString(16).padStart(16, "0"), now, now)
         insertInsight.run(id, timestamp, author, score, label, confidence, JSON.stringify(clusters), `bench insight ${i}`, now)
-        for (const cluster of clusters) insertCluster.run(id, cluster, timestamp)
+        for (const cluster of clusters) insertCluster.run(id, cluster, timestamp, score, confidence)
       }
     })
     for (let from = 0; from < count; from += 50_000) {

@@ -46,7 +46,7 @@ const insertConversation = db.prepare(`INSERT INTO conversations (id, text, auth
   VALUES (?, ?, ?, ?, ?, ?, 'completed', 1, ?, ?)`)
 const insertInsight = db.prepare(`INSERT INTO insights (conversation_id, timestamp, author, sentiment_score, sentiment, confidence, clusters, reasoning, analyzer, raw_response, prompt_tokens, completion_tokens, cost_usd, analyzed_at)
   VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`)
-const insertCluster = db.prepare(`INSERT INTO insight_clusters (conversation_id, cluster, timestamp, sentiment_score) VALUES (?, ?, ?, ?)`)
+const insertCluster = db.prepare(`INSERT INTO insight_clusters (conversation_id, cluster, timestamp, sentiment_score, confidence) VALUES (?, ?, ?, ?, ?)`)
 const fillStarted = performance.now()
 const text = "My package still hasn't arrived after three weeks and nobody answers my emails, this is really frustrating"
 const reasoning = "Negative: the customer reports a delivery delay and unanswered emails; strong frustration words."
@@ -66,9 +66,10 @@ const fill = db.transaction((from, to) => {
       if (second !== clusters[0]) clusters.push(second)
     }
     insertConversation.run(id, text, author, timestamp, JSON.stringify({ author, timestamp, text }), id, timestamp, timestamp)
-    insertInsight.run(id, timestamp, author, score, sentiment, Math.round(random() * 1000) / 1000, JSON.stringify(clusters), reasoning, analyzer, rawResponse,
+    const confidence = Math.round(random() * 1000) / 1000
+    insertInsight.run(id, timestamp, author, score, sentiment, confidence, JSON.stringify(clusters), reasoning, analyzer, rawResponse,
       grok ? 300 : null, grok ? 60 : null, grok ? 0.0001 : null, timestamp)
-    for (const cluster of clusters) insertCluster.run(id, cluster, timestamp, score)
+    for (const cluster of clusters) insertCluster.run(id, cluster, timestamp, score, confidence)
   }
 })
 if (!reuse) for (let from = 0; from < ROWS; from += 50_000) fill(from, Math.min(ROWS, from + 50_000))
@@ -87,6 +88,8 @@ for (const [name, where] of [["unfiltered", ""], ["time range", "WHERE i.timesta
   }
 }
 const sizeMb = Math.round(fs.statSync(file).size / 1e6)
+// An author the data holds (the insights are spread over 50 k of them).
+const AN_AUTHOR = db.prepare("SELECT author FROM insights ORDER BY conversation_id LIMIT 1").pluck().get()
 db.close()
 
 // 4. Timings through the real Store.
@@ -96,7 +99,12 @@ const queries = {
   "all, by hour": { bucket: "hour" },
   "last 7 days, by hour": { bucket: "hour", startTime: new Date(END - 7 * day).toISOString(), endTime: new Date(END).toISOString() },
   "last 24 hours, by hour": { bucket: "hour", startTime: new Date(END - day).toISOString(), endTime: new Date(END).toISOString() },
-  "last 7 days, cluster delivery_delay": { bucket: "hour", cluster: "delivery_delay", startTime: new Date(END - 7 * day).toISOString(), endTime: new Date(END).toISOString() }
+  "last 7 days, cluster delivery_delay": { bucket: "hour", cluster: "delivery_delay", startTime: new Date(END - 7 * day).toISOString(), endTime: new Date(END).toISOString() },
+  // The other filters the API takes, over all time (the slowest case: no time bound narrows them).
+  "all, sentiment=negative, by day": { bucket: "day", sentiment: "negative" },
+  "all, min_confidence=0.9, by day": { bucket: "day", minConfidence: 0.9 },
+  "all, sentiment -0.5..-0.2, by day": { bucket: "day", minSentiment: -0.5, maxSentiment: -0.2 },
+  "all, one author, by day": { bucket: "day", author: AN_AUTHOR }
 }
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
 const timings = await withStore((store) =>

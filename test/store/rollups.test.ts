@@ -187,7 +187,12 @@ const FILTERS: ReadonlyArray<Filters> = [
   { minSentiment: 0.95 },
   { author: "@ana" },
   { author: "@bo", cluster: "delivery_delay" },
-  { cluster: "delivery_delay", minSentiment: -0.5, startTime: T(0, "05:17:23.456") }
+  { cluster: "delivery_delay", minSentiment: -0.5, startTime: T(0, "05:17:23.456") },
+  // Confidence and score with time bounds, both at once, and with a label (answered from the rows).
+  { minConfidence: 0.5, startTime: T(0, "05:17:23.456"), endTime: T(2, "19:42:00.001") },
+  { maxConfidence: 0.4, minSentiment: 0 },
+  { minConfidence: 0.3, maxConfidence: 0.7, sentiment: "negative" },
+  { maxSentiment: -0.2, endTime: T(1, "13:30:00.000") }
 ]
 
 describe("rollups", () => {
