@@ -220,8 +220,9 @@ export const migrations = {
     // cluster rows their insight's confidence, so both parts read index entries alone, in order.
     yield* sql`ALTER TABLE insight_clusters ADD COLUMN confidence REAL`
     yield* sql`UPDATE insight_clusters SET confidence = (SELECT i.confidence FROM insights i WHERE i.conversation_id = insight_clusters.conversation_id)`
-    yield* sql`DROP INDEX insights_confidence`
-    yield* sql`CREATE INDEX insights_confidence ON insights (confidence, timestamp, sentiment, sentiment_score, analyzer, prompt_tokens, completion_tokens, cost_usd)`
+    // Beside insights_confidence, not instead: the list's total_count of a confidence range counts
+    // the narrow index (1 ms for 98 k matches; 20 ms p95 through this one).
+    yield* sql`CREATE INDEX insights_confidence_summary ON insights (confidence, timestamp, sentiment, sentiment_score, analyzer, prompt_tokens, completion_tokens, cost_usd)`
     yield* sql`DROP INDEX insights_score`
     yield* sql`CREATE INDEX insights_score ON insights (sentiment_score, timestamp, sentiment, analyzer, confidence, prompt_tokens, completion_tokens, cost_usd)`
     // (A score range over the cluster rows reads insight_clusters_summary, which holds the score:

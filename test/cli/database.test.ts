@@ -226,8 +226,7 @@ describe("insightd migrate", () => {
     db.prepare("DELETE FROM effect_sql_migrations WHERE migration_id = ?").run(known)
     // Undo the last migration (0007): its cluster-row column and indexes, the filter indexes as they were.
     db.exec(`DROP INDEX insight_clusters_confidence; ALTER TABLE insight_clusters DROP COLUMN confidence;
-      DROP INDEX insights_confidence; CREATE INDEX insights_confidence ON insights (confidence);
-      DROP INDEX insights_score; CREATE INDEX insights_score ON insights (sentiment_score)`)
+      DROP INDEX insights_confidence_summary; DROP INDEX insights_score; CREATE INDEX insights_score ON insights (sentiment_score)`)
     db.close()
     const refused = await runCli(["query"], { env: { INSIGHTD_DB: dbPath } })
     expect(refused.code).toBe(1)
