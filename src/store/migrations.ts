@@ -216,15 +216,13 @@ export const migrations = {
     const sql = yield* SqlClient.SqlClient
     // A summary filtered by confidence or score range read each matching insight's row, then its
     // cluster rows by id: 1.6 s (min_confidence=0.9) and 2.5 s (score -0.5..-0.2) at a million
-    // insights (bench/summary.mjs). The filter indexes now carry what the summary adds up, and the
-    // cluster rows their insight's confidence, so both parts read index entries alone, in order.
+    // insights (bench/summary.mjs). The cluster rows now carry their insight's confidence too, so
+    // the top clusters come from cluster index entries alone (SqliteStore.rowClusters); the groups
+    // read insights_summary, which already holds both (rowGroups). Covering indexes led by
+    // confidence and score were faster still for the summary, but slowed every insight write
+    // (a local backlog drained 11 % slower).
     yield* sql`ALTER TABLE insight_clusters ADD COLUMN confidence REAL`
     yield* sql`UPDATE insight_clusters SET confidence = (SELECT i.confidence FROM insights i WHERE i.conversation_id = insight_clusters.conversation_id)`
-    // Beside insights_confidence, not instead: the list's total_count of a confidence range counts
-    // the narrow index (1 ms for 98 k matches; 20 ms p95 through this one).
-    yield* sql`CREATE INDEX insights_confidence_summary ON insights (confidence, timestamp, sentiment, sentiment_score, analyzer, prompt_tokens, completion_tokens, cost_usd)`
-    yield* sql`DROP INDEX insights_score`
-    yield* sql`CREATE INDEX insights_score ON insights (sentiment_score, timestamp, sentiment, analyzer, confidence, prompt_tokens, completion_tokens, cost_usd)`
     // (A score range over the cluster rows reads insight_clusters_summary, which holds the score:
     // an index leading with the score measured no faster, and each index slows every insight write.)
     yield* sql`CREATE INDEX insight_clusters_confidence ON insight_clusters (confidence, cluster, sentiment_score, timestamp)`

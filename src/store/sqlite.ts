@@ -797,16 +797,24 @@ export const makeSqlStore = Effect.gen(function* () {
   type GroupRow = { b: string; a: string; s: SentimentLabel; n: number; score: number; pt: number | null; ct: number | null; cost: number | null }
   type ClusterRow = { cluster: string; n: number; score: number }
 
+  const rangedWithoutAuthor = (query: Filters) =>
+    query.author === undefined &&
+    (query.minConfidence !== undefined || query.maxConfidence !== undefined || query.minSentiment !== undefined || query.maxSentiment !== undefined)
+
   /** Bucket × analyzer × label aggregates read from the insight rows. */
   const rowGroups = (query: Filters, prefix: number) =>
     query.cluster !== undefined && query.author === undefined
       ? sql<GroupRow>`SELECT substr(i.timestamp, 1, ${prefix}) AS b, i.analyzer AS a, i.sentiment AS s, COUNT(*) AS n, SUM(i.sentiment_score) AS score,
           SUM(i.prompt_tokens) AS pt, SUM(i.completion_tokens) AS ct, SUM(i.cost_usd) AS cost
         FROM insight_clusters k CROSS JOIN insights i WHERE ${sql.and(clusterDriven({ ...query, cluster: query.cluster }))} GROUP BY b, a, s`
-      : // Without a cluster: from the summary index (migration 0002), seeking to the time range.
+      : // Without a cluster: from the summary index (migration 0002), seeking to the time range. It
+        // is named for a confidence or score range: the planner took the narrow filter index and
+        // read every match's row (0.7-0.9 s at a million); this reads index entries only (~0.12 s
+        // over all time at a million, less with a time range). An author leads with its own index.
         sql<GroupRow>`SELECT substr(i.timestamp, 1, ${prefix}) AS b, i.analyzer AS a, i.sentiment AS s, COUNT(*) AS n, SUM(i.sentiment_score) AS score,
           SUM(i.prompt_tokens) AS pt, SUM(i.completion_tokens) AS ct, SUM(i.cost_usd) AS cost
-        FROM insights i WHERE ${sql.and([...rowFilters(query), ...clusterIn(query)])} GROUP BY b, a, s`
+        FROM insights i ${rangedWithoutAuthor(query) ? sql`INDEXED BY insights_summary` : sql``}
+        WHERE ${sql.and([...rowFilters(query), ...clusterIn(query)])} GROUP BY b, a, s`
 
   /** Per cluster count and score sum of the matching insights, read from the rows (all clusters when limit is null). */
   const rowClusters = (query: Filters, limit: number | null) => {
