@@ -47,8 +47,8 @@ export const analyzerConfigurationProblem = (config: Config, pipelineChoice: Ana
 export const analyzerLayer = (config: Config, pipelineChoice: AnalyzerChoice | undefined): Layer.Layer<Analyzer, ConfigurationError, Store> => {
   const problem = analyzerConfigurationProblem(config, pipelineChoice)
   if (problem !== undefined) return Layer.fail(problem)
-  const settings = grokSettings(config)
-  if (effectiveAnalyzer(config, pipelineChoice) === "local" || settings === null) return LocalAnalyzerLive
+  const settings = effectiveAnalyzer(config, pipelineChoice) === "grok" ? grokSettings(config) : null
+  if (settings === null) return LocalAnalyzerLive
   // Loaded only when chosen: its HTTP client (undici) is a large share of a command's start-up.
   return Layer.unwrapEffect(Effect.promise(() => import("./grok/GrokAnalyzer.js")).pipe(Effect.map(({ GrokAnalyzerLive }) => GrokAnalyzerLive(settings))))
 }

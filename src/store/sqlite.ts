@@ -599,6 +599,9 @@ export const makeSqlStore = Effect.gen(function* () {
    * keeps SQLite from picking their index (then sorting every match) so the page walks the ordered
    * (timestamp, id) or (sentiment, timestamp, id) index and checks them on the way.
    */
+  const hasConfidenceRange = (query: Filters) => query.minConfidence !== undefined || query.maxConfidence !== undefined
+  const hasScoreRange = (query: Filters) => query.minSentiment !== undefined || query.maxSentiment !== undefined
+
   const rowFilters = (query: Filters, walk = false) => {
     const score = walk ? sql`+i.sentiment_score` : sql`i.sentiment_score`
     const confidence = walk ? sql`+i.confidence` : sql`i.confidence`
@@ -648,13 +651,7 @@ export const makeSqlStore = Effect.gen(function* () {
 
   /** The filters the rollup tables answer (time range, label, cluster); null when others are set. */
   const rollupSplit = (query: Filters): RangeSplit | null =>
-    query.minConfidence === undefined &&
-    query.maxConfidence === undefined &&
-    query.minSentiment === undefined &&
-    query.maxSentiment === undefined &&
-    query.author === undefined
-      ? splitRange(query)
-      : null
+    !hasConfidenceRange(query) && !hasScoreRange(query) && query.author === undefined ? splitRange(query) : null
 
   /** Conditions on a rollup table for the whole hours of `split` and the label/cluster filters. */
   const rollupFilters = (query: Filters, hours: NonNullable<RangeSplit["hours"]>) =>
@@ -756,7 +753,7 @@ export const makeSqlStore = Effect.gen(function* () {
         // Walking the time order finds a page after ~limit × (rows in range / matches) rows; the score or
         // confidence index visits every match and sorts them. Walk unless the matches are that rare.
         let walk = false
-        const ranged = query.minConfidence !== undefined || query.maxConfidence !== undefined || query.minSentiment !== undefined || query.maxSentiment !== undefined
+        const ranged = hasConfidenceRange(query) || hasScoreRange(query)
         // Past 10 k matches the walk is short at any size this store serves: skip counting the range.
         if (ranged && query.author === undefined && totalCount >= 10_000) walk = true
         else if (ranged && query.author === undefined) {
@@ -797,9 +794,7 @@ export const makeSqlStore = Effect.gen(function* () {
   type GroupRow = { b: string; a: string; s: SentimentLabel; n: number; score: number; pt: number | null; ct: number | null; cost: number | null }
   type ClusterRow = { cluster: string; n: number; score: number }
 
-  const rangedWithoutAuthor = (query: Filters) =>
-    query.author === undefined &&
-    (query.minConfidence !== undefined || query.maxConfidence !== undefined || query.minSentiment !== undefined || query.maxSentiment !== undefined)
+  const rangedWithoutAuthor = (query: Filters) => query.author === undefined && (hasConfidenceRange(query) || hasScoreRange(query))
 
   /** Bucket × analyzer × label aggregates read from the insight rows. */
   const rowGroups = (query: Filters, prefix: number) =>
@@ -819,8 +814,8 @@ export const makeSqlStore = Effect.gen(function* () {
   /** Per cluster count and score sum of the matching insights, read from the rows (all clusters when limit is null). */
   const rowClusters = (query: Filters, limit: number | null) => {
     const tail = limit === null ? sql`` : sql`ORDER BY n DESC, c.cluster ASC LIMIT ${limit}`
-    const confidenceRange = query.minConfidence !== undefined || query.maxConfidence !== undefined
-    const scoreRange = query.minSentiment !== undefined || query.maxSentiment !== undefined
+    const confidenceRange = hasConfidenceRange(query)
+    const scoreRange = hasScoreRange(query)
     const otherFilters = [query.cluster, query.author, query.sentiment, query.startTime, query.endTime].some((value) => value !== undefined)
     if ((confidenceRange || scoreRange) && !otherFilters) {
       // A confidence or score range over all time: the cluster rows carry both (migration 0007), so
