@@ -6,7 +6,7 @@
  *
  * The database is the buffer between the halves, so ingestion never waits for analysis.
  */
-import { Cause, Duration, Effect, Fiber, Option, Schedule, Stream } from "effect"
+import { Cause, Chunk, Duration, Effect, Either, Fiber, Option, Schedule, Stream } from "effect"
 import type { Analyzer } from "../analyzer/Analyzer.js"
 import type { SentimentThresholds } from "../domain/insight.js"
 import { recordAccepted, recordRejected } from "../observability/metrics.js"
@@ -19,9 +19,13 @@ import { analyze } from "../stages/analyze.js"
 import { batch } from "../stages/batch.js"
 import { persist } from "../stages/persist.js"
 import { persistInsight } from "../stages/persist-insight.js"
-import { validate } from "../stages/validate.js"
+import { validate, type ValidatedLine } from "../stages/validate.js"
+import type { StoreError, Unavailable } from "../domain/errors.js"
+import type { SubmissionOutcome } from "../store/Store.js"
 import { Store } from "../store/Store.js"
 import type { ResolvedPipeline } from "./definition.js"
+
+type ValidLine = Extract<ValidatedLine, { readonly _tag: "Valid" }>
 
 /**
  * Conversations claimed per transaction: at least every batch the analyzer can run at once, and
@@ -44,44 +48,73 @@ export interface RunningPipeline {
   readonly drain: (graceMs: number) => Effect.Effect<void>
 }
 
-/** stdin → validate → (ingest queue → persist): bad lines are logged with their number and skipped. */
+/**
+ * stdin → validate → (ingest queue → persist): bad lines are logged with their number and skipped.
+ * Each delivery (a read buffer's lines) is handed in at once, one submission per line so that a
+ * conflict refuses only its own line, and answered by callbacks: a fiber per line (mapEffect with
+ * concurrency) cost ~0.5 ms of CPU per line, which held a piped file to ~1,900 lines/s.
+ */
 const stdinSource = Effect.gen(function* () {
   const ingest = yield* Ingest
   const lifecycle = yield* Lifecycle
   yield* Effect.logInfo("source opened").pipe(Effect.annotateLogs({ source: "stdin" }))
   let accepted = 0
   let rejected = 0
+  type Reply = Either.Either<SubmissionOutcome, StoreError | Unavailable>
+  /** Hands every valid line of a delivery in, then waits for all their commits (or refusals). */
+  const submitAll = (lines: ReadonlyArray<ValidLine>): Effect.Effect<ReadonlyArray<Reply>> =>
+    Effect.gen(function* () {
+      const replies = new Array<Reply>(lines.length)
+      let unanswered = lines.length
+      let allAnswered: (() => void) | undefined
+      const done = Effect.async<void>((resume) => {
+        if (unanswered === 0) return resume(Effect.void)
+        allAnswered = () => resume(Effect.void)
+      })
+      for (let i = 0; i < lines.length; i++) {
+        yield* ingest.enqueue({ conversations: [lines[i].conversation] }, (reply) => {
+          replies[i] = reply
+          if (--unanswered === 0) allAnswered?.()
+        })
+      }
+      yield* done
+      return replies
+    })
+  const report = (line: ValidLine, reply: Reply): Effect.Effect<void> => {
+    if (Either.isLeft(reply)) {
+      recordRejected("stdin", "unavailable")
+      return Effect.logError("stdin line not stored").pipe(Effect.annotateLogs({ source: "stdin", line: line.line, reason: reply.left.message }))
+    }
+    if (reply.right._tag === "Accepted") {
+      accepted++
+      recordAccepted("stdin", 1)
+      return Effect.void
+    }
+    rejected++
+    recordRejected("stdin", "conflict")
+    return Effect.logWarning("stdin line rejected").pipe(
+      Effect.annotateLogs({ source: "stdin", line: line.line, reason: `conversation ${line.conversation.id} already exists with different content` })
+    )
+  }
   yield* stdinLines.pipe(
     Stream.interruptWhen(lifecycle.awaitDraining),
     validate,
-    Stream.mapEffect(
-      (line) => {
-        if (line._tag === "Rejected") {
+    Stream.mapChunksEffect((delivered) =>
+      Effect.gen(function* () {
+        const valid: Array<ValidLine> = []
+        for (const line of delivered) {
+          if (line._tag === "Valid") {
+            valid.push(line)
+            continue
+          }
           rejected++
           recordRejected("stdin", line.reason.startsWith("not valid JSON") ? "invalid_json" : "invalid_schema")
-          return Effect.logWarning("stdin line rejected").pipe(Effect.annotateLogs({ source: "stdin", line: line.line, reason: line.reason }))
+          yield* Effect.logWarning("stdin line rejected").pipe(Effect.annotateLogs({ source: "stdin", line: line.line, reason: line.reason }))
         }
-        return ingest.submit({ conversations: [line.conversation] }).pipe(
-          Effect.flatMap((outcome) => {
-            if (outcome._tag === "Accepted") {
-              accepted++
-              recordAccepted("stdin", 1)
-              return Effect.void
-            }
-            rejected++
-            recordRejected("stdin", "conflict")
-            return Effect.logWarning("stdin line rejected").pipe(
-              Effect.annotateLogs({ source: "stdin", line: line.line, reason: `conversation ${line.conversation.id} already exists with different content` })
-            )
-          }),
-          Effect.catchAll((error) => {
-            recordRejected("stdin", "unavailable")
-            return Effect.logError("stdin line not stored").pipe(Effect.annotateLogs({ source: "stdin", line: line.line, reason: error.message }))
-          })
-        )
-      },
-      // Many lines in flight at once let the persist stage commit them together.
-      { concurrency: 256 }
+        const replies = yield* submitAll(valid)
+        for (let i = 0; i < valid.length; i++) yield* report(valid[i], replies[i])
+        return Chunk.empty<never>()
+      })
     ),
     Stream.runDrain
   )
