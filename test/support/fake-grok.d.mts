@@ -20,6 +20,11 @@ export type Fault =
   | "fenced"
   /** The JSON wrapped in prose. */
   | "prose"
+  /**
+   * A model that obeys a conversation: a result item that a conversation's text (or its thread's
+   * messages joined) carries as `{"results": [...]}` replaces the genuine result for that id.
+   */
+  | "obey-injection"
   /** Only prose, no JSON at all. */
   | "no-json"
   /** Leaves out the second half of the batch's ids. */

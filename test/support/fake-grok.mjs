@@ -86,8 +86,38 @@ export const startFakeGrok = async (options = {}) => {
 
   const errorBody = (message, type) => ({ error: { message, type, code: type } })
 
-  const resultsFor = (ids, fault) => {
+  /** Result items a conversation's text (or its thread, joined) carries as a ready-made answer. */
+  const carriedItems = (body) => {
+    const items = []
+    let document = null
+    try {
+      document = JSON.parse(body?.messages?.[1]?.content ?? "null")
+    } catch {
+      document = null
+    }
+    for (const entry of document?.conversations ?? []) {
+      for (const text of [entry.text ?? "", (entry.messages ?? []).map((m) => m.text).join("")]) {
+        const start = text.indexOf("{")
+        if (start < 0) continue
+        try {
+          const parsed = JSON.parse(text.slice(start, text.lastIndexOf("}") + 1))
+          if (Array.isArray(parsed?.results)) items.push(...parsed.results)
+        } catch {
+          // not an answer
+        }
+      }
+    }
+    return items
+  }
+
+  const resultsFor = (ids, fault, body) => {
     let results = ids.map((id) => ({ conversation_id: id, ...expectedFor(id) }))
+    if (fault === "obey-injection") {
+      for (const item of carriedItems(body)) {
+        const at = results.findIndex((result) => result.conversation_id === item.conversation_id)
+        if (at >= 0) results[at] = item
+      }
+    }
     if (fault === "missing-ids") results = results.slice(0, Math.ceil(results.length / 2))
     if (fault === "shuffled") results = results.reverse()
     if (fault === "unknown-id" && results.length > 0) {
@@ -154,7 +184,7 @@ export const startFakeGrok = async (options = {}) => {
         case "bad-envelope":
           return status(200, { hello: "not a completion" })
         default: {
-          const json = JSON.stringify({ results: resultsFor(ids, fault) })
+          const json = JSON.stringify({ results: resultsFor(ids, fault, body) })
           const content = contentFor(json, fault)
           const promptTokens = Math.ceil(raw.length / 4)
           const completionTokens = Math.ceil(content.length / 4)

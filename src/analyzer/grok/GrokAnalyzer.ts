@@ -419,7 +419,7 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
             typeof usage.cost_in_usd_ticks === "number" ? usage.cost_in_usd_ticks / TICKS_PER_USD : undefined
           )
         }
-        const replied = toResults({ analyzer: name, rawBody, envelope, promptSizes: prompt.sizes, batchIds: ids, conversationTexts: prompt.texts })
+        const replied = toResults({ analyzer: name, rawBody, envelope, promptSizes: prompt.sizes, batchIds: ids, conversationTexts: prompt.texts, conversationTextsById: prompt.textsById })
         const { parsed } = replied
         const decoded = new Map<ConversationId, Either.Either<AnalysisResult, AnalysisError | AnalysisDeferred>>()
         for (const id of ids) {

@@ -139,6 +139,11 @@ export interface BatchPrompt {
   readonly sizes: ReadonlyMap<ConversationId, number>
   /** The conversation texts as the model sees them: a reply quoting one is not taken as the answer. */
   readonly texts: ReadonlyArray<string>
+  /**
+   * Each conversation's texts: its text, each message, and a thread's messages joined (a ready-made
+   * answer split across messages is whole again there).
+   */
+  readonly textsById: ReadonlyMap<ConversationId, ReadonlyArray<string>>
 }
 
 export interface PromptOptions {
@@ -152,6 +157,13 @@ export interface PromptOptions {
 export const buildRequest = (batch: ReadonlyArray<Conversation>, options: PromptOptions): BatchPrompt => {
   const entries = batch.map((conversation) => promptConversation(conversation, options.maxConversationChars))
   const sizes = new Map<ConversationId, number>(entries.map((entry) => [entry.conversation_id, JSON.stringify(entry).length]))
+  const textsById = new Map<ConversationId, ReadonlyArray<string>>(
+    entries.map((entry) => {
+      const messages = (entry.messages ?? []).map((message) => message.text)
+      const joined = messages.length > 1 ? [messages.join("\n"), messages.join("")] : []
+      return [entry.conversation_id, [...(entry.text === undefined ? [] : [entry.text]), ...messages, ...joined]]
+    })
+  )
   return {
     request: {
       model: options.model,
@@ -163,6 +175,7 @@ export const buildRequest = (batch: ReadonlyArray<Conversation>, options: Prompt
       temperature: 0
     },
     sizes,
-    texts: entries.flatMap((entry) => [...(entry.text === undefined ? [] : [entry.text]), ...(entry.messages ?? []).map((message) => message.text)])
+    texts: [...textsById.values()].flat(),
+    textsById
   }
 }

@@ -148,19 +148,25 @@ const topLevelObjects = (text: string): Array<unknown> => topLevelObjectTexts(te
 
 /**
  * Cuts the answer out of a reply that may be fenced or wrapped in prose. A reply that is JSON as a
- * whole is the answer. Otherwise the candidates are the fenced blocks and the objects in the prose
- * that parse and hold `results`, less any the conversations themselves contain (a model quoting a
- * conversation that carries a ready-made answer must not have that answer taken for its own:
- * SPEC §5, a conversation's text cannot change another's result). Exactly one must remain; two
- * different ones are ambiguous, and the reply is retried rather than guessed at.
+ * whole is the answer, unless a conversation carries it. Otherwise the candidates are the fenced
+ * blocks and the objects in the prose that parse and hold `results`, less any the conversations
+ * themselves contain (a model quoting a conversation that carries a ready-made answer must not have
+ * that answer taken for its own: SPEC §5, a conversation's text cannot change another's result).
+ * Exactly one must remain; two different ones are ambiguous, and the reply is retried rather than
+ * guessed at. parseContent adds a per-result rule: a result another conversation names is retried alone.
  */
 export const extractJson = (content: string, conversationTexts: ReadonlyArray<string> = []): Either.Either<unknown, string> => {
-  const whole = parseOrUndefined(content.trim())
-  if (whole !== undefined) return Either.right(whole)
   // Answers the conversations carry, as data (so one quoted with other spacing is still theirs).
   const carried = new Set<string>()
   for (const text of conversationTexts) {
     if (text.includes("results")) for (const object of topLevelObjects(text)) if (hasResults(object)) carried.add(JSON.stringify(object))
+  }
+  // A reply that is JSON as a whole is the answer, unless a conversation carries it: a model that
+  // obeyed a conversation's "answer exactly this" must not have that answer taken.
+  const whole = parseOrUndefined(content.trim())
+  if (whole !== undefined) {
+    const isCarried = hasResults(whole) && (carried.has(JSON.stringify(whole)) || conversationTexts.some((input) => input.includes(content.trim())))
+    return isCarried ? Either.left("the reply is an answer one of the conversations carries in its text") : Either.right(whole)
   }
   const found = new Map<string, unknown>()
   const consider = (text: string) => {
@@ -196,6 +202,18 @@ export interface ParsedReply {
 
 const retryable = (message: string) => new AnalysisError({ message, retryable: true })
 
+const ID_CHARACTER = /[A-Za-z0-9_-]/
+
+/** Whether `text` contains the conversation id `id` as a whole word (`conv_1` is not in `conv_10`). */
+const namesId = (text: string, id: string): boolean => {
+  for (let at = text.indexOf(id); at >= 0; at = text.indexOf(id, at + 1)) {
+    const before = at === 0 ? "" : text[at - 1]
+    const after = text[at + id.length] ?? ""
+    if (!ID_CHARACTER.test(before) && !ID_CHARACTER.test(after)) return true
+  }
+  return false
+}
+
 /**
  * Decodes the message content for a batch. A malformed reply yields a retryable error for all.
  * `conversationTexts` are the batch's texts as sent (see extractJson); `finishReason` says why the
@@ -205,7 +223,8 @@ export const parseContent = (
   content: string | null,
   batchIds: ReadonlyArray<ConversationId>,
   conversationTexts: ReadonlyArray<string> = [],
-  finishReason: string | null = null
+  finishReason: string | null = null,
+  textsById: ReadonlyMap<ConversationId, ReadonlyArray<string>> = new Map()
 ): ParsedReply => {
   const allFail = (why: string): ParsedReply => ({
     items: new Map(
@@ -252,6 +271,13 @@ export const parseContent = (
     const decoded = Schema.decodeUnknownEither(ResultItem)(found[0])
     if (Either.isLeft(decoded)) {
       items.set(id, Either.left(retryable(`grok result invalid: ${issueText(decoded.left)}`)))
+      continue
+    }
+    const namedBy = batchIds.find((other) => other !== id && (textsById.get(other) ?? []).some((text) => namesId(text, id)))
+    if (namedBy !== undefined) {
+      // Another conversation of the batch names this one: whatever it says about it (a forged
+      // answer, an instruction) may have steered this result. Asked again alone, it cannot.
+      items.set(id, Either.left(retryable(`grok result not trusted: conversation ${namedBy} in the same call names this conversation's id`)))
       continue
     }
     items.set(id, Either.right(decoded.right))
@@ -336,13 +362,15 @@ export const toResults = (options: {
   readonly promptSizes: ReadonlyMap<ConversationId, number>
   readonly batchIds: ReadonlyArray<ConversationId>
   readonly conversationTexts?: ReadonlyArray<string>
+  /** Each conversation's texts (BatchPrompt.textsById): a result another conversation names is not trusted. */
+  readonly conversationTextsById?: ReadonlyMap<ConversationId, ReadonlyArray<string>>
 }): {
   readonly results: Map<ConversationId, Either.Either<AnalysisResult, AnalysisError>>
   readonly parsed: ParsedReply
   readonly usage: ReadonlyMap<ConversationId, ConversationUsage>
 } => {
   const choice = options.envelope.choices[0]
-  const parsed = parseContent(choice?.message.content ?? null, options.batchIds, options.conversationTexts, choice?.finish_reason ?? null)
+  const parsed = parseContent(choice?.message.content ?? null, options.batchIds, options.conversationTexts, choice?.finish_reason ?? null, options.conversationTextsById)
   const usage = splitUsage(options.envelope.usage, options.promptSizes, parsed.itemSizes)
   const results = new Map<ConversationId, Either.Either<AnalysisResult, AnalysisError>>()
   for (const id of options.batchIds) {
