@@ -297,6 +297,34 @@ describe("local analyzer service: whose sentiment", () => {
     expect(JSON.parse(result.raw_response)).toMatchObject({ read: "customer messages" })
   })
 
+  it("without inbound flags, tells the customer by the conversation's author (or an inbound message's): the agent's cheer is not read", async () => {
+    const message = (author: string, text: string, minute: number, inbound?: boolean) => ({
+      author,
+      text,
+      timestamp: `2024-05-01T12:0${minute}:00.000Z`,
+      ...(inbound === undefined ? {} : { inbound })
+    })
+    const cheer = "Thanks so much for reaching out, we'd love to help! Have a great day :)"
+    const subjects: Array<Conversation> = [
+      // Only the customer's message is flagged (the README's own example shape).
+      { ...conversation(""), author: "@ana", messages: [message("@ana", "I was charged twice for my order", 0, true), message("@shop", cheer, 1)] },
+      // No flags at all: the conversation's author says who the customer is ("@Dee" and "dee" alike).
+      {
+        ...conversation(""),
+        author: "dee",
+        messages: [message("@Dee", "The app crashes on login every single time.", 0), message("@AppSupport", cheer, 1), message("@Dee", "Reinstalled. Still crashes.", 2)]
+      }
+    ]
+    for (const subject of subjects) {
+      const full = { ...subject, text: (subject.messages ?? []).map((m) => m.text).join("\n") }
+      const result = await analyseOne(full)
+      expect(makeLocalAnalyzer().analyze(full.text).sentimentScore).toBeGreaterThan(0.1)
+      expect(result.sentiment_score).toBeLessThan(-0.1)
+      expect(result.clusters).not.toContain("praise")
+      expect(JSON.parse(result.raw_response)).toMatchObject({ read: "customer messages" })
+    }
+  })
+
   it("reads the whole text when the messages do not say who wrote them, or only one side wrote", async () => {
     for (const subject of [
       thread([[undefined, "thanks, the refund came through"], [undefined, "glad we could help"]]),

@@ -3,24 +3,25 @@
  * analysis itself is in ./local/lexicon.ts; this wraps it in the batch interface.
  */
 import { Effect, Either, Layer } from "effect"
-import type { Conversation, ConversationId } from "../domain/conversation.js"
+import { type Conversation, type ConversationId, threadRoles } from "../domain/conversation.js"
 import { AnalysisError } from "../domain/errors.js"
 import type { AnalysisResult } from "../domain/insight.js"
 import { Analyzer, type AnalyzerShape } from "./Analyzer.js"
 import { LOCAL_ANALYZER_NAME, makeLocalAnalyzer } from "./local/lexicon.js"
 
 /**
- * What the local analyzer reads: the customer's side of a thread whose messages say who wrote
- * them (`inbound`), else the whole text. In an imported twcs thread the agents' courtesy ("Thanks
- * for reaching out! We'd love to help") otherwise outweighs the customer's complaint; Grok is
- * asked for the customer's sentiment too (./grok/prompt.ts).
+ * What the local analyzer reads: the customer's side of a thread whose messages tell who wrote
+ * them (`inbound`, or the conversation's author: domain threadRoles), else the whole text. In an
+ * imported twcs thread the agents' courtesy ("Thanks for reaching out! We'd love to help")
+ * otherwise outweighs the customer's complaint; Grok is asked for the customer's sentiment too
+ * (./grok/prompt.ts).
  */
-export const customerSide = (conversation: Pick<Conversation, "text" | "messages">): { readonly text: string; readonly customerOnly: boolean } => {
+export const customerSide = (conversation: Pick<Conversation, "text" | "author" | "messages">): { readonly text: string; readonly customerOnly: boolean } => {
   const messages = conversation.messages
   if (messages === null) return { text: conversation.text, customerOnly: false }
-  const inbound = messages.filter((message) => message.inbound === true)
-  if (inbound.length === 0 || !messages.some((message) => message.inbound === false)) return { text: conversation.text, customerOnly: false }
-  return { text: inbound.map((message) => message.text).join("\n"), customerOnly: true }
+  const roles = threadRoles(conversation)
+  if (!roles.includes("customer") || !roles.includes("support")) return { text: conversation.text, customerOnly: false }
+  return { text: messages.filter((_, i) => roles[i] === "customer").map((message) => message.text).join("\n"), customerOnly: true }
 }
 
 export const makeLocal = Effect.sync((): AnalyzerShape => {

@@ -229,6 +229,29 @@ export const Message = Schema.Struct({
 }).annotations({ identifier: "Message", jsonSchema: { additionalProperties: true } })
 export type Message = typeof Message.Type
 
+export type ThreadRole = "customer" | "support"
+
+const authorKey = (author: string): string => author.trim().replace(/^@+/, "").toLowerCase()
+
+/**
+ * Who wrote each message of a thread: `inbound` says so when given; a message without it is the
+ * customer's when its author is the conversation's author (`@Ana` and `ana` alike) or wrote a
+ * message marked inbound, and support's when another message is known to be the customer's.
+ * Unknown (undefined) when nothing in the thread tells.
+ */
+export const threadRoles = (conversation: { readonly author: string; readonly messages: ReadonlyArray<Message> | null }): Array<ThreadRole | undefined> => {
+  const messages = conversation.messages ?? []
+  const customers = new Set([authorKey(conversation.author)])
+  for (const message of messages) if (message.inbound === true) customers.add(authorKey(message.author))
+  const byAuthor = messages.map((message) => (message.inbound === undefined ? customers.has(authorKey(message.author)) : message.inbound))
+  const someCustomer = byAuthor.some((isCustomer) => isCustomer)
+  return messages.map((message, i): ThreadRole | undefined => {
+    if (message.inbound !== undefined) return message.inbound ? "customer" : "support"
+    if (byAuthor[i]) return "customer"
+    return someCustomer ? "support" : undefined
+  })
+}
+
 export const Metadata = Schema.Record({ key: Schema.String, value: Schema.Unknown }).annotations({
   identifier: "Metadata",
   description: "any JSON object"

@@ -57,6 +57,24 @@ describe("grok prompt", () => {
     expect(userMessage([long]).length).toBeLessThan(200)
   })
 
+  it("names each message's role from inbound, or else from the conversation's author", () => {
+    const at = "2024-05-01T12:00:00.000Z"
+    const flagged = { ...conversation("conv_r", ""), author: "@ana" }
+    const noFlags = promptConversation(
+      { ...flagged, messages: [{ author: "ana", text: "charged twice", timestamp: at }, { author: "@shop", text: "sorry!", timestamp: at }] },
+      1000
+    )
+    expect(noFlags.messages?.map((m) => m.role)).toEqual(["customer", "support"])
+    const customerFlagOnly = promptConversation(
+      { ...flagged, author: "someone", messages: [{ author: "@bo", text: "late again", timestamp: at, inbound: true }, { author: "@shop", text: "on it", timestamp: at }, { author: "@bo", text: "?", timestamp: at }] },
+      1000
+    )
+    expect(customerFlagOnly.messages?.map((m) => m.role)).toEqual(["customer", "support", "customer"])
+    // Nothing tells who is who: no roles are made up.
+    const unknown = promptConversation({ ...flagged, author: "x", messages: [{ author: "a", text: "hi", timestamp: at }, { author: "b", text: "yo", timestamp: at }] }, 1000)
+    expect(unknown.messages?.map((m) => m.role)).toEqual([undefined, undefined])
+  })
+
   it("has a response schema usable for an empty probe batch", () => {
     expect(responseFormat([]).json_schema.schema.properties.results.items.properties.conversation_id).toEqual({ type: "string" })
   })

@@ -6,7 +6,7 @@
  * always a JSON string value: it cannot close its own entry, open another one or pose as an
  * instruction. Each entry carries its conversation id, and the reply is matched by that id only.
  */
-import type { Conversation, ConversationId } from "../../domain/conversation.js"
+import { type Conversation, type ConversationId, threadRoles, type ThreadRole } from "../../domain/conversation.js"
 
 export const SYSTEM_PROMPT = `You analyse customer-support conversations for a company's support team.
 
@@ -62,6 +62,7 @@ const keepTail = (text: string, budget: number): string =>
 export const promptConversation = (conversation: Conversation, budget: number): PromptConversation => {
   const thread = conversation.messages
   if (thread === null || thread.length === 0) return { conversation_id: conversation.id, text: keepTail(conversation.text, budget) }
+  const roles = threadRoles(conversation)
   const kept: Array<PromptMessage> = []
   let used = 0
   for (let i = thread.length - 1; i >= 0; i--) {
@@ -69,10 +70,10 @@ export const promptConversation = (conversation: Conversation, budget: number): 
     const remaining = budget - used
     if (message.text.length > remaining) {
       // Only the newest message may be cut; older ones are left out whole.
-      if (kept.length === 0) kept.push(toPromptMessage(message, keepTail(message.text, remaining)))
+      if (kept.length === 0) kept.push(toPromptMessage(message, roles[i], keepTail(message.text, remaining)))
       break
     }
-    kept.push(toPromptMessage(message, message.text))
+    kept.push(toPromptMessage(message, roles[i], message.text))
     used += message.text.length
   }
   kept.reverse()
@@ -82,10 +83,9 @@ export const promptConversation = (conversation: Conversation, budget: number): 
     : { conversation_id: conversation.id, messages: kept }
 }
 
-const toPromptMessage = (message: NonNullable<Conversation["messages"]>[number], text: string): PromptMessage =>
-  message.inbound === undefined
-    ? { author: message.author, timestamp: message.timestamp, text }
-    : { role: message.inbound ? "customer" : "support", author: message.author, timestamp: message.timestamp, text }
+/** A message as the model sees it: its role when the thread tells (domain threadRoles). */
+const toPromptMessage = (message: NonNullable<Conversation["messages"]>[number], role: ThreadRole | undefined, text: string): PromptMessage =>
+  role === undefined ? { author: message.author, timestamp: message.timestamp, text } : { role, author: message.author, timestamp: message.timestamp, text }
 
 /** The user message: the batch as one JSON document. */
 export const userMessage = (conversations: ReadonlyArray<PromptConversation>): string => JSON.stringify({ conversations })
