@@ -158,6 +158,28 @@ describe("local analyzer: support cues users rely on", () => {
   })
 })
 
+describe("local analyzer: plain support wording is not misread (audit cases)", () => {
+  it("plain words carry no sentiment of their own; requests are not completions; bare contractions and hashtags are read", () => {
+    const score = (text: string) => analyze(text).sentimentScore
+    // Complaints that plain words ("taking", "decided") used to turn positive.
+    for (const text of ["why is my order taking so long", "I decided to cancel my subscription.", "My package still hasnt arrived", "still says processing after a week #frustrated"]) {
+      expect(score(text), text).toBeLessThan(-0.1)
+    }
+    // Neutral statements and questions: no polarity from "noted", "further", "several", "questions", "sold".
+    for (const text of ["Noted. Awaiting further updates.", "I have several questions about my plan.", "The item I wanted is sold out again."]) {
+      expect(score(text), text).toBeLessThanOrEqual(0.1)
+    }
+    expect(Math.abs(score("I have several questions about my plan."))).toBeLessThanOrEqual(0.1)
+    // Asking for the money back is not having it back.
+    expect(score("Can I get my money back?")).toBeLessThan(0)
+    expect(score("I got my money back, thanks")).toBeGreaterThan(0.1)
+    // "hasnt" reads as "hasn't": same score and the same delivery topic.
+    expect(score("My package still hasnt arrived")).toBe(score("My package still hasn't arrived"))
+    expect(analyze("My package still hasnt arrived").clusters).toEqual(analyze("My package still hasn't arrived").clusters)
+    expect(score("#love this")).toBeGreaterThan(0.1)
+  })
+})
+
 describe("local analyzer: output contract", () => {
   const samples = [
     "My package still hasn't arrived after 3 weeks",

@@ -197,6 +197,14 @@ export const renewingWink = (pipe: Array<string>, renewAfter: number) => {
   }
 }
 
+/**
+ * Contractions typed without the apostrophe ("hasnt", "wont", "cant") written with it, so the
+ * phrases and the negation rules read them as wink reads "hasn't": "my package still hasnt
+ * arrived" missed "still hasn't arrived" and its delivery topic.
+ */
+const withApostrophes = (text: string): string =>
+  text.replace(/\b(has|have|had|did|does|do|is|was|are|were|would|could|should|ai|ca|wo)nt\b/gi, (_, stem: string) => `${stem}n't`)
+
 export const makeLocalAnalyzer = (options: { readonly renewWinkAfterDocs?: number } = {}): Analyzer => {
   const renewAfter = options.renewWinkAfterDocs ?? WINK_RENEW_AFTER_DOCS
   // Texts need sentences, lemmas and POS (negation and scoring are done here); wink's sentiment
@@ -462,6 +470,13 @@ export const makeLocalAnalyzer = (options: { readonly renewWinkAfterDocs?: numbe
         }
         continue
       }
+      if (type === "hashtag") {
+        // "#frustrated", "#fail": the tag's word, one-word tags only ("#worstservice" is not split).
+        const word = tokens.normals[index].slice(1)
+        const value = /^[a-z]+$/.test(word) ? wordValue(word, word, "ADJ") : 0
+        if (value !== 0) evidence.push({ cue: tokens.normals[index], weight: value * multipliers[index], kind: "lexicon", position: index })
+        continue
+      }
       if (type !== "word" && type !== "number") continue
 
       const normal = tokens.normals[index]
@@ -577,7 +592,7 @@ export const makeLocalAnalyzer = (options: { readonly renewWinkAfterDocs?: numbe
   }
 
   const analyze = (text: string): LocalAnalysis => {
-    const input = typeof text === "string" ? withinTokenLength(text.slice(0, MAX_INPUT_CHARS)) : ""
+    const input = typeof text === "string" ? withApostrophes(withinTokenLength(text.slice(0, MAX_INPUT_CHARS))) : ""
     const tokens = tokenize(input)
     const evidence = collectEvidence(tokens, isShoutedText(input))
 
