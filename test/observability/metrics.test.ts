@@ -195,4 +195,33 @@ describe("GET /metrics", () => {
       await fake.close()
     }
   })
+
+  it("counts the usage of every answered call in the Grok totals, a probe's too", async () => {
+    const fake = await startFakeGrok({ apiKey: "the-right-key" })
+    const grokDaemon = await startDaemon({
+      env: { INSIGHTD_ANALYZER: "grok", XAI_API_KEY: "xai-not-yet-accepted", XAI_BASE_URL: fake.baseUrl, INSIGHTD_GROK_PROBE_INTERVAL_MS: "200" }
+    })
+    try {
+      // The key is refused: analysis pauses with the conversation pending; probes go out.
+      const response = await postJson(grokDaemon.baseUrl, "/api/v1/conversations", conversation())
+      const { conversation_id } = (await response.json()) as { conversation_id: string }
+      await grokDaemon.waitForLog((line) => String(line.message).startsWith("analyzer paused"))
+      // The key is accepted again: the next probe is answered (billed), then the conversation goes out.
+      fake.acceptKey("xai-not-yet-accepted")
+      await waitForStatus(grokDaemon.baseUrl, conversation_id)
+      const answered = fake.calls.filter((call) => call.status === 200)
+      expect(answered.some((call) => call.ids.length === 0)).toBe(true)
+      const detail = (await (await fetch(`${grokDaemon.baseUrl}/api/v1/conversations/${conversation_id}`)).json()) as { insight: { cost_usd: number } }
+      const metrics = new Map((parsePrometheusTextFormat(await (await fetch(`${grokDaemon.baseUrl}/metrics`)).text()) as Array<Family>).map((family) => [family.name, family]))
+      const billed = value(metrics, "insightd_grok_cost_usd_total")
+      // The insight carries its own call's cost; the totals also hold the probe's.
+      expect(detail.insight.cost_usd).toBeGreaterThan(0)
+      expect(billed).toBeGreaterThan(detail.insight.cost_usd)
+      expect(value(metrics, "insightd_grok_calls_total", { outcome: "2xx" })).toBe(answered.length)
+    } finally {
+      expect(await grokDaemon.stop()).toBe(0)
+      grokDaemon.cleanup()
+      await fake.close()
+    }
+  })
 })

@@ -183,6 +183,16 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
         return Effect.onExit(call(body), (exit) => {
           if (Exit.isSuccess(exit)) {
             grokCallEnded("2xx", performance.now() - started)
+            // Every answered call's usage, whatever became of its content: probes and replies
+            // without a usable answer are billed too.
+            const usage = exit.value.envelope.usage
+            if (usage !== null && usage !== undefined) {
+              recordGrokUsage(
+                typeof usage.prompt_tokens === "number" ? usage.prompt_tokens : undefined,
+                typeof usage.completion_tokens === "number" ? usage.completion_tokens : undefined,
+                typeof usage.cost_in_usd_ticks === "number" ? usage.cost_in_usd_ticks / TICKS_PER_USD : undefined
+              )
+            }
             return noteReachability(true)
           }
           const failure = Cause.failureOption(exit.cause)
@@ -411,14 +421,6 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
           return results
         }
         const { envelope, rawBody } = outcome.right.right
-        const usage = envelope.usage
-        if (usage !== null && usage !== undefined) {
-          recordGrokUsage(
-            typeof usage.prompt_tokens === "number" ? usage.prompt_tokens : undefined,
-            typeof usage.completion_tokens === "number" ? usage.completion_tokens : undefined,
-            typeof usage.cost_in_usd_ticks === "number" ? usage.cost_in_usd_ticks / TICKS_PER_USD : undefined
-          )
-        }
         const replied = toResults({ analyzer: name, rawBody, envelope, promptSizes: prompt.sizes, batchIds: ids, conversationTexts: prompt.texts, conversationTextsById: prompt.textsById })
         const { parsed } = replied
         const decoded = new Map<ConversationId, Either.Either<AnalysisResult, AnalysisError | AnalysisDeferred>>()
