@@ -234,7 +234,9 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
             for (;;) {
               // Calls queued here when a pause or the drain began leave at once, without spending a slot.
               if (heldBack() && !probe) return yield* new NotStarted()
-              yield* waitEarliestStart
+              // A Retry-After hold may outlast the grace period: the drain ends the wait (handed back below).
+              yield* probe || Option.isNone(lifecycle) ? waitEarliestStart : Effect.raceFirst(waitEarliestStart, lifecycle.value.awaitDraining)
+              if (heldBack() && !probe) return yield* new NotStarted()
               const go = yield* limiter(Effect.sync(() => performance.now() >= earliestStart() && (probe || !heldBack())))
               if (go) break
               if (heldBack() && !probe) return yield* new NotStarted()
@@ -399,7 +401,22 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
         const started = yield* Clock.currentTimeMillis
         recordGrokBatch(batch.length)
         const retriesLeft = Math.max(0, settings.retryBudget - callsMade(ids))
-        const outcome = yield* Effect.either(attempt(prompt.request, ids).pipe(Effect.retry(policy(retriesLeft))))
+        // A drain between attempts (a retry waiting out its backoff or a Retry-After) hands the
+        // batch back at once; an attempt under way is let finish, and an answered one is kept.
+        let attemptRunning = false
+        let answered = false
+        const tracked = Effect.suspend(() => {
+          attemptRunning = true
+          return attempt(prompt.request, ids).pipe(
+            Effect.tap((reply) => Effect.sync(() => (answered = Either.isRight(reply)))),
+            Effect.ensuring(Effect.sync(() => (attemptRunning = false)))
+          )
+        })
+        const idleAfter: Effect.Effect<Either.Either<CallReply, HandBackReason>> = Effect.suspend(() =>
+          answered ? Effect.never : attemptRunning ? Effect.zipRight(Effect.sleep("20 millis"), idleAfter) : Effect.succeed(Either.left("draining" as const))
+        )
+        const handedBackOnDrain = Option.isNone(lifecycle) ? Effect.never : Effect.zipRight(lifecycle.value.awaitDraining, idleAfter)
+        const outcome = yield* Effect.either(Effect.raceFirst(tracked.pipe(Effect.retry(policy(retriesLeft))), handedBackOnDrain))
         const durationMs = (yield* Clock.currentTimeMillis) - started
         if (Either.isLeft(outcome)) {
           const error = outcome.left
