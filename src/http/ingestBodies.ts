@@ -174,10 +174,10 @@ export const parseBulk = (body: string, kind: BodyKind): Either.Either<ReadonlyA
       const line = lines[i].trim()
       if (line === "") continue
       try {
-        items.push({ json: JSON.parse(line), raw: line })
+        items.push({ json: JSON.parse(line), raw: line, line: i + 1 })
       } catch (error) {
         ;(unparsable ??= []).push({ field: "(body)", message: `line ${i + 1} is not valid JSON: ${(error as Error).message}`, index: items.length, line: i + 1 })
-        items.push({ json: {}, raw: line }) // a placeholder keeps the later items' indexes
+        items.push({ json: {}, raw: line, line: i + 1 }) // a placeholder keeps the later items' indexes
       }
     }
     if (unparsable === undefined) return Either.right(items)

@@ -28,6 +28,8 @@ import type { Submission } from "../store/Store.js"
 export interface RawItem {
   readonly json: unknown
   readonly raw: string
+  /** Its line in an NDJSON body (1-based, blank lines counted): named in its issues with the index. */
+  readonly line?: number
 }
 
 /** One line of JSONL input (1-based line number). */
@@ -214,7 +216,8 @@ export const validateSubmission = (
   for (let index = 0; index < items.length; index++) {
     const checked = checkConversation(items[index])
     if (isIssues(checked)) {
-      for (const issue of checked) issues.push(options.bulk ? { ...issue, index } : issue)
+      const line = items[index].line
+      for (const issue of checked) issues.push(options.bulk ? (line === undefined ? { ...issue, index } : { ...issue, index, line }) : issue)
       continue
     }
     if (checked.clientId) {
@@ -222,7 +225,8 @@ export const validateSubmission = (
       if (first === undefined) seen.set(checked.id, { index, raw: checked.raw })
       else if (!sameContent(first.raw, checked.raw)) {
         // Not a conflict with what is stored (409): the request contradicts itself.
-        issues.push({ field: "id", message: `id ${checked.id} is also item ${first.index}'s, with different content`, index })
+        const line = items[index].line
+        issues.push({ field: "id", message: `id ${checked.id} is also item ${first.index}'s, with different content`, index, ...(line === undefined ? {} : { line }) })
         continue
       }
     }

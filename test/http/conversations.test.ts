@@ -458,6 +458,9 @@ describe("POST /api/v1/conversations/bulk", () => {
     expect(error.details.map((d) => [d.index, d.field])).toEqual([[1, "(body)"], [2, "author"], [3, "(body)"], [4, "(body)"]])
     expect(error.details.filter((d) => d.index === 3 || d.index === 4).map((d) => d.line)).toEqual([4, 6])
     expect(error.message).toMatch(/^4 of 6 items are invalid; nothing was stored: item 1: .*item 2: .*item 3: .*line 4 is not valid JSON.*item 4: .*line 6/)
+    // Schema issues name the line too: with blank lines before it, item 1 is line 4.
+    error = await expectError(await post("/api/v1/conversations/bulk", `${good}\n\n\n${missing}\n`, { "content-type": "application/x-ndjson" }), 400, "invalid_schema")
+    expect(error.details).toEqual([expect.objectContaining({ index: 1, line: 4, field: "author" })])
     await expectError(await get("/api/v1/conversations/conv_ndjson_bad_0"), 404, "not_found")
     await expectError(await get("/api/v1/conversations/conv_ndjson_bad_6"), 404, "not_found")
   })
