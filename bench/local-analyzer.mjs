@@ -9,7 +9,9 @@
 // Plain AFINN = `new Sentiment().analyze(text).score`, same rule.
 //
 // Throughput: synthetic ~200-char support messages, one core, after warm-up.
+import { spawnSync } from "node:child_process"
 import fs from "node:fs"
+import os from "node:os"
 import path from "node:path"
 import { createRequire } from "node:module"
 import { fileURLToPath } from "node:url"
@@ -133,6 +135,30 @@ const coldStarted = performance.now()
 for (const text of fixtureTexts) coldAnalyzer.analyze(text)
 const coldPerSecond = fixtureTexts.length / ((performance.now() - coldStarted) / 1000)
 
+// The stage command a user runs: `insightd analyze` reading JSONL conversations on stdin and
+// writing insights on stdout (validate → batch → analyze, no database), timed from spawn to exit.
+const COMMAND_LINES = quick ? 10_000 : 40_000
+const commandInput = path.join(os.tmpdir(), `insightd-analyze-bench-${process.pid}.jsonl`)
+fs.writeFileSync(
+  commandInput,
+  Array.from({ length: COMMAND_LINES }, (_, i) => JSON.stringify({ author: `customer-${i % 500}`, timestamp: "2024-05-01T12:00:00Z", text: supportTexts[i % supportTexts.length] })).join("\n") + "\n"
+)
+const runCommand = () => {
+  const started = performance.now()
+  const run = spawnSync(process.execPath, [path.join(here, "..", "dist", "main.js"), "analyze"], {
+    input: fs.readFileSync(commandInput),
+    env: { ...process.env, INSIGHTD_ANALYZER: "local", INSIGHTD_LOG_LEVEL: "warn", XAI_API_KEY: "" },
+    maxBuffer: 1 << 30
+  })
+  const seconds = (performance.now() - started) / 1000
+  const lines = run.stdout.toString().split("\n").filter((line) => line !== "").length
+  if (run.status !== 0 || lines !== COMMAND_LINES) throw new Error(`insightd analyze: exit ${run.status}, ${lines} insights: ${run.stderr.toString().slice(-500)}`)
+  return { seconds, perSecond: COMMAND_LINES / seconds }
+}
+const commandRounds = Array.from({ length: ROUNDS }, runCommand)
+fs.rmSync(commandInput, { force: true })
+const commandPerSecond = median(commandRounds.map((r) => r.perSecond))
+
 const pct = (value) => `${(value * 100).toFixed(1)} %`
 console.log(`${LOCAL_ANALYZER_NAME} — sign of sentimentScore, exactly 0 counted as wrong\n`)
 console.log("| file | insightd local | plain AFINN | n |")
@@ -148,6 +174,10 @@ console.log(
 console.log(
   `reference, bare AFINN (sentiment) on the same texts: ${Math.round(afinnPerSecond).toLocaleString("en-US")} conversations/s ` +
     `(ratio ${(perSecond / afinnPerSecond).toFixed(2)}; rounds local ${localRounds.map((r) => Math.round(r.perSecond)).join(", ")}, AFINN ${afinnRounds.map((r) => Math.round(r.perSecond)).join(", ")})`
+)
+console.log(
+  `stage command: insightd analyze < ${COMMAND_LINES.toLocaleString("en-US")} lines > insights, spawn to exit: ` +
+    `${Math.round(commandPerSecond).toLocaleString("en-US")} conversations/s (rounds ${commandRounds.map((r) => `${r.seconds.toFixed(2)} s`).join(", ")})`
 )
 console.log(
   `cold vocabulary: ${Math.round(coldPerSecond).toLocaleString("en-US")} sentences/s on the first pass over ` +
@@ -170,6 +200,12 @@ const result = {
     microsecondsPerAnalysis: Number(((elapsedMs * 1000) / MEASURED).toFixed(2)),
     modelLoadMs: Math.round(loadMs),
     coldVocabularySentencesPerSecond: Math.round(coldPerSecond)
+  },
+  command: {
+    measure: "insightd analyze (stage command: stdin JSONL → stdout insights, local analyzer), spawn to exit",
+    lines: COMMAND_LINES,
+    conversationsPerSecond: Math.round(commandPerSecond),
+    rounds: commandRounds.map((r) => ({ seconds: Number(r.seconds.toFixed(2)), perSecond: Math.round(r.perSecond) }))
   },
   node: process.version,
   measuredAt: new Date().toISOString()

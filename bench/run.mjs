@@ -131,6 +131,11 @@ else if (local?.throughput) {
   const ref = t.afinnConversationsPerSecond ?? local.afinnThroughput?.conversationsPerSecond ?? null
   rows.push({ measure: "local analyzer, one core: conversations/s", insightd: t.conversationsPerSecond, reference: ref, referenceNote: "bare AFINN `sentiment`", ratio: ref ? round(t.conversationsPerSecond / ref, 2) : null, target: "≥ 5,000/s", met: t.conversationsPerSecond >= 5000 })
   if (ref === null) missing.push("local analyzer: bench/local-analyzer.mjs does not time bare AFINN, so no reference figure")
+  if (local.command) {
+    const c = local.command
+    rows.push({ measure: `\`insightd analyze\` stage command, ${fmt(c.lines)} lines, spawn to exit (start-up included): conversations/s (reference: the analyzer in-process)`, insightd: c.conversationsPerSecond, reference: t.conversationsPerSecond, referenceNote: "in-process", ratio: round(c.conversationsPerSecond / t.conversationsPerSecond, 2), target: "—", met: null })
+    perRound.push(["insightd analyze (stage command)", c.rounds.map((r, i) => `round ${i + 1}: ${r.seconds} s, ${fmt(r.perSecond)} conversations/s`)])
+  }
 }
 
 for (const name of ["grok-pipeline", "latency"]) {
