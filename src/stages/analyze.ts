@@ -108,7 +108,7 @@ const analyzeOne =
       const toRetry = yield* analyzeOnce(fresh)
       yield* Effect.forEach(toRetry, ([conversation, error]) => retryAlone(conversation, error), { concurrency: "unbounded", discard: true })
       return { outcomes, durationMs: (yield* Clock.currentTimeMillis) - started }
-    }).pipe(Effect.withSpan("stage.analyze", { attributes: { batch_size: conversations.length } }))
+    }).pipe(Effect.withSpan("stage.analyze", { attributes: { batch_size: conversations.length }, captureStackTrace: false }))
 
 export const analyze =
   (options: AnalyzeOptions) =>

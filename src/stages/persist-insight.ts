@@ -35,7 +35,7 @@ const recordTogether = (group: Chunk.Chunk<AnalyzedBatch>) =>
     // nothing meanwhile sleeps until told there is work, so tell it.
     if (outcomes.some((outcome) => outcome._tag === "Released")) yield* Effect.flatMap(WorkSignal, (signal) => signal.notify)
     return group
-  }).pipe(Effect.withSpan("stage.persist-insight", { attributes: { batches: Chunk.size(group) } }))
+  }).pipe(Effect.withSpan("stage.persist-insight", { attributes: { batches: Chunk.size(group) }, captureStackTrace: false }))
 
 /**
  * The local analyzer finishes thousands of batches a second: a line for each would flood the log,
