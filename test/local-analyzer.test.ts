@@ -178,6 +178,21 @@ describe("local analyzer: plain support wording is not misread (audit cases)", (
     expect(analyze("My package still hasnt arrived").clusters).toEqual(analyze("My package still hasn't arrived").clusters)
     expect(score("#love this")).toBeGreaterThan(0.1)
   })
+
+  it("names the topic of common complaints the taxonomy missed (audit cases)", () => {
+    const cases: ReadonlyArray<readonly [string, string]> = [
+      ["You sent me a size M instead of the XL I ordered.", "wrong_item"],
+      ["my order is wrong", "wrong_item"],
+      ["recieved the wrong iteam smh", "wrong_item"],
+      ["the app keeps freezing", "app_crash"],
+      ["i didnt receive my order", "delivery_delay"],
+      ["Why are you selling my data to advertisers? Delete my information.", "data_privacy"],
+      ["Works perfectly, exactly as described.", "praise"]
+    ]
+    for (const [text, topic] of cases) expect(analyze(text).clusters, text).toContain(topic)
+    // "wrong" alone is no wrong item.
+    expect(analyze("What's wrong with your website, it is down again").clusters).not.toContain("wrong_item")
+  })
 })
 
 describe("local analyzer: output contract", () => {

@@ -35,7 +35,8 @@ export const TOPIC_TAXONOMY: ReadonlyArray<TopicDefinition> = [
       "hasn't been delivered": 3, "not delivered": 2.5, "never delivered": 3, "never came": 1.5,
       "late delivery": 3, "where is my package": 2.5, "where is my parcel": 2.5, "supposed to arrive": 2,
       "supposed to be here": 2, "stuck in customs": 2.5, "still no tracking": 2, "still waiting for my": 2,
-      "haven't received": 2, "never received": 2, "taking so long": 1.5, delay: 1.5, delayed: 1.5, late: 1, overdue: 2
+      "haven't received": 2, "never received": 2, "didn't receive": 3, "not received": 2.5, "hasn't come": 2.5,
+      "hasn't shown up": 2.5, "taking so long": 1.5, delay: 1.5, delayed: 1.5, late: 1, overdue: 2
     }
   },
   {
@@ -101,7 +102,7 @@ export const TOPIC_TAXONOMY: ReadonlyArray<TopicDefinition> = [
   {
     label: "app_crash",
     terms: {
-      crash: 3, crashing: 3, "keeps crashing": 1, freeze: 2.5, froze: 2.5, "force close": 2.5, "shuts down": 1.5,
+      crash: 3, crashing: 3, "keeps crashing": 1, freeze: 2.5, froze: 2.5, freezing: 2.5, frozen: 2, "keeps freezing": 1, "force close": 2.5, "shuts down": 1.5,
       "app won't open": 1, "app stopped": 2, app: 0.5
     }
   },
@@ -149,7 +150,7 @@ export const TOPIC_TAXONOMY: ReadonlyArray<TopicDefinition> = [
     label: "wrong_item",
     terms: {
       "wrong item": 3, "wrong size": 3, "wrong color": 3, "not what i ordered": 3, "wrong order": 3,
-      "sent the wrong": 3, "missing items": 2.5, missing: 1.5
+      "sent the wrong": 3, "missing items": 2.5, missing: 1.5, "order is wrong": 3, "instead of the": 1.5, "the wrong": 2.5, "wrong one": 2.5
     }
   },
   {
@@ -172,7 +173,8 @@ export const TOPIC_TAXONOMY: ReadonlyArray<TopicDefinition> = [
     terms: {
       privacy: 3, "personal data": 3, "my data": 0.5, data: 0.3, gdpr: 3, "delete my data": 3, "third parties": 2.5,
       "third party": 2, consent: 2, cookies: 1.5, spam: 1.5, "marketing emails": 2, breach: 3,
-      "delete my account": 2.5
+      "delete my account": 2.5, "selling my data": 3, "sell my data": 3, "my information": 1.5, "delete my information": 1.5,
+      advertisers: 2
     }
   },
   {
@@ -181,7 +183,7 @@ export const TOPIC_TAXONOMY: ReadonlyArray<TopicDefinition> = [
       thank: 1.5, thanks: 1.5, "thank you": 1, appreciate: 2, kudos: 3, "great job": 3, "well done": 2.5,
       excellent: 1.5, amazing: 1.5, great: 1, awesome: 1.5, fantastic: 1.5, love: 1.5, "above and beyond": 3,
       best: 1.5, brilliant: 1.5, helpful: 1, perfect: 1.5, recommend: 1.5, wonderful: 1.5, impressed: 1.5,
-      happy: 1, satisfied: 1.5, delicious: 1.5
+      happy: 1, satisfied: 1.5, delicious: 1.5, "works perfectly": 3, "exactly as described": 3
     }
   }
 ]
