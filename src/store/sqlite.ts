@@ -1123,12 +1123,6 @@ export const prepareDatabase = (filename: string, options: OpenOptions = {}) =>
     // memory, not in temp files: a perf profile of a backlog being analysed had 14 % of the main
     // thread in subjournal page writes through the kernel.
     yield* sql.unsafe("PRAGMA temp_store = MEMORY")
-    // Checkpoint after ~40 MB of WAL rather than SQLite's 4 MB: writing insights dirties the same
-    // index and rollup pages over and over, and each checkpoint copies them to the database file
-    // and fsyncs it. A timed backlog's COMMITs were 62 % of the daemon's time; the drain of a
-    // local backlog went from 525 to 598 conversations/s (medians, 20,000 conversations), single-POST
-    // ingest unchanged. The WAL file may stay at that size between checkpoints.
-    yield* sql.unsafe("PRAGMA wal_autocheckpoint = 10000")
     yield* checkSchemaVersion(options.readOnly === true)
     if (options.readOnly === true) return
     yield* migrate
