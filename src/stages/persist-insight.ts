@@ -4,12 +4,13 @@
  * each other are gathered into one write (group commit, as on the ingest side): with a fast
  * analyzer the commits were what limited a backlog's pace, not the analysis.
  */
-import { Chunk, Clock, Effect, Stream } from "effect"
+import { Clock, Effect, Stream } from "effect"
 import type { StoreError } from "../domain/errors.js"
 import { recordBatch, recordFailed, recordInsightWritten } from "../observability/metrics.js"
 import { WorkSignal } from "../services/WorkSignal.js"
 import { Store } from "../store/Store.js"
 import type { AnalyzedBatch } from "./analyze.js"
+import { batch } from "./batch.js"
 
 export interface RecordedBatch extends AnalyzedBatch {
   readonly completed: number
@@ -24,18 +25,18 @@ const MAX_BATCHES_PER_WRITE = 16
  * waits: gathering only what was already done wrote every batch on its own. 4 ms adds that much
  * to a batch's latency (the idle Grok round trip stays within its 50 ms budget).
  */
-const WRITE_WINDOW = "4 millis"
+const WRITE_WINDOW_MS = 4
 
-const recordTogether = (group: Chunk.Chunk<AnalyzedBatch>) =>
+const recordTogether = (group: ReadonlyArray<AnalyzedBatch>) =>
   Effect.gen(function* () {
     const store = yield* Store
-    const outcomes = Chunk.toReadonlyArray(group).flatMap((analyzed) => analyzed.outcomes)
+    const outcomes = group.flatMap((analyzed) => analyzed.outcomes)
     yield* store.record(outcomes)
     // Conversations handed back (the analyzer paused) are pending again: a claim that found
     // nothing meanwhile sleeps until told there is work, so tell it.
     if (outcomes.some((outcome) => outcome._tag === "Released")) yield* Effect.flatMap(WorkSignal, (signal) => signal.notify)
     return group
-  }).pipe(Effect.withSpan("stage.persist-insight", { attributes: { batches: Chunk.size(group) }, captureStackTrace: false }))
+  }).pipe(Effect.withSpan("stage.persist-insight", { attributes: { batches: group.length }, captureStackTrace: false }))
 
 /**
  * The local analyzer finishes thousands of batches a second: a line for each would flood the log,
@@ -115,10 +116,11 @@ export const persistInsight = <E, R>(
   Stream.suspend(() => {
     const local: LocalLineState = { lastInfoAt: Number.NEGATIVE_INFINITY, batches: 0, conversations: 0 }
     return batches.pipe(
-      // Collects the batches that finish within the window (or 16), then writes them together.
-      Stream.groupedWithin(MAX_BATCHES_PER_WRITE, WRITE_WINDOW),
+      // Collects the batches that finish within the window (or 16), then writes them together
+      // (the batch stage's cutting, which costs per delivery rather than per item as groupedWithin did).
+      batch({ size: MAX_BATCHES_PER_WRITE, waitMs: WRITE_WINDOW_MS }),
       Stream.mapEffect(recordTogether),
-      Stream.flattenChunks,
+      Stream.flattenIterables,
       Stream.mapEffect((analyzed) => reportRecorded(analyzed, local))
     )
   })
