@@ -111,14 +111,19 @@ export const startDaemon = async (env: Record<string, string>, reuse?: { readonl
       child.kill(signal)
       return exited
     },
-    cleanup: () => rmSync(dir, { recursive: true, force: true })
+    cleanup: () => {
+      database?.close()
+      database = undefined
+      rmSync(dir, { recursive: true, force: true })
+    }
   }
 }
 
-export const statusCounts = (daemon: Daemon): Record<string, number> => {
-  const rows = daemon.db().prepare("SELECT status, count(*) AS n FROM conversations GROUP BY status").all() as Array<{ status: string; n: number }>
-  return Object.fromEntries(rows.map((row) => [row.status, row.n]))
-}
+/** Conversations per status in the daemon's database (readable after it stopped, until cleanup). */
+export const statusRows = (daemon: Daemon): Array<{ status: string; n: number }> =>
+  daemon.db().prepare("SELECT status, count(*) AS n FROM conversations GROUP BY status").all() as Array<{ status: string; n: number }>
+
+export const statusCounts = (daemon: Daemon): Record<string, number> => Object.fromEntries(statusRows(daemon).map((row) => [row.status, row.n]))
 
 export const waitFor = async (condition: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> => {
   const deadline = Date.now() + timeoutMs

@@ -5,7 +5,7 @@
 import { afterEach, describe, expect, it } from "vitest"
 import { expectedFor, type Fault, type FakeGrok, maxInAnyWindow, startFakeGrok } from "../support/fake-grok.mjs"
 import { UNREACHABLE_AFTER_CALLS } from "../../src/analyzer/grok/GrokAnalyzer.js"
-import { type Daemon, postBulk, startDaemon, statusCounts, waitFor } from "./daemon-process.js"
+import { type Daemon, postBulk, startDaemon, statusCounts, statusRows, waitFor } from "./daemon-process.js"
 
 let fake: FakeGrok | undefined
 let daemon: Daemon | undefined
@@ -242,7 +242,6 @@ describe("daemon with the Grok analyzer", () => {
     await waitFor(() => fake!.calls.some((call) => call.status === 429), 10_000, "the 429")
     const holding = daemon
     await waitFor(() => holding.logs.some((line) => line.message.startsWith("grok asked to slow down")), 10_000, "the hold")
-    const db = daemon.dbPath
     const stopping = daemon
     daemon = undefined
     const started = performance.now()
@@ -251,10 +250,7 @@ describe("daemon with the Grok analyzer", () => {
     // Nothing is in flight: the drain has nothing to wait for (it waited out all 10 s before).
     expect(performance.now() - started).toBeLessThan(4_000)
     expect(fake.calls).toHaveLength(1)
-    const Database = (await import("better-sqlite3")).default
-    const after = new Database(db, { readonly: true })
-    const rows = after.prepare("SELECT status, count(*) AS n FROM conversations GROUP BY status").all()
-    after.close()
+    const rows = statusRows(stopping)
     stopping.cleanup()
     expect(rows).toEqual([{ status: "pending", n: 300 }])
   })
@@ -265,17 +261,13 @@ describe("daemon with the Grok analyzer", () => {
     await postBulk(daemon, conversations(100, "stop"))
     await waitFor(() => fake!.calls.length > 0, 10_000, "the first call")
     await new Promise((resolve) => setTimeout(resolve, 1_000))
-    const db = daemon.dbPath
     const started = performance.now()
     const stopping = daemon
     daemon = undefined
     const code = await stopping.stop(false)
     expect(code).toBe(0)
     expect(performance.now() - started).toBeLessThan(1_500 + 3_000)
-    const Database = (await import("better-sqlite3")).default
-    const after = new Database(db, { readonly: true })
-    const rows = after.prepare("SELECT status, count(*) AS n FROM conversations GROUP BY status").all()
-    after.close()
+    const rows = statusRows(stopping)
     stopping.cleanup()
     expect(rows).toEqual([{ status: "pending", n: 100 }])
   })
