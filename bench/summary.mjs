@@ -104,6 +104,11 @@ const queries = {
   "all, sentiment=negative, by day": { bucket: "day", sentiment: "negative" },
   "all, min_confidence=0.9, by day": { bucket: "day", minConfidence: 0.9 },
   "all, sentiment -0.5..-0.2, by day": { bucket: "day", minSentiment: -0.5, maxSentiment: -0.2 },
+  // A range by day with partial days at both ends; by hour (answered from the rows, not the
+  // per-day range rollups): over a week, the dashboard's hourly view, and over all time.
+  "30 days from mid-day, min_confidence=0.75, by day": { bucket: "day", minConfidence: 0.75, startTime: new Date(END - 30 * day - 43_210_123).toISOString(), endTime: new Date(END - 3_600_000 * 5.5).toISOString() },
+  "last 7 days, min_confidence=0.9, by hour": { bucket: "hour", minConfidence: 0.9, startTime: new Date(END - 7 * day).toISOString(), endTime: new Date(END).toISOString() },
+  "all, min_confidence=0.9, by hour": { bucket: "hour", minConfidence: 0.9 },
   "all, one author, by day": { bucket: "day", author: AN_AUTHOR }
 }
 const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]

@@ -12,7 +12,7 @@ import { sameContent } from "../domain/content.js"
 import type { Conversation, ConversationId, Message } from "../domain/conversation.js"
 import { StoreError } from "../domain/errors.js"
 import type { Insight, InsightListItem, SentimentLabel } from "../domain/insight.js"
-import { migrations, rebuildRollups, SCORE_BUCKETS } from "./migrations.js"
+import { migrations, RANGE_BUCKETS, rebuildRollups, SCORE_BUCKETS } from "./migrations.js"
 import {
   type ConversationWithInsight,
   type InsightQuery,
@@ -20,6 +20,7 @@ import {
   Store,
   type StoreShape,
   type Submission,
+  type SummaryQuery,
   type SubmissionOutcome
 } from "./Store.js"
 
@@ -112,6 +113,7 @@ interface RollupContribution {
   readonly sentiment: string
   readonly analyzer: string
   readonly score: number
+  readonly confidence: number
   readonly promptTokens: number
   readonly completionTokens: number
   readonly costUsd: number
@@ -120,13 +122,22 @@ interface RollupContribution {
 /** The score bucket of migration 0005: the same as its SQL `floor(sentiment_score * SCORE_BUCKETS)`, the product being exact. */
 const scoreBucket = (score: number): number => Math.floor(score * SCORE_BUCKETS)
 
+/** The bucket of a score or confidence in the per-day range rollups (migration 0008), exact as above. */
+const rangeBucket = (value: number): number => Math.floor(value * RANGE_BUCKETS)
+
+type DayRangeRow = { bucket: number; day: string; sentiment: string; analyzer: string } & RollupSums
+type ClusterBucketRow = { cluster: string; bucket: number; sentiment: string; n: number; score: number }
+
 /** Rollup deltas summed per key in memory, so a batch costs one upsert per touched key. */
 class RollupDeltas {
   readonly plain = new Map<string, { hour: string; sentiment: string; analyzer: string } & RollupSums>()
   readonly clusters = new Map<string, { cluster: string; hour: string; sentiment: string; analyzer: string } & RollupSums>()
   readonly pairs = new Map<string, { cluster: string; hour: string; other: string; sentiment: string; n: number; score: number }>()
   readonly scores = new Map<string, { bucket: number; sentiment: string; n: number }>()
-  readonly clusterScores = new Map<string, { cluster: string; bucket: number; sentiment: string; n: number }>()
+  readonly clusterScores = new Map<string, ClusterBucketRow>()
+  readonly clusterConfidences = new Map<string, ClusterBucketRow>()
+  readonly dayScores = new Map<string, DayRangeRow>()
+  readonly dayConfidences = new Map<string, DayRangeRow>()
 
   add(c: RollupContribution, clusters: ReadonlyArray<string>, sign: 1 | -1): void {
     const hour = c.timestamp.slice(0, 13)
@@ -148,15 +159,27 @@ class RollupDeltas {
     let scored = this.scores.get(scoreKey)
     if (scored === undefined) this.scores.set(scoreKey, (scored = { bucket, sentiment: c.sentiment, n: 0 }))
     scored.n += sign
+    const day = c.timestamp.slice(0, 10)
+    for (const [rows, value] of [[this.dayScores, c.score], [this.dayConfidences, c.confidence]] as const) {
+      const dayBucket = rangeBucket(value)
+      const dayKey = JSON.stringify([dayBucket, day, c.sentiment, c.analyzer])
+      let row = rows.get(dayKey)
+      if (row === undefined) rows.set(dayKey, (row = { bucket: dayBucket, day, sentiment: c.sentiment, analyzer: c.analyzer, ...zero }))
+      bump(row)
+    }
+    const confidenceBucket = scoreBucket(c.confidence)
     for (const cluster of clusters) {
       const clusterKey = JSON.stringify([cluster, hour, c.sentiment, c.analyzer])
       let row = this.clusters.get(clusterKey)
       if (row === undefined) this.clusters.set(clusterKey, (row = { cluster, hour, sentiment: c.sentiment, analyzer: c.analyzer, ...zero }))
       bump(row)
-      const clusterScoreKey = JSON.stringify([cluster, bucket, c.sentiment])
-      let clusterScored = this.clusterScores.get(clusterScoreKey)
-      if (clusterScored === undefined) this.clusterScores.set(clusterScoreKey, (clusterScored = { cluster, bucket, sentiment: c.sentiment, n: 0 }))
-      clusterScored.n += sign
+      for (const [rows, clusterBucket] of [[this.clusterScores, bucket], [this.clusterConfidences, confidenceBucket]] as const) {
+        const bucketKey = JSON.stringify([cluster, clusterBucket, c.sentiment])
+        let bucketRow = rows.get(bucketKey)
+        if (bucketRow === undefined) rows.set(bucketKey, (bucketRow = { cluster, bucket: clusterBucket, sentiment: c.sentiment, n: 0, score: 0 }))
+        bucketRow.n += sign
+        bucketRow.score += sign * c.score
+      }
       for (const other of clusters) {
         const pairKey = JSON.stringify([cluster, hour, other, c.sentiment])
         let pair = this.pairs.get(pairKey)
@@ -191,19 +214,76 @@ export interface RangeSplit {
  * order and the first 13 characters name the hour; any other bound (null) is answered from the rows.
  */
 export const splitRange = (range: TimeRange): RangeSplit | null => {
+  const split = splitWhole(range, "hour")
+  return split === null ? null : { hours: split.whole, edges: split.edges }
+}
+
+/** The same split into whole UTC days (keys of 10 characters, `2026-03-01`) and partial edges. */
+export const splitDays = (range: TimeRange) => splitWhole(range, "day")
+
+const UNITS = {
+  hour: { chars: 13, suffix: ":00:00.000Z", millis: 3_600_000 },
+  day: { chars: 10, suffix: "T00:00:00.000Z", millis: 86_400_000 }
+} as const
+
+const splitWhole = (range: TimeRange, unit: keyof typeof UNITS) => {
+  const { chars, millis, suffix } = UNITS[unit]
   const { endTime: end, startTime: start } = range
   if ((start !== undefined && !ISO_MILLIS.test(start)) || (end !== undefined && !ISO_MILLIS.test(end))) return null
   let from: string | undefined
   if (start !== undefined) {
-    from = start.endsWith(":00:00.000Z") ? start.slice(0, 13) : new Date(Date.parse(`${start.slice(0, 13)}:00:00.000Z`) + 3_600_000).toISOString().slice(0, 13)
+    from = start.endsWith(suffix) ? start.slice(0, chars) : new Date(Date.parse(`${start.slice(0, chars)}${suffix}`) + millis).toISOString().slice(0, chars)
     if (!/^\d{4}-/.test(from)) return null // past year 9999
   }
-  const to = end?.slice(0, 13)
-  if (from !== undefined && to !== undefined && from >= to) return { hours: null, edges: [range] }
+  const to = end?.slice(0, chars)
+  if (from !== undefined && to !== undefined && from >= to) return { whole: null, edges: [range] }
   const edges: Array<TimeRange> = []
-  if (start !== undefined && start < `${from}:00:00.000Z`) edges.push({ startTime: start, endTime: `${from}:00:00.000Z` })
-  if (end !== undefined && `${to}:00:00.000Z` < end) edges.push({ startTime: `${to}:00:00.000Z`, endTime: end })
-  return { hours: { from, to }, edges }
+  if (start !== undefined && start < `${from}${suffix}`) edges.push({ startTime: start, endTime: `${from}${suffix}` })
+  if (end !== undefined && `${to}${suffix}` < end) edges.push({ startTime: `${to}${suffix}`, endTime: end })
+  return { whole: { from, to }, edges }
+}
+
+/** A value interval from `low` to `high`, each bound included or not; a bound absent is open. */
+export interface ValueInterval {
+  readonly low: number | undefined
+  readonly lowIncluded: boolean
+  readonly high: number | undefined
+  readonly highIncluded: boolean
+}
+
+/**
+ * The part of a range inside a partial bucket, answered from the rows. `bucket` is that bucket and
+ * `rest` the rest of it, when the part is at one end of the range: the rollup's bucket less the
+ * rest's rows is the same part, and fewer rows to read when the values crowd on the part's side
+ * (a model's 0.9 confidences, all in the part for min_confidence=0.9).
+ */
+export interface ValueEdge extends ValueInterval {
+  readonly bucket: number | null
+  readonly rest: ValueInterval | null
+}
+
+/**
+ * A score or confidence range [min, max] (both inclusive, either open) as the whole buckets inside
+ * it, [first, last] (bucket k is [k / buckets, (k + 1) / buckets); null when none is whole), which
+ * the rollups answer, and the partial buckets at either end, which the rows answer.
+ */
+export const splitBuckets = (min: number | undefined, max: number | undefined, buckets: number) => {
+  // The whole buckets: from the first starting at or above min to the last ending at or below max.
+  const first = min === undefined ? undefined : Math.ceil(min * buckets)
+  const last = max === undefined ? undefined : Math.floor(max * buckets) - 1
+  if (first !== undefined && last !== undefined && first > last) {
+    return { whole: null, edges: [{ low: min, lowIncluded: true, high: max, highIncluded: true, bucket: null, rest: null }] satisfies Array<ValueEdge> }
+  }
+  const edges: Array<ValueEdge> = []
+  if (min !== undefined && first !== undefined && min < first / buckets) {
+    const rest = { low: (first - 1) / buckets, lowIncluded: true, high: min, highIncluded: false }
+    edges.push({ low: min, lowIncluded: true, high: first / buckets, highIncluded: false, bucket: first - 1, rest })
+  }
+  if (max !== undefined && last !== undefined) {
+    const rest = { low: max, lowIncluded: false, high: (last + 2) / buckets, highIncluded: false }
+    edges.push({ low: (last + 1) / buckets, lowIncluded: true, high: max, highIncluded: true, bucket: last + 1, rest })
+  }
+  return { whole: { first, last }, edges }
 }
 
 /** ROLLBACK, a no-op when no transaction is active (SQLite already rolled it back, or BEGIN failed). */
@@ -301,9 +381,21 @@ export const makeSqlStore = Effect.gen(function* () {
         yield* sql`INSERT INTO insight_score_rollup ${sql.insert([...rows])} ON CONFLICT (bucket, sentiment) DO UPDATE SET
           n = insight_score_rollup.n + excluded.n`
       }
-      for (const rows of chunksOf([...deltas.clusterScores.values()].filter((row) => row.n !== 0), ROWS_PER_INSERT)) {
-        yield* sql`INSERT INTO insight_cluster_score_rollup ${sql.insert([...rows])} ON CONFLICT (cluster, bucket, sentiment) DO UPDATE SET
-          n = insight_cluster_score_rollup.n + excluded.n`
+      for (const [table, deltaRows] of [["insight_cluster_score_rollup", deltas.clusterScores], ["insight_cluster_confidence_rollup", deltas.clusterConfidences]] as const) {
+        const name = sql.literal(table)
+        for (const rows of chunksOf([...deltaRows.values()].filter((row) => row.n !== 0 || row.score !== 0), ROWS_PER_INSERT)) {
+          yield* sql`INSERT INTO ${name} ${sql.insert([...rows])} ON CONFLICT (cluster, bucket, sentiment) DO UPDATE SET
+            n = ${name}.n + excluded.n, score = ${name}.score + excluded.score`
+        }
+      }
+      for (const [table, deltaRows] of [["insight_day_score_rollup", deltas.dayScores], ["insight_day_confidence_rollup", deltas.dayConfidences]] as const) {
+        const name = sql.literal(table)
+        for (const rows of chunksOf([...deltaRows.values()].filter(changes), ROWS_PER_INSERT)) {
+          yield* sql`INSERT INTO ${name} ${sql.insert([...rows])} ON CONFLICT (bucket, day, sentiment, analyzer) DO UPDATE SET
+            n = ${name}.n + excluded.n, score = ${name}.score + excluded.score,
+            prompt_tokens = ${name}.prompt_tokens + excluded.prompt_tokens,
+            completion_tokens = ${name}.completion_tokens + excluded.completion_tokens, cost_usd = ${name}.cost_usd + excluded.cost_usd`
+        }
       }
     })
 
@@ -465,11 +557,12 @@ export const makeSqlStore = Effect.gen(function* () {
           old_sentiment: string | null
           old_analyzer: string | null
           old_score: number | null
+          old_confidence: number | null
           old_pt: number | null
           old_ct: number | null
           old_cost: number | null
         }>`SELECT c.id, c.timestamp, c.author, i.timestamp AS old_timestamp, i.sentiment AS old_sentiment, i.analyzer AS old_analyzer,
-            i.sentiment_score AS old_score, i.prompt_tokens AS old_pt, i.completion_tokens AS old_ct, i.cost_usd AS old_cost
+            i.sentiment_score AS old_score, i.confidence AS old_confidence, i.prompt_tokens AS old_pt, i.completion_tokens AS old_ct, i.cost_usd AS old_cost
           FROM conversations c LEFT JOIN insights i ON i.conversation_id = c.id WHERE ${sql.in("c.id", ids)}`
         const byId = new Map(located.map((row) => [row.id, row]))
         const present = chunk.filter((insight) => byId.has(insight.conversation_id))
@@ -487,6 +580,7 @@ export const makeSqlStore = Effect.gen(function* () {
               sentiment: row.old_sentiment ?? "",
               analyzer: row.old_analyzer ?? "",
               score: Number(row.old_score),
+              confidence: Number(row.old_confidence),
               promptTokens: Number(row.old_pt ?? 0),
               completionTokens: Number(row.old_ct ?? 0),
               costUsd: Number(row.old_cost ?? 0)
@@ -504,6 +598,7 @@ export const makeSqlStore = Effect.gen(function* () {
               sentiment: insight.sentiment,
               analyzer: insight.analyzer,
               score: insight.sentiment_score,
+              confidence: insight.confidence,
               promptTokens: insight.prompt_tokens ?? 0,
               completionTokens: insight.completion_tokens ?? 0,
               costUsd: insight.cost_usd ?? 0
@@ -664,6 +759,18 @@ export const makeSqlStore = Effect.gen(function* () {
 
   const rollupTable = (query: Filters) => sql.literal(query.cluster === undefined ? "insight_rollup" : "insight_cluster_rollup")
 
+  /** Conditions on a bucket-keyed rollup for the whole buckets of a split. */
+  const wholeBuckets = (whole: { readonly first: number | undefined; readonly last: number | undefined }) => [
+    whole.first === undefined ? null : sql`bucket >= ${whole.first}`,
+    whole.last === undefined ? null : sql`bucket <= ${whole.last}`
+  ]
+  const labelIs = (query: Filters, alias = "") => (query.sentiment === undefined ? null : sql`${sql.literal(alias)}sentiment = ${query.sentiment}`)
+  /** Conditions on an insight column for an interval. */
+  const within = (column: string, interval: ValueInterval) => [
+    interval.low === undefined ? null : interval.lowIncluded ? sql`${sql.literal(column)} >= ${interval.low}` : sql`${sql.literal(column)} > ${interval.low}`,
+    interval.high === undefined ? null : interval.highIncluded ? sql`${sql.literal(column)} <= ${interval.high}` : sql`${sql.literal(column)} < ${interval.high}`
+  ]
+
   const exactCount = (query: Filters) =>
     Effect.map(sql<{ n: number }>`SELECT COUNT(*) AS n FROM insights i WHERE ${sql.and([...rowFilters(query), ...clusterIn(query)])}`, (rows) => Number(rows[0]?.n ?? 0))
 
@@ -692,23 +799,16 @@ export const makeSqlStore = Effect.gen(function* () {
    */
   const scoreRangeCount = (query: Filters) =>
     Effect.gen(function* () {
-      const { maxSentiment: max, minSentiment: min } = query
-      // The whole buckets: from the first starting at or above min to the last ending at or below max.
-      const first = min === undefined ? undefined : Math.ceil(min * SCORE_BUCKETS)
-      const last = max === undefined ? undefined : Math.floor(max * SCORE_BUCKETS) - 1
-      if (first !== undefined && last !== undefined && first > last) return yield* scoreEdgeCount(query, min, max, true)
-      const table = sql.literal(query.cluster === undefined ? "insight_score_rollup" : "insight_cluster_score_rollup")
-      const rows = yield* sql<{ n: number | null }>`SELECT SUM(n) AS n FROM ${table} WHERE ${sql.and(
-        [
-          query.cluster === undefined ? null : sql`cluster = ${query.cluster}`,
-          first === undefined ? null : sql`bucket >= ${first}`,
-          last === undefined ? null : sql`bucket <= ${last}`,
-          query.sentiment === undefined ? null : sql`sentiment = ${query.sentiment}`
-        ].filter((f) => f !== null)
-      )}`
-      let n = Number(rows[0]?.n ?? 0)
-      if (min !== undefined && first !== undefined && min < first / SCORE_BUCKETS) n += yield* scoreEdgeCount(query, min, first / SCORE_BUCKETS, false)
-      if (max !== undefined && last !== undefined) n += yield* scoreEdgeCount(query, (last + 1) / SCORE_BUCKETS, max, true)
+      const split = splitBuckets(query.minSentiment, query.maxSentiment, SCORE_BUCKETS)
+      let n = 0
+      if (split.whole !== null) {
+        const table = sql.literal(query.cluster === undefined ? "insight_score_rollup" : "insight_cluster_score_rollup")
+        const rows = yield* sql<{ n: number | null }>`SELECT SUM(n) AS n FROM ${table} WHERE ${sql.and(
+          [query.cluster === undefined ? null : sql`cluster = ${query.cluster}`, ...wholeBuckets(split.whole), labelIs(query)].filter((f) => f !== null)
+        )}`
+        n += Number(rows[0]?.n ?? 0)
+      }
+      for (const edge of split.edges) n += yield* scoreEdgeCount(query, edge.low, edge.high, edge.highIncluded)
       return n
     })
 
@@ -816,17 +916,38 @@ export const makeSqlStore = Effect.gen(function* () {
     const tail = limit === null ? sql`` : sql`ORDER BY n DESC, c.cluster ASC LIMIT ${limit}`
     const confidenceRange = hasConfidenceRange(query)
     const scoreRange = hasScoreRange(query)
-    const otherFilters = [query.cluster, query.author, query.sentiment, query.startTime, query.endTime].some((value) => value !== undefined)
+    const otherFilters = [query.cluster, query.author, query.sentiment].some((value) => value !== undefined)
+    const timed = query.startTime !== undefined || query.endTime !== undefined
     if ((confidenceRange || scoreRange) && !otherFilters) {
-      // A confidence or score range over all time: the cluster rows carry both (migration 0007), so
-      // no insight is looked up. The index is named: without ANALYZE statistics SQLite scanned the
-      // whole cluster index in cluster order, reading every row, rather than seek the range. A score
-      // range alone reads insight_clusters_summary, which holds the score (all cluster rows, ~60 ms
-      // at a million insights; joining every match was 1.5 s). With a time range the insights'
-      // time index leads (below), proportional to the range.
-      const from = confidenceRange ? sql`insight_clusters c INDEXED BY insight_clusters_confidence` : sql`insight_clusters c`
-      return sql<ClusterRow>`SELECT c.cluster AS cluster, COUNT(*) AS n, SUM(c.sentiment_score) AS score FROM ${from}
-        WHERE ${sql.and(clusterRowFilters(query))} GROUP BY c.cluster ${tail}`
+      // A confidence or score range (and maybe a time range): the cluster rows carry both, and the
+      // time (migration 0007), so no insight is looked up. The index is named: without ANALYZE
+      // statistics SQLite scanned the whole cluster index in cluster order, reading every row,
+      // rather than seek the range; with them it took the insights' confidence index and looked
+      // up every match's row (0.45 s for a week at a million insights). A confidence range seeks
+      // insight_clusters_confidence. A score range over all time reads insight_clusters_summary,
+      // which holds the score (all cluster rows, ~60 ms at a million insights; joining every match
+      // was 1.5 s); with a time range it seeks that index's time range cluster by cluster.
+      const time = [
+        query.startTime === undefined ? null : sql`c.timestamp >= ${query.startTime}`,
+        query.endTime === undefined ? null : sql`c.timestamp < ${query.endTime}`
+      ].filter((f) => f !== null)
+      const where = sql.and([...clusterRowFilters(query), ...time])
+      if (confidenceRange || !timed) {
+        const from = confidenceRange ? sql`insight_clusters c INDEXED BY insight_clusters_confidence` : sql`insight_clusters c`
+        return sql<ClusterRow>`SELECT c.cluster AS cluster, COUNT(*) AS n, SUM(c.sentiment_score) AS score FROM ${from}
+          WHERE ${where} GROUP BY c.cluster ${tail}`
+      }
+      return sql<ClusterRow>`SELECT c.cluster AS cluster, COUNT(*) AS n, SUM(c.sentiment_score) AS score
+        FROM (SELECT DISTINCT cluster FROM insight_cluster_rollup) k CROSS JOIN insight_clusters c INDEXED BY insight_clusters_summary
+        WHERE c.cluster = k.cluster AND ${where} GROUP BY c.cluster ${tail}`
+    }
+    if ((confidenceRange || scoreRange) && timed && query.cluster === undefined && query.author === undefined) {
+      // A range, a time range and a label: the insights' summary index leads (time order; it
+      // holds the range columns and the label), so only the matches' rows are looked up.
+      return sql<ClusterRow>`SELECT c.cluster AS cluster, COUNT(*) AS n, SUM(i.sentiment_score) AS score
+        FROM insights i INDEXED BY insights_summary CROSS JOIN insight_clusters c
+        WHERE ${sql.and([...rowFilters(query), sql`c.conversation_id = i.conversation_id`])}
+        GROUP BY c.cluster ${tail}`
     }
     return query.cluster !== undefined && query.author === undefined
       ? // The other clusters of the filter cluster's insights: from its rows, then each insight's cluster rows.
@@ -840,14 +961,151 @@ export const makeSqlStore = Effect.gen(function* () {
           GROUP BY c.cluster ${tail}`
   }
 
+  /** The ten clusters with the most insights, from parts that may each count some of a cluster's. */
+  const topClustersOf = (parts: ReadonlyArray<ReadonlyArray<ClusterRow>>): ReadonlyArray<ClusterRow> => {
+    const merged = new Map<string, { n: number; score: number }>()
+    for (const row of parts.flat()) {
+      const entry = merged.get(row.cluster) ?? { n: 0, score: 0 }
+      merged.set(row.cluster, { n: entry.n + Number(row.n), score: entry.score + Number(row.score) })
+    }
+    return [...merged.entries()]
+      .filter(([, entry]) => entry.n > 0)
+      .sort(([a, x], [b, y]) => y.n - x.n || (a < b ? -1 : a > b ? 1 : 0))
+      .slice(0, 10)
+      .map(([cluster, entry]) => ({ cluster, n: entry.n, score: entry.score }))
+  }
+
+  /**
+   * A summary by day over one score or confidence range (a label filter and a time range allowed;
+   * no author or cluster, no other range) is answered by the range rollups (migration 0008): this
+   * says which. Null: the other paths answer it.
+   */
+  const rangeRollupPlan = (query: SummaryQuery) => {
+    if (query.bucket !== "day" || query.author !== undefined || query.cluster !== undefined) return null
+    const score = hasScoreRange(query)
+    if (score === hasConfidenceRange(query)) return null
+    const days = splitDays(query)
+    if (days === null) return null
+    return score
+      ? { days, column: "i.sentiment_score", index: "insights_score", dayTable: "insight_day_score_rollup", clusterTable: "insight_cluster_score_rollup", min: query.minSentiment, max: query.maxSentiment }
+      : { days, column: "i.confidence", index: "insights_confidence", dayTable: "insight_day_confidence_rollup", clusterTable: "insight_cluster_confidence_rollup", min: query.minConfidence, max: query.maxConfidence }
+  }
+  type RangePlan = NonNullable<ReturnType<typeof rangeRollupPlan>>
+
+  /** Insights with the range column in an interval, counted from its index alone (no row read). */
+  const countWithin = (plan: RangePlan, interval: ValueInterval) =>
+    Effect.map(
+      sql<{ n: number }>`SELECT COUNT(*) AS n FROM insights i INDEXED BY ${sql.literal(plan.index)} WHERE ${sql.and(within(plan.column, interval).filter((f) => f !== null))}`,
+      (rows) => Number(rows[0]?.n ?? 0)
+    )
+
+  /**
+   * How a partial bucket is answered: from its part's rows, or (`rest`) as the rollup's whole bucket
+   * less the rest's rows, whichever reads fewer rows (counted from the index alone).
+   */
+  const edgeStrategy = (plan: RangePlan, edge: ValueEdge) =>
+    Effect.gen(function* () {
+      if (edge.bucket === null || edge.rest === null) return { part: edge as ValueInterval, rest: null }
+      const inPart = yield* countWithin(plan, edge)
+      const inRest = yield* countWithin(plan, edge.rest)
+      return inRest < inPart ? { part: null, rest: { bucket: edge.bucket, interval: edge.rest } } : { part: edge as ValueInterval, rest: null }
+    })
+
+  const negated = <R extends { n: number; score: number }>(rows: ReadonlyArray<R>): ReadonlyArray<R> =>
+    rows.map((row) => ({ ...row, n: -Number(row.n), score: -Number(row.score) }))
+
+  /**
+   * The day groups of a range: whole days × whole buckets from the day rollup, whole days × the
+   * partial edge buckets from the rows through the range column's index (see edgeStrategy), and
+   * the partial edge days from the rows through the time index.
+   */
+  const rangeGroups = (query: SummaryQuery, plan: RangePlan) =>
+    Effect.gen(function* () {
+      const groups: Array<GroupRow> = []
+      const buckets = splitBuckets(plan.min, plan.max, RANGE_BUCKETS)
+      const whole = plan.days.whole
+      if (whole !== null) {
+        const fromRollup = (range: { readonly first: number | undefined; readonly last: number | undefined }) => {
+          const where = [
+            ...wholeBuckets(range),
+            whole.from === undefined ? null : sql`day >= ${whole.from}`,
+            whole.to === undefined ? null : sql`day < ${whole.to}`,
+            labelIs(query)
+          ].filter((f) => f !== null)
+          return sql<GroupRow>`SELECT day AS b, analyzer AS a, sentiment AS s, SUM(n) AS n, SUM(score) AS score,
+            SUM(prompt_tokens) AS pt, SUM(completion_tokens) AS ct, SUM(cost_usd) AS cost
+            FROM ${sql.literal(plan.dayTable)} ${where.length === 0 ? sql`` : sql`WHERE ${sql.and(where)}`} GROUP BY b, a, s`
+        }
+        const fromRows = (interval: ValueInterval) => {
+          const where = [
+            ...within(plan.column, interval),
+            whole.from === undefined ? null : sql`i.timestamp >= ${`${whole.from}T00:00:00.000Z`}`,
+            whole.to === undefined ? null : sql`i.timestamp < ${`${whole.to}T00:00:00.000Z`}`,
+            labelIs(query, "i.")
+          ].filter((f) => f !== null)
+          return sql<GroupRow>`SELECT substr(i.timestamp, 1, 10) AS b, i.analyzer AS a, i.sentiment AS s, COUNT(*) AS n, SUM(i.sentiment_score) AS score,
+            SUM(i.prompt_tokens) AS pt, SUM(i.completion_tokens) AS ct, SUM(i.cost_usd) AS cost
+            FROM insights i INDEXED BY ${sql.literal(plan.index)} WHERE ${sql.and(where)} GROUP BY b, a, s`
+        }
+        if (buckets.whole !== null) groups.push(...(yield* fromRollup(buckets.whole)))
+        for (const edge of buckets.edges) {
+          const strategy = yield* edgeStrategy(plan, edge)
+          if (strategy.part !== null) groups.push(...(yield* fromRows(strategy.part)))
+          else {
+            groups.push(...(yield* fromRollup({ first: strategy.rest.bucket, last: strategy.rest.bucket })))
+            // Less the rest: tokens and cost too.
+            const rest = yield* fromRows(strategy.rest.interval)
+            groups.push(...rest.map((row) => ({ ...row, n: -Number(row.n), score: -Number(row.score), pt: -Number(row.pt ?? 0), ct: -Number(row.ct ?? 0), cost: -Number(row.cost ?? 0) })))
+          }
+        }
+      }
+      for (const edge of plan.days.edges) groups.push(...(yield* rowGroups({ ...query, ...edge }, 10)))
+      return groups
+    })
+
+  /**
+   * The top clusters of a range: over all time from the cluster bucket rollups (whole buckets) and
+   * the partial edge buckets as the day groups do; with a time range from the rows, as other filters.
+   */
+  const rangeClusters = (query: SummaryQuery, plan: RangePlan) =>
+    Effect.gen(function* () {
+      if (query.startTime !== undefined || query.endTime !== undefined) return yield* rowClusters(query, 10)
+      const buckets = splitBuckets(plan.min, plan.max, SCORE_BUCKETS)
+      const fromRollup = (range: { readonly first: number | undefined; readonly last: number | undefined }) => {
+        const where = [...wholeBuckets(range), labelIs(query)].filter((f) => f !== null)
+        return sql<ClusterRow>`SELECT cluster, SUM(n) AS n, SUM(score) AS score FROM ${sql.literal(plan.clusterTable)}
+          ${where.length === 0 ? sql`` : sql`WHERE ${sql.and(where)}`} GROUP BY cluster`
+      }
+      const fromRows = (interval: ValueInterval) => {
+        const where = [...within(plan.column, interval), sql`c.conversation_id = i.conversation_id`, labelIs(query, "i.")].filter((f) => f !== null)
+        return sql<ClusterRow>`SELECT c.cluster AS cluster, COUNT(*) AS n, SUM(i.sentiment_score) AS score
+          FROM insights i INDEXED BY ${sql.literal(plan.index)} CROSS JOIN insight_clusters c WHERE ${sql.and(where)} GROUP BY c.cluster`
+      }
+      const parts: Array<ReadonlyArray<ClusterRow>> = []
+      if (buckets.whole !== null) parts.push(yield* fromRollup(buckets.whole))
+      for (const edge of buckets.edges) {
+        const strategy = yield* edgeStrategy(plan, edge)
+        if (strategy.part !== null) parts.push(yield* fromRows(strategy.part))
+        else {
+          parts.push(yield* fromRollup({ first: strategy.rest.bucket, last: strategy.rest.bucket }))
+          parts.push(negated(yield* fromRows(strategy.rest.interval)))
+        }
+      }
+      return topClustersOf(parts)
+    })
+
   const summarize: StoreShape["summarize"] = (query) =>
     Effect.gen(function* () {
       // Timestamps are normalised UTC ISO strings: the first 13 (hour) or 10 (day) characters name the bucket.
       const prefix = query.bucket === "hour" ? 13 : 10
       const split = rollupSplit(query)
+      const ranged = rangeRollupPlan(query)
       const groups: Array<GroupRow> = []
       let clusters: ReadonlyArray<ClusterRow>
-      if (split === null) {
+      if (ranged !== null) {
+        groups.push(...(yield* rangeGroups(query, ranged)))
+        clusters = yield* rangeClusters(query, ranged)
+      } else if (split === null) {
         groups.push(...(yield* rowGroups(query, prefix)))
         clusters = yield* rowClusters(query, 10)
       } else {
@@ -861,7 +1119,6 @@ export const makeSqlStore = Effect.gen(function* () {
         }
         for (const edge of split.edges) groups.push(...(yield* rowGroups({ ...query, ...edge }, prefix)))
         {
-          const merged = new Map<string, { n: number; score: number }>()
           const parts: Array<ReadonlyArray<ClusterRow>> = []
           if (split.hours !== null) {
             parts.push(
@@ -874,15 +1131,7 @@ export const makeSqlStore = Effect.gen(function* () {
             )
           }
           for (const edge of split.edges) parts.push(yield* rowClusters({ ...query, ...edge }, null))
-          for (const row of parts.flat()) {
-            const entry = merged.get(row.cluster) ?? { n: 0, score: 0 }
-            merged.set(row.cluster, { n: entry.n + Number(row.n), score: entry.score + Number(row.score) })
-          }
-          clusters = [...merged.entries()]
-            .filter(([, entry]) => entry.n > 0)
-            .sort(([a, x], [b, y]) => y.n - x.n || (a < b ? -1 : a > b ? 1 : 0))
-            .slice(0, 10)
-            .map(([cluster, entry]) => ({ cluster, n: entry.n, score: entry.score }))
+          clusters = topClustersOf(parts)
         }
       }
       const emptyLabels = () => ({ positive: 0, neutral: 0, negative: 0 })
@@ -891,7 +1140,21 @@ export const makeSqlStore = Effect.gen(function* () {
       const labels = emptyLabels()
       let total = 0
       let scoreSum = 0
+      // One row per key: parts of a key come from several sources, some taken away (rangeGroups).
+      const keyed = new Map<string, GroupRow>()
       for (const row of groups) {
+        const key = JSON.stringify([row.b, row.a, row.s])
+        const seen = keyed.get(key)
+        if (seen === undefined) keyed.set(key, { ...row, n: Number(row.n), score: Number(row.score), pt: Number(row.pt ?? 0), ct: Number(row.ct ?? 0), cost: Number(row.cost ?? 0) })
+        else {
+          seen.n += Number(row.n)
+          seen.score += Number(row.score)
+          seen.pt = Number(seen.pt) + Number(row.pt ?? 0)
+          seen.ct = Number(seen.ct) + Number(row.ct ?? 0)
+          seen.cost = Number(seen.cost) + Number(row.cost ?? 0)
+        }
+      }
+      for (const row of keyed.values()) {
         const n = Number(row.n)
         // A rollup key whose insights were all re-analysed away stays behind with n = 0.
         if (n === 0) continue
@@ -1007,12 +1270,18 @@ const checkRollups = Effect.gen(function* () {
     clusterRolled: number | null
     pairRolled: number | null
     clusterScoreRolled: number | null
+    clusterConfidenceRolled: number | null
+    dayScoreRolled: number | null
+    dayConfidenceRolled: number | null
   }>`SELECT
     (SELECT COUNT(*) FROM insights) AS insights, (SELECT SUM(n) FROM insight_rollup) AS rolled,
     (SELECT SUM(n) FROM insight_score_rollup) AS scoreRolled,
     (SELECT COUNT(*) FROM insight_clusters) AS clusters, (SELECT SUM(n) FROM insight_cluster_rollup) AS clusterRolled,
     (SELECT SUM(n) FROM insight_cluster_pair_rollup WHERE other = cluster) AS pairRolled,
-    (SELECT SUM(n) FROM insight_cluster_score_rollup) AS clusterScoreRolled`
+    (SELECT SUM(n) FROM insight_cluster_score_rollup) AS clusterScoreRolled,
+    (SELECT SUM(n) FROM insight_cluster_confidence_rollup) AS clusterConfidenceRolled,
+    (SELECT SUM(n) FROM insight_day_score_rollup) AS dayScoreRolled,
+    (SELECT SUM(n) FROM insight_day_confidence_rollup) AS dayConfidenceRolled`
   if (row === undefined) return
   const insights = Number(row.insights)
   const clusters = Number(row.clusters)
@@ -1021,7 +1290,10 @@ const checkRollups = Effect.gen(function* () {
     insights === Number(row.scoreRolled ?? 0) &&
     clusters === Number(row.clusterRolled ?? 0) &&
     clusters === Number(row.pairRolled ?? 0) &&
-    clusters === Number(row.clusterScoreRolled ?? 0)
+    clusters === Number(row.clusterScoreRolled ?? 0) &&
+    clusters === Number(row.clusterConfidenceRolled ?? 0) &&
+    insights === Number(row.dayScoreRolled ?? 0) &&
+    insights === Number(row.dayConfidenceRolled ?? 0)
   ) return
   yield* Effect.logWarning("insight rollups differ from the insights (rows written outside the daemon?): rebuilding them").pipe(
     Effect.annotateLogs({ insights: Number(row.insights), rolled: Number(row.rolled ?? 0) })

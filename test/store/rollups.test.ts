@@ -7,12 +7,14 @@
  * The score-bucket rollups (migration 0005) answer score-range total_counts: checked against a
  * recount with scores and bounds on, just beside and inside bucket edges, re-analyses moving
  * scores across buckets, and the rollups kept in step equal to the ones rebuilt from the rows.
+ * The range rollups (migration 0008) answer summaries by day over a score or confidence range:
+ * checked the same way, with values crowded on a bound (a model's 0.9 confidences).
  */
 import { describe, expect, it } from "@effect/vitest"
 import Database from "better-sqlite3"
 import { Context, Effect, Layer } from "effect"
 import type { Insight, SentimentLabel } from "../../src/domain/insight.js"
-import { SCORE_BUCKETS } from "../../src/store/migrations.js"
+import { RANGE_BUCKETS, SCORE_BUCKETS } from "../../src/store/migrations.js"
 import { SqliteStoreLive, splitRange } from "../../src/store/sqlite.js"
 import { type InsightQuery, type InsightSummary, Store, type StoreShape, type SummaryQuery } from "../../src/store/Store.js"
 import { newConversation, tempDbPath } from "../support/layers.js"
@@ -407,6 +409,117 @@ describe("rollups", () => {
       expect(changed).toBe(1)
       const inflated = yield* reopened.queryInsights({ minSentiment: -0.5, maxSentiment: -0.2, order: "desc", limit: 1 })
       expect(inflated.totalCount).toBe(sqlRecount({ minSentiment: -0.5, maxSentiment: -0.2 }) + 1000)
+    }),
+    60_000
+  )
+
+  it.scoped("summaries by day over a score or confidence range equal a recount: bucket edges, crowded values, partial days, labels, re-analyses", () =>
+    Effect.gen(function* () {
+      const db = tempDbPath()
+      yield* Effect.addFinalizer(() => Effect.sync(db.cleanup))
+      const store = Context.get(yield* Layer.build(SqliteStoreLive(db.path)), Store)
+      const TINY = 2 ** -40
+      // Values on, just below and just above both bucket sizes' edges, values crowded on 0.9 and
+      // -0.2 (so a partial bucket is mostly on one side of the bound), and values anywhere.
+      const edges = (buckets: number, ks: ReadonlyArray<number>) => ks.flatMap((k) => [k / buckets, k / buckets - TINY, k / buckets + TINY])
+      const near = (lo: number, hi: number) => [...edges(RANGE_BUCKETS, [lo, lo + 1, hi]), ...edges(SCORE_BUCKETS, [lo * 8, hi * 8 - 1])]
+      const SCORES = [...near(-64, -25), ...near(0, 1), -0.2, -0.2, -0.2, 0.3337, -1, 1].filter((x) => x >= -1 && x <= 1)
+      const CONFIDENCES = [...near(115, 116), ...near(64, 65), 0.9, 0.9, 0.9, 0.9, 0, 1].filter((x) => x >= 0 && x <= 1)
+      const value = (special: ReadonlyArray<number>, lo: number) => (random() < 0.6 ? pick(special) : lo + Math.round(random() * (1 - lo) * 1000) / 1000)
+      const insightWith = (id: string): Insight => {
+        const score = value(SCORES, -1)
+        return { ...makeInsight(id), sentiment_score: score, confidence: value(CONFIDENCES, 0), sentiment: random() < 0.15 ? pick(["positive", "neutral", "negative"] as const) : label(score) }
+      }
+      const { conversations, finals, record } = yield* seedConversations(store, 500, "ranged conversation")
+      for (let i = 0; i < conversations.length; i += 10) yield* record(conversations.slice(i, i + 10).map((c) => insightWith(c.id)))
+
+      const BOUNDS: ReadonlyArray<Filters> = [
+        { minConfidence: 0.9 }, // the benchmark's, on the crowded value
+        { maxConfidence: 0.9 },
+        { minConfidence: 0.9, maxConfidence: 0.9 },
+        { minConfidence: 0.5, maxConfidence: 0.9 },
+        { minConfidence: 115 / RANGE_BUCKETS, maxConfidence: 116 / RANGE_BUCKETS }, // one whole bucket and the next one's first value
+        { minConfidence: 115 / RANGE_BUCKETS + TINY, maxConfidence: 116 / RANGE_BUCKETS - TINY }, // inside one bucket
+        { minConfidence: 0.5 - TINY },
+        { maxConfidence: 1 },
+        { minConfidence: 0 },
+        { minSentiment: -0.5, maxSentiment: -0.2 }, // the benchmark's
+        { minSentiment: -0.2 },
+        { maxSentiment: -0.2 },
+        { minSentiment: -25 / RANGE_BUCKETS, maxSentiment: 1 / RANGE_BUCKETS },
+        { minSentiment: -25 / RANGE_BUCKETS - TINY, maxSentiment: -TINY },
+        { minSentiment: -1, maxSentiment: 1 },
+        { minSentiment: 0.3, maxSentiment: 0.2 } // empty
+      ]
+      const OTHERS: ReadonlyArray<Filters> = [
+        {},
+        { sentiment: "negative" },
+        { sentiment: "positive" },
+        // Partial days at both ends, whole days, open on one side, within one day.
+        { startTime: T(0, "05:17:23.456"), endTime: T(2, "19:42:00.001") },
+        { startTime: T(1, "00:00:00.000"), endTime: T(2, "00:00:00.000"), sentiment: "neutral" },
+        { startTime: T(1, "13:30:00.000") },
+        { endTime: T(1, "13:30:00.000") },
+        { startTime: T(1, "10:05:00.000"), endTime: T(1, "22:55:00.000") }
+      ]
+      const all = () => [...finals.values()]
+      const checkAll = (s: StoreShape, what: string) =>
+        Effect.gen(function* () {
+          let nonEmpty = 0
+          for (const bounds of BOUNDS) {
+            for (const others of OTHERS) {
+              const query = { ...others, ...bounds, bucket: "day" as const }
+              const expected = recount(all(), query)
+              expectSame(yield* s.summarize(query), expected, `${what} ${JSON.stringify(query)}`)
+              if (expected.total > 0) nonEmpty++
+            }
+          }
+          expect(nonEmpty).toBeGreaterThan(BOUNDS.length * OTHERS.length * 0.6)
+        })
+      yield* checkAll(store, "recorded")
+
+      // Re-analyses moving values across edges (and labels, analyzers, clusters); one id twice in a call.
+      const moves = all().filter(() => random() < 0.4)
+      for (let i = 0; i < moves.length; i += 9) yield* record(moves.slice(i, i + 9).map((f) => insightWith(f.id)))
+      yield* record([insightWith(conversations[5]!.id), insightWith(conversations[6]!.id), insightWith(conversations[5]!.id)])
+      yield* checkAll(store, "re-analysed")
+
+      // What the Store kept in step equals the rebuild from the rows (after a row is dropped, the next start rebuilds).
+      const TABLES = {
+        insight_day_score_rollup: "bucket, day, sentiment, analyzer",
+        insight_day_confidence_rollup: "bucket, day, sentiment, analyzer",
+        insight_cluster_score_rollup: "cluster, bucket, sentiment",
+        insight_cluster_confidence_rollup: "cluster, bucket, sentiment"
+      }
+      const rollups = () => {
+        const conn = new Database(db.path, { readonly: true })
+        try {
+          return Object.entries(TABLES).map(([table, key]) => conn.prepare(`SELECT * FROM ${table} WHERE n <> 0 ORDER BY ${key}`).all())
+        } finally {
+          conn.close()
+        }
+      }
+      const kept = rollups()
+      for (const rows of kept) expect(rows.length).toBeGreaterThan(20)
+      const writer = new Database(db.path)
+      writer.prepare("DELETE FROM insight_day_confidence_rollup WHERE rowid IN (SELECT rowid FROM insight_day_confidence_rollup WHERE n > 0 LIMIT 1)").run()
+      writer.close()
+      const reopened = Context.get(yield* Layer.build(SqliteStoreLive(db.path)), Store)
+      expectSame(rollups(), kept, "rebuilt rollups")
+      yield* checkAll(reopened, "rebuilt")
+
+      // The summary really comes from these rollups, the partial bucket of the crowded 0.9 included
+      // (its rollup bucket less the few rows below 0.9): inflated by hand, they show in it.
+      const before = yield* reopened.summarize({ minConfidence: 0.9, bucket: "day" })
+      const inflate = new Database(db.path)
+      const edgeBucket = Math.floor(0.9 * RANGE_BUCKETS)
+      expect(inflate.prepare("UPDATE insight_day_confidence_rollup SET n = n + 1000 WHERE rowid = (SELECT rowid FROM insight_day_confidence_rollup WHERE bucket = ? AND n > 0 LIMIT 1)").run(edgeBucket).changes).toBe(1)
+      expect(inflate.prepare("UPDATE insight_day_confidence_rollup SET n = n + 100 WHERE rowid = (SELECT rowid FROM insight_day_confidence_rollup WHERE bucket > ? AND n > 0 LIMIT 1)").run(edgeBucket).changes).toBe(1)
+      expect(inflate.prepare("UPDATE insight_cluster_confidence_rollup SET n = n + 10000 WHERE rowid = (SELECT rowid FROM insight_cluster_confidence_rollup WHERE bucket = ? AND n > 0 LIMIT 1)").run(Math.floor(0.9 * SCORE_BUCKETS)).changes).toBe(1)
+      inflate.close()
+      const inflated = yield* reopened.summarize({ minConfidence: 0.9, bucket: "day" })
+      expect(inflated.total).toBe(before.total + 1100)
+      expect(inflated.topClusters[0]!.count).toBeGreaterThan(10000)
     }),
     60_000
   )
