@@ -224,8 +224,10 @@ describe("insightd migrate", () => {
     // As an insightd of one migration less left it.
     const db = new Database(dbPath)
     db.prepare("DELETE FROM effect_sql_migrations WHERE migration_id = ?").run(known)
-    // Undo the last migration (0007): its cluster-row column and index.
-    db.exec("DROP INDEX insight_clusters_confidence; ALTER TABLE insight_clusters DROP COLUMN confidence")
+    // Undo the last migration (0008): its range rollups, and the score sum it added to the cluster score rollup.
+    db.exec(`DROP TABLE insight_day_score_rollup; DROP TABLE insight_day_confidence_rollup; DROP TABLE insight_cluster_confidence_rollup;
+      DROP INDEX insight_cluster_score_rollup_covering; ALTER TABLE insight_cluster_score_rollup DROP COLUMN score;
+      CREATE INDEX insight_cluster_score_rollup_covering ON insight_cluster_score_rollup (cluster, bucket, sentiment, n)`)
     db.close()
     const refused = await runCli(["query"], { env: { INSIGHTD_DB: dbPath } })
     expect(refused.code).toBe(1)
