@@ -271,8 +271,11 @@ export const migrations = {
     // label and analyzer, these hold what the summary's groups sum, so a range reads its whole
     // buckets here and only its partial edge buckets (and partial edge days) from the rows.
     // Covering indexes led by score or confidence instead still sorted every match (~110 ms).
-    // The price is paid on insight writes: a local backlog drained 14 % slower (580 → 496/s,
-    // median of 3 alternating rounds); Grok's rate limit keeps its pipeline far below either.
+    // The price is paid on insight writes (each batch's values land in many buckets): a local
+    // backlog drained 8-14 % slower in alternating A/Bs, though their statements take ~2 % of the
+    // thread (bench/sql-timing.mjs); COMMIT's fsync takes half of it either way. WITHOUT ROWID
+    // (SQLite's; PostgreSQL drops it) keeps each table one B-tree, the key being the table, with no
+    // rowid table beside a key index nor a covering index; the drain measured the same (540 vs 554/s).
     for (const table of ["insight_day_score_rollup", "insight_day_confidence_rollup"]) {
       yield* sql`CREATE TABLE ${sql.literal(table)} (
         bucket INTEGER NOT NULL,
@@ -285,7 +288,7 @@ export const migrations = {
         completion_tokens INTEGER NOT NULL,
         cost_usd REAL NOT NULL,
         PRIMARY KEY (bucket, day, sentiment, analyzer)
-      )`
+      ) WITHOUT ROWID`
     }
     // The summary's top clusters over a range (all time): per cluster, SCORE_BUCKETS bucket and
     // label, the count and now the score sum (a cluster's mean sentiment), for score and confidence.
@@ -298,8 +301,7 @@ export const migrations = {
         n INTEGER NOT NULL,
         score REAL NOT NULL,
         PRIMARY KEY (cluster, bucket, sentiment)
-      )`
-      yield* sql`CREATE INDEX ${sql.literal(`${table}_covering`)} ON ${sql.literal(table)} (cluster, bucket, sentiment, n, score)`
+      ) WITHOUT ROWID`
     }
     yield* rebuildScoreRollups
     yield* rebuildRangeRollups

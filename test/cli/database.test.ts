@@ -226,7 +226,8 @@ describe("insightd migrate", () => {
     db.prepare("DELETE FROM effect_sql_migrations WHERE migration_id = ?").run(known)
     // Undo the last migration (0008): its range rollups, and the score sum it added to the cluster score rollup.
     db.exec(`DROP TABLE insight_day_score_rollup; DROP TABLE insight_day_confidence_rollup; DROP TABLE insight_cluster_confidence_rollup;
-      DROP INDEX insight_cluster_score_rollup_covering; ALTER TABLE insight_cluster_score_rollup DROP COLUMN score;
+      DROP TABLE insight_cluster_score_rollup;
+      CREATE TABLE insight_cluster_score_rollup (cluster TEXT NOT NULL, bucket INTEGER NOT NULL, sentiment TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (cluster, bucket, sentiment));
       CREATE INDEX insight_cluster_score_rollup_covering ON insight_cluster_score_rollup (cluster, bucket, sentiment, n)`)
     db.close()
     const refused = await runCli(["query"], { env: { INSIGHTD_DB: dbPath } })
