@@ -29,12 +29,13 @@ const MAX_BATCHES_PER_WRITE = 16
 const WRITE_WINDOW_MS = 4
 /**
  * The window when the analyzer runs on the calling thread: each commit's fsync (about half of a
- * local backlog's thread time, bench/sql-timing.mjs) is paid per write, and in 40 ms the analyzer
- * finishes ~4 more batches to share it. A 20,000 backlog drained at 570/s with 4 ms, 720/s with
- * 16 ms, 858-882/s with 40 ms and 844/s with 100 ms (medians of 3 rounds each). Nobody waits
- * on a local insight within 40 ms; a Grok batch keeps the short window.
+ * local backlog's thread time, bench/sql-timing.mjs) is paid per write, and meanwhile the analyzer
+ * finishes more batches to share it. A 20,000 backlog (medians of rounds, a noisy machine) drained
+ * at 570-601/s with 4 ms, 692/s with 20 ms, 809-882/s with 40 ms; but with 40 ms /health took
+ * 56-87 ms at p50 while draining instead of 19-23 ms (20 ms: 22-25 ms). Nobody waits on a local
+ * insight within 20 ms; a Grok batch keeps the short window.
  */
-const CALLING_THREAD_WRITE_WINDOW_MS = 40
+const CALLING_THREAD_WRITE_WINDOW_MS = 20
 
 const recordTogether = (group: ReadonlyArray<AnalyzedBatch>) =>
   Effect.gen(function* () {
