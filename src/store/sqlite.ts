@@ -1011,21 +1011,44 @@ export const makeSqlStore = Effect.gen(function* () {
       return inRest < inPart ? { part: null, rest: { bucket: edge.bucket, interval: edge.rest } } : { part: edge as ValueInterval, rest: null }
     })
 
-  const negated = <R extends { n: number; score: number }>(rows: ReadonlyArray<R>): ReadonlyArray<R> =>
-    rows.map((row) => ({ ...row, n: -Number(row.n), score: -Number(row.score) }))
+  type WholeBuckets = { readonly first: number | undefined; readonly last: number | undefined }
+
+  /**
+   * The parts a range's rows add up from: its whole buckets from a rollup, and each partial edge
+   * bucket from the rows, or as the rollup's bucket less the rest's rows (see edgeStrategy).
+   */
+  const rangeParts = <Row>(
+    plan: RangePlan,
+    buckets: ReturnType<typeof splitBuckets>,
+    fromRollup: (range: WholeBuckets) => Effect.Effect<ReadonlyArray<Row>, SqlError.SqlError>,
+    fromRows: (interval: ValueInterval) => Effect.Effect<ReadonlyArray<Row>, SqlError.SqlError>,
+    negate: (row: Row) => Row
+  ) =>
+    Effect.gen(function* () {
+      const parts: Array<Row> = []
+      if (buckets.whole !== null) parts.push(...(yield* fromRollup(buckets.whole)))
+      for (const edge of buckets.edges) {
+        const strategy = yield* edgeStrategy(plan, edge)
+        if (strategy.part !== null) parts.push(...(yield* fromRows(strategy.part)))
+        else {
+          parts.push(...(yield* fromRollup({ first: strategy.rest.bucket, last: strategy.rest.bucket })))
+          parts.push(...(yield* fromRows(strategy.rest.interval)).map(negate))
+        }
+      }
+      return parts
+    })
 
   /**
    * The day groups of a range: whole days × whole buckets from the day rollup, whole days × the
-   * partial edge buckets from the rows through the range column's index (see edgeStrategy), and
+   * partial edge buckets from the rows through the range column's index (see rangeParts), and
    * the partial edge days from the rows through the time index.
    */
   const rangeGroups = (query: SummaryQuery, plan: RangePlan) =>
     Effect.gen(function* () {
       const groups: Array<GroupRow> = []
-      const buckets = splitBuckets(plan.min, plan.max, RANGE_BUCKETS)
       const whole = plan.days.whole
       if (whole !== null) {
-        const fromRollup = (range: { readonly first: number | undefined; readonly last: number | undefined }) => {
+        const fromRollup = (range: WholeBuckets) => {
           const where = [
             ...wholeBuckets(range),
             whole.from === undefined ? null : sql`day >= ${whole.from}`,
@@ -1047,31 +1070,22 @@ export const makeSqlStore = Effect.gen(function* () {
             SUM(i.prompt_tokens) AS pt, SUM(i.completion_tokens) AS ct, SUM(i.cost_usd) AS cost
             FROM insights i INDEXED BY ${sql.literal(plan.index)} WHERE ${sql.and(where)} GROUP BY b, a, s`
         }
-        if (buckets.whole !== null) groups.push(...(yield* fromRollup(buckets.whole)))
-        for (const edge of buckets.edges) {
-          const strategy = yield* edgeStrategy(plan, edge)
-          if (strategy.part !== null) groups.push(...(yield* fromRows(strategy.part)))
-          else {
-            groups.push(...(yield* fromRollup({ first: strategy.rest.bucket, last: strategy.rest.bucket })))
-            // Less the rest: tokens and cost too.
-            const rest = yield* fromRows(strategy.rest.interval)
-            groups.push(...rest.map((row) => ({ ...row, n: -Number(row.n), score: -Number(row.score), pt: -Number(row.pt ?? 0), ct: -Number(row.ct ?? 0), cost: -Number(row.cost ?? 0) })))
-          }
-        }
+        // Less the rest: tokens and cost too.
+        const negate = (row: GroupRow): GroupRow => ({ ...row, n: -Number(row.n), score: -Number(row.score), pt: -Number(row.pt ?? 0), ct: -Number(row.ct ?? 0), cost: -Number(row.cost ?? 0) })
+        groups.push(...(yield* rangeParts(plan, splitBuckets(plan.min, plan.max, RANGE_BUCKETS), fromRollup, fromRows, negate)))
       }
       for (const edge of plan.days.edges) groups.push(...(yield* rowGroups({ ...query, ...edge }, 10)))
       return groups
     })
 
   /**
-   * The top clusters of a range: over all time from the cluster bucket rollups (whole buckets) and
-   * the partial edge buckets as the day groups do; with a time range from the rows, as other filters.
+   * The top clusters of a range: over all time from the cluster bucket rollups and the partial
+   * edge buckets as the day groups take them; with a time range from the rows, as other filters.
    */
   const rangeClusters = (query: SummaryQuery, plan: RangePlan) =>
     Effect.gen(function* () {
       if (query.startTime !== undefined || query.endTime !== undefined) return yield* rowClusters(query, 10)
-      const buckets = splitBuckets(plan.min, plan.max, SCORE_BUCKETS)
-      const fromRollup = (range: { readonly first: number | undefined; readonly last: number | undefined }) => {
+      const fromRollup = (range: WholeBuckets) => {
         const where = [...wholeBuckets(range), labelIs(query)].filter((f) => f !== null)
         return sql<ClusterRow>`SELECT cluster, SUM(n) AS n, SUM(score) AS score FROM ${sql.literal(plan.clusterTable)}
           ${where.length === 0 ? sql`` : sql`WHERE ${sql.and(where)}`} GROUP BY cluster`
@@ -1081,17 +1095,8 @@ export const makeSqlStore = Effect.gen(function* () {
         return sql<ClusterRow>`SELECT c.cluster AS cluster, COUNT(*) AS n, SUM(i.sentiment_score) AS score
           FROM insights i INDEXED BY ${sql.literal(plan.index)} CROSS JOIN insight_clusters c WHERE ${sql.and(where)} GROUP BY c.cluster`
       }
-      const parts: Array<ReadonlyArray<ClusterRow>> = []
-      if (buckets.whole !== null) parts.push(yield* fromRollup(buckets.whole))
-      for (const edge of buckets.edges) {
-        const strategy = yield* edgeStrategy(plan, edge)
-        if (strategy.part !== null) parts.push(yield* fromRows(strategy.part))
-        else {
-          parts.push(yield* fromRollup({ first: strategy.rest.bucket, last: strategy.rest.bucket }))
-          parts.push(negated(yield* fromRows(strategy.rest.interval)))
-        }
-      }
-      return topClustersOf(parts)
+      const negate = (row: ClusterRow): ClusterRow => ({ ...row, n: -Number(row.n), score: -Number(row.score) })
+      return topClustersOf([yield* rangeParts(plan, splitBuckets(plan.min, plan.max, SCORE_BUCKETS), fromRollup, fromRows, negate)])
     })
 
   const summarize: StoreShape["summarize"] = (query) =>

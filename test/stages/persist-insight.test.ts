@@ -9,6 +9,32 @@ import { CoreTest, newConversation, scriptedAnalyzer } from "../support/layers.j
 const onCallingThread = scriptedAnalyzer(() => undefined).layer
 const onNetwork = scriptedAnalyzer(() => undefined, { usesCallingThread: false }).layer
 
+/**
+ * `count` claimed conversations in batches of 10 (failed outcomes), sent through the stage with
+ * `pause` before each batch and `analyzer` in context: how many writes the Store got.
+ */
+const writesFor = (count: number, pause: Effect.Effect<void>, analyzer: typeof onNetwork) =>
+  Effect.gen(function* () {
+    const store = yield* Store
+    const conversations = Array.from({ length: count }, () => newConversation())
+    yield* store.submit([{ conversations }])
+    const claimed = yield* store.claim(count)
+    const batches = Array.from({ length: count / 10 }, (_, b) => ({
+      outcomes: claimed.slice(b * 10, b * 10 + 10).map((conversation) => ({ _tag: "Failed" as const, id: conversation.id, error: "scripted" })),
+      durationMs: 1
+    }))
+    let writes = 0
+    const counting = Layer.succeed(Store, { ...store, record: (outcomes) => Effect.suspend(() => (writes++, store.record(outcomes))) })
+    const recorded = yield* Stream.fromIterable(batches).pipe(
+      Stream.tap(() => pause),
+      persistInsight,
+      Stream.runCollect,
+      Effect.provide(Layer.merge(counting, analyzer))
+    )
+    expect([...recorded].reduce((sum, batch) => sum + batch.failed, 0)).toBe(count)
+    return writes
+  })
+
 describe("stage persist-insight", () => {
   it.scoped("records completed, failed and released outcomes in one go", () =>
     Effect.gen(function* () {
@@ -58,28 +84,12 @@ describe("stage persist-insight", () => {
   // 10 pay for a whole commit. They are written together (up to 16 per write).
   it.live("writes batches that arrive back to back in a few transactions, not one each", () =>
     Effect.gen(function* () {
-      const store = yield* Store
-      const conversations = Array.from({ length: 200 }, () => newConversation())
-      yield* store.submit([{ conversations }])
-      const claimed = yield* store.claim(200)
-      const batches = Array.from({ length: 20 }, (_, b) => ({
-        outcomes: claimed.slice(b * 10, b * 10 + 10).map((conversation) => ({ _tag: "Failed" as const, id: conversation.id, error: "scripted" })),
-        durationMs: 1
-      }))
-      let writes = 0
-      const counting = Layer.succeed(Store, { ...store, record: (outcomes) => Effect.suspend(() => (writes++, store.record(outcomes))) })
-      const recorded = yield* Stream.fromIterable(batches).pipe(
-        Stream.tap(() => Effect.yieldNow()),
-        persistInsight,
-        Stream.runCollect,
-        Effect.provide(counting)
-      )
-      expect([...recorded].reduce((sum, batch) => sum + batch.failed, 0)).toBe(200)
+      const writes = yield* writesFor(200, Effect.yieldNow(), onNetwork)
       // 16 batches at most per write, so 2 at least; each yield here takes ~1 ms of the live
       // scheduler and a write blocks the thread while it commits, so a handful, never one each.
       expect(writes).toBeGreaterThanOrEqual(2)
       expect(writes).toBeLessThanOrEqual(8)
-    }).pipe(Effect.provide(Layer.merge(CoreTest, onNetwork)))
+    }).pipe(Effect.provide(CoreTest))
   )
 
   // An analyzer on the calling thread finishes a batch every few ms while the stage waits, and each
@@ -87,29 +97,8 @@ describe("stage persist-insight", () => {
   // someone may be waiting on, keep the short window (4 ms) and are written one by one at this pace.
   it.live("gathers batches arriving 10 ms apart into shared writes for an analyzer on the calling thread, not for a network one", () =>
     Effect.gen(function* () {
-      const store = yield* Store
-      const writesWith = (analyzer: typeof onNetwork) =>
-        Effect.gen(function* () {
-          const conversations = Array.from({ length: 120 }, () => newConversation())
-          yield* store.submit([{ conversations }])
-          const claimed = yield* store.claim(120)
-          const batches = Array.from({ length: 12 }, (_, b) => ({
-            outcomes: claimed.slice(b * 10, b * 10 + 10).map((conversation) => ({ _tag: "Failed" as const, id: conversation.id, error: "scripted" })),
-            durationMs: 1
-          }))
-          let writes = 0
-          const counting = Layer.succeed(Store, { ...store, record: (outcomes) => Effect.suspend(() => (writes++, store.record(outcomes))) })
-          const recorded = yield* Stream.fromIterable(batches).pipe(
-            Stream.tap(() => Effect.sleep("10 millis")),
-            persistInsight,
-            Stream.runCollect,
-            Effect.provide(Layer.merge(counting, analyzer))
-          )
-          expect([...recorded].reduce((sum, batch) => sum + batch.failed, 0)).toBe(120)
-          return writes
-        })
-      const local = yield* writesWith(onCallingThread)
-      const network = yield* writesWith(onNetwork)
+      const local = yield* writesFor(120, Effect.sleep("10 millis"), onCallingThread)
+      const network = yield* writesFor(120, Effect.sleep("10 millis"), onNetwork)
       expect(local).toBeLessThanOrEqual(7)
       expect(network).toBeGreaterThanOrEqual(10)
     }).pipe(Effect.provide(CoreTest))
