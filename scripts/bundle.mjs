@@ -1,5 +1,5 @@
-// Bundles the daemon and CLI (tsc's dist/main.js and everything it imports) into ONE file,
-// dist/main.js, with esbuild: only the code actually reachable is loaded (effect and
+// Bundles the daemon and CLI (tsc's dist/program.js and everything it imports) into ONE file,
+// dist/program.js, with esbuild: only the code actually reachable is loaded (effect and
 // @effect/platform are imported whole otherwise, module by module). Measured on the ingest-only
 // daemon under load (bench/ingest.mjs set-up): ~18 MB less peak RSS and ~10 % less CPU per
 // request, since V8 keeps every loaded module's source and a smaller old space is cheaper to mark.
@@ -9,7 +9,7 @@
 import { build } from "esbuild"
 import { chmodSync, readFileSync } from "node:fs"
 
-const entry = new URL("../dist/main.js", import.meta.url).pathname
+const entry = new URL("../dist/program.js", import.meta.url).pathname
 const source = readFileSync(entry, "utf8")
 if (source.includes("\n// insightd bundle\n")) process.exit(0) // already bundled (a second run)
 

@@ -17,7 +17,7 @@ const lazy = <M, A, E, R>(load: () => Promise<M>, run: (module: M) => Effect.Eff
 
 /**
  * The main logger (format from INSIGHTD_LOG_FORMAT) for a command's own logs, loaded with the
- * command. Its level: INSIGHTD_LOG_LEVEL (which --log-level sets, see main.ts) when given, else
+ * command. Its level: INSIGHTD_LOG_LEVEL (which --log-level sets, see program.ts) when given, else
  * the level in force (info).
  */
 export const withMainLogger = <A, E, R>(effect: Effect.Effect<A, E, R>, options: { readonly evenWhenSilenced?: boolean } = {}): Effect.Effect<A, E, R> =>
@@ -37,7 +37,7 @@ export const withMainLogger = <A, E, R>(effect: Effect.Effect<A, E, R>, options:
       })
   )
 
-/** What main.ts needs to know for the exit status: whether the command running is the daemon. */
+/** What program.ts needs to know for the exit status: whether the command running is the daemon. */
 export const running = { daemon: false }
 
 export const serveCommand = Command.make("serve", {}, () =>

@@ -15,7 +15,7 @@ import type { InputLine } from "../stages/validate.js"
 
 /**
  * The command finished but did not do everything asked (rejected lines, a bad option, an
- * unreachable daemon). The details were already reported on stderr; main.ts exits with 1.
+ * unreachable daemon). The details were already reported on stderr; program.ts exits with 1.
  */
 export class CommandFailed extends Schema.TaggedError<CommandFailed>()("CommandFailed", {
   message: Schema.String
@@ -121,7 +121,7 @@ export const withProgress = <A, E, R>(work: Effect.Effect<A, E, R>, command: str
 
 /**
  * A command stopped by SIGINT/SIGTERM still says how far it got (the counts it would have given at
- * the end); main.ts then exits 128 + the signal's number, so `timeout 600 insightd … && next`
+ * the end); program.ts then exits 128 + the signal's number, so `timeout 600 insightd … && next`
  * does not take a partial run for a finished one.
  */
 export const summaryWhenInterrupted =
