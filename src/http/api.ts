@@ -9,7 +9,7 @@ import * as HttpApiSchema from "@effect/platform/HttpApiSchema"
 import * as OpenApi from "@effect/platform/OpenApi"
 import { ParseResult, Schema } from "effect"
 import { ConversationInput, ConversationStatus, Message, Metadata, TimeBound } from "../domain/conversation.js"
-import { SentimentLabel } from "../domain/insight.js"
+import { ClusterLabel, SentimentLabel } from "../domain/insight.js"
 import {
   ConflictHttp,
   InvalidInputHttp,
@@ -120,6 +120,20 @@ const oneOf = <L extends ReadonlyArray<string>>(name: string, ...values: L) =>
 const timeParam = (name: string) =>
   TimeBound.annotations({ message: () => `${name} must be an ISO-8601 date-time, e.g. 2024-05-01T12:00:00Z`, description: "ISO-8601" })
 
+// An author is never blank and a cluster label is always snake_case (SPEC §3), so a filter that is
+// neither could only ever match nothing: `?author=` from an empty form field, `?cluster=Billing`.
+// A 400 that says so beats an empty page that looks like "no such insights".
+const authorParam = Schema.String.pipe(
+  Schema.filter((value) => value.trim().length > 0, { message: () => ({ message: "author must not be empty", override: true }) })
+).annotations({ description: "the conversation's author, exactly as submitted" })
+
+const isClusterLabel = Schema.is(ClusterLabel)
+const clusterParam = Schema.String.pipe(
+  Schema.filter((value) => isClusterLabel(value), {
+    message: (issue) => ({ message: `cluster must be a lowercase snake_case label such as delivery_delay (got ${JSON.stringify(issue.actual)})`, override: true })
+  })
+).annotations({ description: "a topic label (lowercase snake_case)" })
+
 const optionalParam = <A, I, R>(schema: Schema.Schema<A, I, R>) => Schema.optionalWith(schema, { exact: true })
 
 export const InsightsParams = Schema.Struct({
@@ -130,8 +144,8 @@ export const InsightsParams = Schema.Struct({
   min_sentiment: optionalParam(numberParam("min_sentiment", -1, 1, false)),
   max_sentiment: optionalParam(numberParam("max_sentiment", -1, 1, false)),
   sentiment: optionalParam(oneOf("sentiment", "positive", "negative", "neutral")),
-  cluster: optionalParam(Schema.String),
-  author: optionalParam(Schema.String),
+  cluster: optionalParam(clusterParam),
+  author: optionalParam(authorParam),
   order: optionalParam(oneOf("order", "asc", "desc")),
   limit: optionalParam(numberParam("limit", 1, 1000, true)),
   cursor: optionalParam(Schema.String)

@@ -141,6 +141,8 @@ describe("insightd store, then query", () => {
     [["--order", "sideways"], "--order"],
     [["--start-time", "yesterday"], "--start-time"],
     [["--limit", "0"], "--limit"],
+    [["--cluster", "Billing"], "--cluster must be a lowercase snake_case label"],
+    [["--author", ""], "--author must not be empty"],
     [["--min-sentiment", "0.5", "--max-sentiment", "0.1"], "--min-sentiment"]
   ])("refuses a bad option %j with a message naming it and exit status 1", async (args, name) => {
     const result = await runCli(["query", ...args], { env })
