@@ -8,6 +8,7 @@ import * as HttpServer from "@effect/platform/HttpServer"
 import * as NodeHttpServer from "@effect/platform-node/NodeHttpServer"
 import { Effect, FiberRef, Layer, LogLevel } from "effect"
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from "node:http"
+import { Server as NetServer } from "node:net"
 import type { Duplex } from "node:stream"
 import { AppConfig } from "../config.js"
 import { DashboardLive } from "../dashboard/route.js"
@@ -43,25 +44,40 @@ const logAddress = Layer.effectDiscard(
 )
 
 /**
- * Released before the server itself (it is built after it): once the drain is over, idle
- * keep-alive connections close at once and any request still open (a client stalled mid-upload)
- * gets `CLOSE_GRACE_MS` more, so no client can keep the process alive past the grace period.
+ * Closes the server once the drain is over (the serve scope is released right after the
+ * pipeline's drain). No request the daemon has received may go unanswered (SPEC §5: stop
+ * accepting with 503):
+ * - the listener closes in the check phase, right after libuv's poll phase has accepted the
+ *   connections already queued, so few are left in the backlog for the kernel to reset;
+ * - `QUIET_MS` later the idle keep-alive connections close: a request whose bytes were on their
+ *   way has been read by then and is answered (503, `Connection: close`), whereas closing at
+ *   once reset such connections and their clients got ECONNRESET;
+ * - a request still open after `CLOSE_GRACE_MS` (a client stalled mid-upload) is cut, so no
+ *   client can keep the process alive past the grace period.
+ * It resumes when the last connection has ended; the request listener stays until then, since a
+ * request that finds none is never answered.
  */
+const QUIET_MS = 100
 const CLOSE_GRACE_MS = 500
-const closeConnectionsOnRelease = (server: () => Server | undefined) =>
-  Layer.scopedDiscard(
-    Effect.zipRight(
-      HttpServer.HttpServer,
-      Effect.addFinalizer(() =>
-        Effect.sync(() => {
-          const node = server()
-          if (node === undefined) return
-          node.closeIdleConnections()
-          setTimeout(() => node.closeAllConnections(), CLOSE_GRACE_MS).unref()
-        })
-      )
-    )
-  )
+const netServerClose = NetServer.prototype.close
+const closeGently = (node: Server): Effect.Effect<void> =>
+  Effect.async<void>((resume) => {
+    if (!node.listening) return resume(Effect.void)
+    const timers: Array<NodeJS.Timeout> = []
+    const immediate = setImmediate(() => {
+      // net.Server's own close: http.Server#close would also close the idle connections at once.
+      netServerClose.call(node, () => {
+        for (const timer of timers) clearTimeout(timer)
+        resume(Effect.void)
+      })
+      timers.push(setTimeout(() => node.closeIdleConnections(), QUIET_MS))
+      timers.push(setTimeout(() => node.closeAllConnections(), CLOSE_GRACE_MS))
+    })
+    return Effect.sync(() => {
+      clearImmediate(immediate)
+      for (const timer of timers) clearTimeout(timer)
+    })
+  })
 
 /**
  * Every path served and its methods: the API's endpoints (from its definition) and the pages
@@ -219,7 +235,7 @@ const dispatchingServer = (node: Server, options: { readonly port: number; reado
                 if (!hot(request, response) && !refusedUndecodablePath(request, response)) handler(request, response)
               }
               node.on("request", listener)
-              yield* Effect.addFinalizer(() => Effect.sync(() => node.off("request", listener)))
+              yield* Effect.addFinalizer(() => Effect.zipRight(closeGently(node), Effect.sync(() => node.off("request", listener))))
             })
         })
       })
@@ -244,7 +260,7 @@ export const HttpServerLive = Layer.unwrapEffect(
       Layer.provide(HttpApiBuilder.middlewareOpenApi({ path: "/openapi.json" })),
       Layer.provide(ApiMiddlewareLive),
       Layer.provide(api),
-      Layer.provideMerge(Layer.merge(logAddress, closeConnectionsOnRelease(() => nodeServer))),
+      Layer.provideMerge(logAddress),
       Layer.provide(server),
       // find-my-way answers a path parameter over maxParamLength (default 100) with an empty 404, no
       // route (the catch-all included) getting to say anything. Node bounds the whole request line

@@ -4,7 +4,9 @@
  * conversations left `processing`. The Grok calls in flight (a slow fake Grok) are what the drain
  * waits for while the extra signals arrive.
  */
+import { once } from "node:events"
 import http from "node:http"
+import net from "node:net"
 import { afterEach, describe, expect, it } from "vitest"
 import { type FakeGrok, startFakeGrok } from "../support/fake-grok.mjs"
 import { type ChildDaemon, conversation, spawnDaemon, statusCounts, waitUntil, withDb } from "../support/child.js"
@@ -84,6 +86,30 @@ describe("signals during shutdown", () => {
     expect(await post()).toEqual({ status: 503, connection: "close" })
     agent.destroy()
     expect((await stopping).code).toBe(0)
+  }, 30_000)
+
+  it("a request still arriving when the drain ends is answered 503 with Connection: close, not reset, and not stored", async () => {
+    const daemon = await spawnDaemon({ env: { INSIGHTD_RATE_LIMIT: "0", INSIGHTD_GRACE_PERIOD_MS: String(GRACE_MS) } })
+    daemons.push(daemon)
+    const socket = net.connect(daemon.port, "127.0.0.1")
+    await once(socket, "connect")
+    let received = ""
+    let failure: string | undefined
+    socket.setEncoding("utf8").on("data", (chunk: string) => (received += chunk))
+    socket.on("error", (error: NodeJS.ErrnoException) => (failure = error.code))
+    const closed = once(socket, "close")
+    const body = JSON.stringify(conversation({ id: "conv_late_request" }))
+    socket.write("POST /api/v1/conversations HTTP/1.1\r\nHost: 127.0.0.1\r\n")
+    const stopping = daemon.stop("SIGTERM", GRACE_MS + 5_000)
+    await daemon.waitForLog((entry) => entry.message === "shutdown: complete", 5_000, "the drain to end")
+    await new Promise((done) => setTimeout(done, 30))
+    socket.write(`Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`)
+    await closed
+    expect(failure).toBeUndefined()
+    expect(received).toMatch(/^HTTP\/1\.1 503 /)
+    expect(received.toLowerCase()).toContain("connection: close")
+    expect((await stopping).code).toBe(0)
+    expect(withDb(daemon.dbPath, (db) => db.prepare("SELECT count(*) AS n FROM conversations WHERE id = 'conv_late_request'").get())).toEqual({ n: 0 })
   }, 30_000)
 
   it("a conversation handed back by a shutdown after its calls failed keeps the attempt: restarts do not renew its call budget", async () => {
