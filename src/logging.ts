@@ -19,6 +19,9 @@ export const redact = (value: unknown, depth = 0): unknown => {
   return out
 }
 
+/** What every line's own fields mean; a value logged with an event never replaces them. */
+const RESERVED_FIELDS = { timestamp: true, level: true, message: true }
+
 const levelName = (level: LogLevel.LogLevel): string => level.label.toLowerCase()
 
 /**
@@ -47,7 +50,16 @@ export const jsonLineLogger = (write: (line: string) => void = writeStderr) =>
       message: typeof parts[0] === "string" ? parts[0] : JSON.stringify(redact(parts[0]))
     }
     for (const extra of parts.slice(1)) {
-      if (extra !== null && typeof extra === "object" && !Array.isArray(extra)) Object.assign(entry, redact(extra))
+      // An error given with the event (`Effect.logError("storing conversations failed", error)`)
+      // is its `error` field: merged as fields, its own `message` replaced the event's name.
+      if (extra instanceof Error) {
+        entry.error = extra.message
+        continue
+      }
+      if (extra === null || typeof extra !== "object" || Array.isArray(extra)) continue
+      for (const [key, value] of Object.entries(redact(extra) as Record<string, unknown>)) {
+        if (!(key in RESERVED_FIELDS)) entry[key] = value
+      }
     }
     for (const [key, value] of HashMap.toEntries(annotations)) {
       entry[key] = SECRET_KEY.test(key) && typeof value === "string" ? "<redacted>" : redact(value)
