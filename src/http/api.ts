@@ -112,25 +112,45 @@ const numberParam = (name: string, min: number, max: number, integer: boolean) =
 
 // override: without it a union of literals reports each member's own "Expected …" issue, so a
 // client read `order: Expected "asc", actual "x"; order: Expected "desc", actual "x"`.
+// A parameter given twice (`?sentiment=a&sentiment=b`) arrives as an array: said as such, rather
+// than as a bad value.
+const GIVEN_ONCE = (name: string) => `${name} must be given once, as text`
+
 const oneOf = <L extends ReadonlyArray<string>>(name: string, ...values: L) =>
   Schema.Literal(...values).annotations({
-    message: (issue) => ({ message: `${name} must be one of ${values.join(", ")} (got ${JSON.stringify(issue.actual)})`, override: true })
+    message: (issue) => ({
+      message: Array.isArray(issue.actual) ? GIVEN_ONCE(name) : `${name} must be one of ${values.join(", ")} (got ${JSON.stringify(issue.actual)})`,
+      override: true
+    })
   })
 
+// In a query string `+` means a space, so `start_time=2024-05-01T00:00:00+02:00` sent unencoded
+// arrives with ` 02:00` at its end: the message says how to send the offset.
+const PLUS_SENT_UNENCODED = /\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)? \d{2}(?::?\d{2})?$/
 const timeParam = (name: string) =>
-  TimeBound.annotations({ message: () => `${name} must be an ISO-8601 date-time, e.g. 2024-05-01T12:00:00Z`, description: "ISO-8601" })
+  TimeBound.annotations({
+    message: (issue) =>
+      `${name} must be an ISO-8601 date-time, e.g. 2024-05-01T12:00:00Z` +
+      (typeof issue.actual === "string" && PLUS_SENT_UNENCODED.test(issue.actual) ? " (a + in a query string must be sent as %2B, e.g. +02:00 as %2B02:00)" : ""),
+    description: "ISO-8601"
+  })
 
 // An author is never blank and a cluster label is always snake_case (SPEC §3), so a filter that is
 // neither could only ever match nothing: `?author=` from an empty form field, `?cluster=Billing`.
 // A 400 that says so beats an empty page that looks like "no such insights".
 const authorParam = Schema.String.pipe(
-  Schema.filter((value) => value.trim().length > 0, { message: () => ({ message: "author must not be empty", override: true }) })
+  Schema.filter((value) => value.trim().length > 0, {
+    message: (issue) => ({ message: Array.isArray(issue.actual) ? GIVEN_ONCE("author") : "author must not be empty or only whitespace", override: true })
+  })
 ).annotations({ description: "the conversation's author, exactly as submitted" })
 
 const isClusterLabel = Schema.is(ClusterLabel)
 const clusterParam = Schema.String.pipe(
   Schema.filter((value) => isClusterLabel(value), {
-    message: (issue) => ({ message: `cluster must be a lowercase snake_case label such as delivery_delay (got ${JSON.stringify(issue.actual)})`, override: true })
+    message: (issue) => ({
+      message: Array.isArray(issue.actual) ? GIVEN_ONCE("cluster") : `cluster must be a lowercase snake_case label such as delivery_delay (got ${JSON.stringify(issue.actual)})`,
+      override: true
+    })
   })
 ).annotations({ description: "a topic label (lowercase snake_case)" })
 

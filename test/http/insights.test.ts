@@ -295,7 +295,13 @@ describe("GET /api/v1/insights: 400 invalid_parameter", () => {
     ["sentiment=happy", "sentiment", 'sentiment must be one of positive, negative, neutral (got "happy")'],
     ["order=sideways", "order", 'order must be one of asc, desc (got "sideways")'],
     ["start_time=yesterday", "start_time", "start_time"],
+    // `+` unencoded in a query string is a space: the message says to send %2B.
+    ["start_time=2024-05-01T00:00:00+02:00", "start_time", "a + in a query string must be sent as %2B"],
     ["end_time=2024-13-45T00:00:00Z", "end_time", "end_time"],
+    ["author=a&author=b", "author", "author must be given once"],
+    ["cluster=billing&cluster=refund", "cluster", "cluster must be given once"],
+    ["sentiment=negative&sentiment=positive", "sentiment", "sentiment must be given once"],
+    ["order=asc&order=desc", "order", "order must be given once"],
     ["author=", "author", "author must not be empty"],
     ["author=%20%20", "author", "author must not be empty"],
     ["cluster=", "cluster", 'cluster must be a lowercase snake_case label such as delivery_delay (got "")'],
