@@ -87,9 +87,9 @@ export const newConversationId = (): ConversationId => {
 }
 
 // RFC 3339 allows a lower-case t and z; a space for the T is common (SQL, logs).
-const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)?)?$/
+const ISO_8601 = /^\d{4}-\d{2}-\d{2}(?:[Tt ]\d{2}:\d{2}(?::\d{2}(?:\.\d+)?)?(?:Z|z|[+-]\d{2}(?::?\d{2})?)?)?$/
 /** UTC with seconds, the common form (and toUtcIso's own output): normalised without Date. */
-const UTC_WITH_SECONDS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?Z$/
+const UTC_WITH_SECONDS = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?Z$/
 const DAYS_IN_MONTH = [31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31]
 
 const digitsAt = (value: string, start: number, count: number): number => {
@@ -215,7 +215,7 @@ export const isWellFormedText = (text: string): boolean => !LONE_SURROGATE.test(
 
 const NonBlank = (max: number, what: string) =>
   Schema.String.pipe(
-    Schema.filter((s) => s.trim().length > 0 || `${what} must not be empty`),
+    Schema.filter((s) => s.trim().length > 0 || `${what} must not be empty or only whitespace`),
     Schema.filter((s) => isWellFormedText(s) || `${what} must be valid Unicode text (it holds an unpaired UTF-16 surrogate, e.g. \\ud800)`),
     Schema.filter((s) => withinCharacters(s, max) || `${what} must be at most ${max} characters`, { jsonSchema: { maxLength: max } })
   )

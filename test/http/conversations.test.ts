@@ -247,6 +247,11 @@ describe("POST /api/v1/conversations", () => {
     }
   })
 
+  it("a text of spaces only is refused as such, not as an empty one", async () => {
+    const error = await expectError(await post("/api/v1/conversations", conversation({ text: "   " })), 400, "invalid_schema")
+    expect(error.message).toContain("text must not be empty or only whitespace")
+  })
+
   it("names every bad field at once", async () => {
     const error = await expectError(await post("/api/v1/conversations", { author: 1, timestamp: "nope", text: "" }), 400, "invalid_schema")
     expect(fieldsOf(error)).toEqual(expect.arrayContaining(["author", "timestamp", "text"]))
