@@ -64,7 +64,7 @@ interface LocalLineState {
 }
 
 /** Metrics and the `batch analyzed` log line, per analysed batch, once it is recorded. */
-const reportRecorded = (analyzed: AnalyzedBatch, local: LocalLineState) =>
+const reportRecorded = (analyzed: AnalyzedBatch, local: LocalLineState, analyzerName: string) =>
   Effect.gen(function* () {
     let completed = 0
     let failed = 0
@@ -89,7 +89,8 @@ const reportRecorded = (analyzed: AnalyzedBatch, local: LocalLineState) =>
     recordBatch(analyzed.outcomes.length, analyzed.durationMs)
     const fields = {
       stage: "persist-insight",
-      analyzer: analyzer ?? null,
+      // A batch whose every conversation failed has no insight to name it: the analyzer that ran.
+      analyzer: analyzer ?? analyzerName,
       batch_size: analyzed.outcomes.length,
       completed,
       failed,
@@ -132,6 +133,6 @@ export const persistInsight = <E, R>(
       batch({ size: MAX_BATCHES_PER_WRITE, waitMs }),
       Stream.mapEffect(recordTogether),
       Stream.flattenIterables,
-      Stream.mapEffect((analyzed) => reportRecorded(analyzed, local))
+      Stream.mapEffect((analyzed) => reportRecorded(analyzed, local, analyzer.name))
     )
   }))

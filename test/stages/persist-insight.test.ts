@@ -104,6 +104,26 @@ describe("stage persist-insight", () => {
     }).pipe(Effect.provide(CoreTest))
   )
 
+  it.live("names the analyzer in a batch's line even when every conversation of it failed", () =>
+    Effect.gen(function* () {
+      const store = yield* Store
+      const conversations = Array.from({ length: 10 }, () => newConversation())
+      yield* store.submit([{ conversations }])
+      const claimed = yield* store.claim(10)
+      const lines: Array<{ message: unknown; fields: Record<string, unknown> }> = []
+      const capture = Logger.make(({ annotations, message }) => {
+        lines.push({ message: Array.isArray(message) ? message[0] : message, fields: Object.fromEntries(HashMap.toEntries(annotations)) })
+      })
+      yield* Stream.make({ outcomes: claimed.map((c) => ({ _tag: "Failed" as const, id: c.id, error: "grok: 500 after 3 attempts" })), durationMs: 1 }).pipe(
+        persistInsight,
+        Stream.runDrain,
+        Effect.provide(Logger.replace(Logger.defaultLogger, capture))
+      )
+      const analyzed = lines.filter((line) => line.message === "batch analyzed")
+      expect(analyzed.map((line) => line.fields)).toEqual([expect.objectContaining({ failed: 10, completed: 0, analyzer: "test:scripted" })])
+    }).pipe(Effect.provide(Layer.merge(CoreTest, onNetwork)))
+  )
+
   // SPEC §10 lists "batch analyzed": on the embedded default (the local analyzer, thousands of
   // batches a second) it is an info line at most once a second, with the counts since the last.
   it.live("logs the local analyzer's batches at info at most once a second, with the counts in between", () =>
