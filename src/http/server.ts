@@ -95,6 +95,29 @@ const routeMethods: ReadonlyArray<{ readonly pattern: RegExp; readonly allowed: 
 })()
 
 /**
+ * A path with no parameter names one route, even where a parameter route would also match it:
+ * `GET /api/v1/conversations/bulk` is the bulk route asked with the wrong method (405, `Allow:
+ * POST`), not the conversation "bulk" (which find-my-way would route to `GET …/:id`, a 404).
+ * Answers such a request and returns true.
+ */
+const isParameterRoute = (route: (typeof routeMethods)[number]): boolean => route.pattern.source.includes("[^/]+")
+const staticRoutes = routeMethods.filter((route) => !isParameterRoute(route))
+const parameterRoutes = routeMethods.filter(isParameterRoute)
+const refusedMethodOnStaticPath = (request: IncomingMessage, response: ServerResponse): boolean => {
+  const path = (request.url ?? "/").split("?")[0]
+  const method = request.method ?? "GET"
+  const allowed = staticRoutes.find((route) => route.pattern.test(path))?.allowed
+  if (allowed === undefined || allowed.includes(method)) return false
+  // Otherwise no route takes the request, and the catch-all route answers the 405 itself.
+  if (!parameterRoutes.some((route) => route.pattern.test(path) && route.allowed.includes(method))) return false
+  const started = performance.now()
+  const wire = errorWire(new MethodNotAllowed({ message: `${request.method} is not allowed on ${path}; it takes ${allowed.join(", ")}`, allowed }))
+  writeJson(response, wire.status, wire.body, wire.headers)
+  recordHttpResponse(request.method ?? "GET", request.url ?? "/", wire.status, performance.now() - started)
+  return true
+}
+
+/**
  * A request no route serves gets a JSON answer rather than the platform's empty 404: a catch-all
  * route (find-my-way tries it only after every real route). A known path asked with another
  * method is a 405 with `Allow`; anything else a 404.
@@ -232,7 +255,7 @@ const dispatchingServer = (node: Server, options: { readonly port: number; reado
                 // keep-alive invited the client to send its next request on a socket that the
                 // shutdown then reset, so it got ECONNRESET (stored or not?) instead of an answer.
                 if (lifecycle.isDraining()) response.shouldKeepAlive = false
-                if (!hot(request, response) && !refusedUndecodablePath(request, response)) handler(request, response)
+                if (!hot(request, response) && !refusedUndecodablePath(request, response) && !refusedMethodOnStaticPath(request, response)) handler(request, response)
               }
               node.on("request", listener)
               yield* Effect.addFinalizer(() => Effect.zipRight(closeGently(node), Effect.sync(() => node.off("request", listener))))

@@ -578,6 +578,9 @@ describe("GET /api/v1/conversations/{id}", () => {
       ["DELETE", "/api/v1/conversations/conv_some_id", "GET, HEAD"],
       ["GET", "/api/v1/conversations/conv_some_id/retry", "POST"],
       ["GET", "/api/v1/conversations", "POST"],
+      // The bulk route, not a conversation named "bulk" (GET …/{id} would match it otherwise).
+      ["GET", "/api/v1/conversations/bulk", "POST"],
+      ["DELETE", "/api/v1/conversations/bulk", "POST"],
       ["PUT", "/api/v1/insights?limit=1", "GET, HEAD"],
       ["POST", "/openapi.json", "GET, HEAD"]
     ] as const) {
