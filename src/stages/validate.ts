@@ -174,22 +174,38 @@ const toNewConversation = (input: ConversationInput, raw: string): NewConversati
   raw
 })
 
+const OPTIONAL_FIELDS = ["id", "text", "messages", "metadata"] as const
+
+/**
+ * An optional field given as null counts as left out: GET answers `"messages": null,
+ * "metadata": null`, and a client that sends back what it read must not get a 400 for it. (`raw`
+ * keeps the nulls: it is the submission as received.)
+ */
+const withoutNullOptionals = (json: object): object => {
+  const fields = json as Record<string, unknown>
+  if (!OPTIONAL_FIELDS.some((field) => fields[field] === null)) return json
+  const copy: Record<string, unknown> = {}
+  for (const key in fields) if (!(fields[key] === null && (OPTIONAL_FIELDS as ReadonlyArray<string>).includes(key))) copy[key] = fields[key]
+  return copy
+}
+
 /** One conversation decoded, or the issues found (an array): no Either per item on the bulk path. */
 const checkConversation = (item: RawItem): NewConversation | ReadonlyArray<FieldIssue> => {
   if (item.json === null || typeof item.json !== "object" || Array.isArray(item.json)) {
     return [{ field: "(body)", message: "a conversation must be a JSON object" }]
   }
-  const plain = decodePlainConversation(item.json)
+  const given = withoutNullOptionals(item.json)
+  const plain = decodePlainConversation(given)
   if (plain !== undefined) return toNewConversation(plain, item.raw)
-  if (nestedDeeperThan(item.json, MAX_JSON_DEPTH)) {
+  if (nestedDeeperThan(given, MAX_JSON_DEPTH)) {
     return [{ field: "(body)", message: `JSON is nested more than ${MAX_JSON_DEPTH} levels deep` }]
   }
-  const first = decodeFirst(item.json)
+  const first = decodeFirst(given)
   if (Either.isRight(first)) return toNewConversation(first.right, item.raw)
-  const issues = issuesOf(Either.getLeft(decodeAll(item.json)).pipe(Option.getOrElse(() => first.left)))
+  const issues = issuesOf(Either.getLeft(decodeAll(given)).pipe(Option.getOrElse(() => first.left)))
   // The schema checks "text or messages" only once every field decodes, so a body that also
   // lacks both would be fixed field by field and refused again: name it with the others.
-  const json = item.json as Record<string, unknown>
+  const json = given as Record<string, unknown>
   if (json.text === undefined && json.messages === undefined && !issues.some((issue) => issue.field === "text")) {
     issues.push({ field: "text", message: TEXT_OR_MESSAGES_REQUIRED })
   }

@@ -151,6 +151,32 @@ describe("POST /api/v1/conversations", () => {
     expect(stored.messages![0]).toMatchObject({ author: "@ana", text: "I was charged twice for one order", inbound: true })
   })
 
+  it("takes back what GET gave: an optional field sent as null counts as left out (raw keeps the null)", async () => {
+    const created = await post("/api/v1/conversations", { id: null, author: "@ana", timestamp: "2024-05-01T12:00:00Z", text: "where is my parcel", messages: null, metadata: null })
+    expect(created.status).toBe(202)
+    const id = ((await created.json()) as { conversation_id: string }).conversation_id
+    expect(id).toMatch(/^conv_/)
+    const stored = await getJson<ConversationView>(`/api/v1/conversations/${id}`)
+    expect({ text: stored.text, messages: stored.messages, metadata: stored.metadata }).toEqual({ text: "where is my parcel", messages: null, metadata: null })
+    // Sent back as read (status and the rest are extra fields, kept in raw): accepted again.
+    const again = await post("/api/v1/conversations", { ...stored, id: "conv_sent_back" })
+    expect(again.status).toBe(202)
+    // text null with a thread: the text is derived, as when it is left out.
+    const thread = await post("/api/v1/conversations", {
+      id: "conv_text_null",
+      author: "@ana",
+      timestamp: "2024-05-01T12:00:00Z",
+      text: null,
+      messages: [{ author: "@ana", text: "charged twice", timestamp: "2024-05-01T12:00:00Z" }]
+    })
+    expect(thread.status).toBe(202)
+    expect((await getJson<ConversationView>("/api/v1/conversations/conv_text_null")).text).toBe("charged twice")
+    // Null is not a value for a required field, nor a thread's only source of text.
+    await expectError(await post("/api/v1/conversations", { author: null, timestamp: "2024-05-01T12:00:00Z", text: "x" }), 400, "invalid_schema")
+    const neither = await expectError(await post("/api/v1/conversations", { author: "a", timestamp: "2024-05-01T12:00:00Z", text: null, messages: null }), 400, "invalid_schema")
+    expect(fieldsOf(neither)).toContain("text")
+  })
+
   it("a text derived from a long thread keeps the 20,000-character limit (cut with …); the messages stay whole", async () => {
     const long = (letter: string) => letter.repeat(15_000)
     const created = await post("/api/v1/conversations", {
