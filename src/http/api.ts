@@ -154,6 +154,10 @@ const clusterParam = Schema.String.pipe(
   })
 ).annotations({ description: "a topic label (lowercase snake_case)" })
 
+// A misspelt filter (`?sentimnet=negative`, `?LIMIT=5`) would otherwise be ignored, and the page
+// would look filtered when it is not: an unknown parameter is a 400 that names it.
+const UNKNOWN_PARAMETERS_REFUSED = { onExcessProperty: "error" } as const
+
 const optionalParam = <A, I, R>(schema: Schema.Schema<A, I, R>) => Schema.optionalWith(schema, { exact: true })
 
 export const InsightsParams = Schema.Struct({
@@ -169,14 +173,14 @@ export const InsightsParams = Schema.Struct({
   order: optionalParam(oneOf("order", "asc", "desc")),
   limit: optionalParam(numberParam("limit", 1, 1000, true)),
   cursor: optionalParam(Schema.String)
-})
+}).annotations({ parseOptions: UNKNOWN_PARAMETERS_REFUSED })
 export type InsightsParams = typeof InsightsParams.Type
 
 /** The insights filters plus the bucket width; no paging (it aggregates every match). */
 export const SummaryParams = Schema.Struct({
   ...InsightsParams.omit("order", "limit", "cursor").fields,
   bucket: optionalParam(oneOf("bucket", "hour", "day"))
-})
+}).annotations({ parseOptions: UNKNOWN_PARAMETERS_REFUSED })
 export type SummaryParams = typeof SummaryParams.Type
 
 const LabelCounts = Schema.Struct({ positive: Schema.Number, neutral: Schema.Number, negative: Schema.Number })

@@ -57,7 +57,12 @@ const isOpenPath = (url: string): boolean => {
 const decodeErrorResponse = (error: HttpApiError.HttpApiDecodeError) => {
   const details = error.issues.map((issue) => {
     const field = issue.path.length === 0 ? "(request)" : issue.path.map(String).join(".")
-    const message = issue.message === "is missing" ? `${field} is required` : issue.message
+    const message =
+      issue.message === "is missing"
+        ? `${field} is required`
+        : issue._tag === "Unexpected"
+          ? `${field} is not a parameter of this endpoint; it takes ${issue.message.replace(/^is unexpected, expected: /, "").replace(/"/g, "").split(" | ").join(", ")}`
+          : issue.message
     return { field, message: /^Expected (string|ReadonlyArray)/.test(message) ? `${field} must be given once, as text` : message }
   })
   return HttpServerResponse.unsafeJson({ error: "invalid_parameter", message: describeIssues(details), details }, { status: 400 })

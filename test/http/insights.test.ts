@@ -298,6 +298,8 @@ describe("GET /api/v1/insights: 400 invalid_parameter", () => {
     // `+` unencoded in a query string is a space: the message says to send %2B.
     ["start_time=2024-05-01T00:00:00+02:00", "start_time", "a + in a query string must be sent as %2B"],
     ["end_time=2024-13-45T00:00:00Z", "end_time", "end_time"],
+    ["sentimnet=negative", "sentimnet", "sentimnet is not a parameter of this endpoint; it takes start_time, end_time,"],
+    ["LIMIT=5", "LIMIT", "LIMIT is not a parameter of this endpoint"],
     ["author=a&author=b", "author", "author must be given once"],
     ["cluster=billing&cluster=refund", "cluster", "cluster must be given once"],
     ["sentiment=negative&sentiment=positive", "sentiment", "sentiment must be given once"],

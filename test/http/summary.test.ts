@@ -191,7 +191,11 @@ describe("GET /api/v1/insights/summary", () => {
       ["end_time=2026-13-01T00:00:00Z", "end_time"],
       ["min_confidence=2", "min_confidence"],
       ["sentiment=angry", "sentiment"],
-      ["start_time=2026-03-02T00:00:00Z&end_time=2026-03-01T00:00:00Z", "start_time"]
+      ["start_time=2026-03-02T00:00:00Z&end_time=2026-03-01T00:00:00Z", "start_time"],
+      // The list's paging parameters mean nothing here: refused, not silently ignored.
+      ["limit=5", "limit"],
+      ["cursor=abc", "cursor"],
+      ["buckets=day", "buckets"]
     ] as const) {
       const body = await expectError(await client.get(`/api/v1/insights/summary?${params}`), 400, "invalid_parameter")
       expect(body.details.map((d) => String(d.field))).toContain(field)
