@@ -9,7 +9,7 @@
 import { Effect, Stream } from "effect"
 import type { ConfigurationError } from "../domain/errors.js"
 import { type ImportedThread, type ImportEvent, type ImportProgress, newProgress, progressEta, progressFraction, twcsImport } from "../twcs/reader.js"
-import { CommandFailed, reportRejected, withConfig, writeLines } from "./shared.js"
+import { CommandFailed, reportRejected, summaryWhenInterrupted, withConfig, writeLines } from "./shared.js"
 
 /** Conversations per store transaction. */
 const STORE_GROUP = 2000
@@ -120,7 +120,14 @@ export const runImportCsv = (args: {
               Effect.flatMap(reportRejects(batch, counts), (threads) => writeLines(threads.map((thread) => thread.json)))
             )
           )
-      yield* Effect.raceFirst(work, reportProgress(progress, startedAt, args.progressEvery * 1000, args.store ? EMIT_PER_READ.store : EMIT_PER_READ.stdout))
+      yield* Effect.raceFirst(work, reportProgress(progress, startedAt, args.progressEvery * 1000, args.store ? EMIT_PER_READ.store : EMIT_PER_READ.stdout)).pipe(
+        summaryWhenInterrupted("import-csv", () => ({
+          rows: progress.rows,
+          threads: counts.threads,
+          rejected: counts.rejected,
+          ...(args.store ? { stored: counts.stored, resubmitted: counts.resubmitted, conflicts: counts.conflicts } : {})
+        }))
+      )
       const seconds = (Date.now() - startedAt) / 1000
       yield* Effect.logInfo("import-csv finished").pipe(
         Effect.annotateLogs({

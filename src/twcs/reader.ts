@@ -14,13 +14,13 @@
  * so importing the same file again yields the same conversations (idempotent in the store).
  */
 import { parse } from "csv-parse"
-import { Effect, Schema, Stream } from "effect"
+import { Effect, Option, Schema, Stream } from "effect"
 import { isUtf8 } from "node:buffer"
 import { once } from "node:events"
 import { createReadStream, createWriteStream, mkdtempSync, rmSync, statSync, type WriteStream } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
-import type { Readable } from "node:stream"
+import { addAbortSignal, type Readable } from "node:stream"
 import { MAX_MESSAGES, MAX_TEXT_LENGTH, threadText } from "../domain/conversation.js"
 import { checkRow, type ColumnIndex, columnIndex } from "./rows.js"
 import { buildThreads, type ThreadIndex, TweetTable } from "./threads.js"
@@ -535,7 +535,13 @@ async function* emitThreads(spilled: Spilled, threads: ThreadIndex, progress: Im
 }
 
 /** The whole import as batches of events: rejects as they are found, then the threads. */
-async function* importBatches(source: string, spillDir: string, progress: ImportProgress, spillMemoryChars: number): AsyncGenerator<Array<ImportEvent>> {
+async function* importBatches(
+  source: string,
+  spillDir: string,
+  progress: ImportProgress,
+  spillMemoryChars: number,
+  stopped: AbortSignal
+): AsyncGenerator<Array<ImportEvent>> {
   let input: Readable
   if (source === "-") {
     input = process.stdin
@@ -547,6 +553,8 @@ async function* importBatches(source: string, spillDir: string, progress: Import
     }
     input = createReadStream(source, { highWaterMark: 1 << 20 })
   }
+  // Stopping (Ctrl-C, SIGTERM) destroys the input, which ends the reading phase at once.
+  addAbortSignal(stopped, input)
   const rejects: Array<RejectedRow> = []
   let spilled: Spilled
   try {
@@ -590,10 +598,26 @@ export const twcsImport = (
         Effect.sync(() => mkdtempSync(join(tmpdir(), "insightd-twcs-"))),
         (dir) => Effect.sync(() => rmSync(dir, { recursive: true, force: true }))
       ),
-      (dir) =>
-        Stream.fromAsyncIterable(importBatches(source, dir, progress, spillMemoryChars), (error) =>
-          error instanceof TwcsReadError ? error : new TwcsReadError({ message: `import failed: ${String(error)}` })
-        )
+      (dir) => {
+        // Not Stream.fromAsyncIterable: interrupted, it asks the generator to return, and an async
+        // generator answers that only once its pending step is done, here the whole reading phase
+        // (seconds, or until stdin closes). The step's own abort signal stops the reading instead.
+        const stop = new AbortController()
+        const batches = importBatches(source, dir, progress, spillMemoryChars, stop.signal)
+        const toError = (error: unknown) => (error instanceof TwcsReadError ? error : new TwcsReadError({ message: `import failed: ${String(error)}` }))
+        return Stream.repeatEffectOption(
+          Effect.tryPromise({
+            try: (interrupted) => {
+              interrupted.addEventListener("abort", () => stop.abort(), { once: true })
+              return batches.next()
+            },
+            catch: toError
+          }).pipe(
+            Effect.mapError(Option.some),
+            Effect.flatMap((step) => (step.done === true ? Effect.fail(Option.none()) : Effect.succeed(step.value)))
+          )
+        ).pipe(Stream.ensuring(Effect.ignore(Effect.tryPromise(() => batches.return(undefined)))))
+      }
     )
   )
 

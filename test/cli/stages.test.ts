@@ -256,7 +256,13 @@ describe("stage commands stopped by a signal", () => {
    * Starts `args` with stdin left open (the command is mid-input), feeds it `lines`, and once
    * `ready(stdout)` holds (polled), sends `signal`; resolves with the exit code and the logs.
    */
-  const stopHalfWay = (args: ReadonlyArray<string>, lines: ReadonlyArray<string>, ready: (stdout: string) => boolean, signal: NodeJS.Signals, env: Record<string, string> = {}) =>
+  const stopHalfWay = (
+    args: ReadonlyArray<string>,
+    lines: ReadonlyArray<string>,
+    ready: (stdout: string, stderr: string) => boolean,
+    signal: NodeJS.Signals,
+    env: Record<string, string> = {}
+  ) =>
     new Promise<{ code: number | null; logs: Array<Record<string, unknown>> }>((resolve, reject) => {
       const child = spawn(process.execPath, [mainJs, ...args], { env: cliEnv(env), stdio: ["pipe", "pipe", "pipe"] })
       let stdout = ""
@@ -267,7 +273,7 @@ describe("stage commands stopped by a signal", () => {
       child.stderr.on("data", (chunk: string) => (stderr += chunk))
       child.stdin.write(`${lines.join("\n")}\n`)
       const poll = setInterval(() => {
-        if (ready(stdout)) {
+        if (ready(stdout, stderr)) {
           clearInterval(poll)
           child.kill(signal)
         }
@@ -307,6 +313,21 @@ describe("stage commands stopped by a signal", () => {
     } finally {
       rmSync(dir, { recursive: true, force: true })
     }
+  })
+
+  // import-csv must read the whole file before it can emit a thread (replies come before their
+  // parents): stopped while reading, it must not wait for the input to end (stdin left open here).
+  it("import-csv: SIGINT while it reads an open stdin exits 130 at once with its counts", async () => {
+    const csv = [
+      "tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id",
+      "1,alice,True,Tue Oct 31 22:10:47 +0000 2017,my parcel is late,2,",
+      "2,AcmeSupport,False,Tue Oct 31 22:12:00 +0000 2017,sorry to hear that,,1"
+    ]
+    const started = Date.now()
+    const result = await stopHalfWay(["import-csv", "--progress-every", "1", "-"], csv, (_, stderr) => parseLogs(stderr).some((log) => log.message === "import-csv progress" && log.phase === "reading"), "SIGINT")
+    expect(result.code).toBe(130)
+    expect(result.logs.find((log) => log.message === "import-csv interrupted")).toMatchObject({ threads: 0, rejected: 0 })
+    expect(Date.now() - started).toBeLessThan(15_000)
   })
 
   it("validate and analyze: SIGINT mid-input exits 130 with their counts", async () => {
