@@ -10,7 +10,7 @@ import { type Config, loadConfig } from "../config.js"
 import type { ConfigurationError } from "../domain/errors.js"
 import { loggerLayer } from "../logging.js"
 import { tracingLayer } from "../observability/tracing.js"
-import { linesOf, stdinLines } from "../sources/stdin.js"
+import { linesOf, stdinLines, stdinUnreadable } from "../sources/stdin.js"
 import type { InputLine } from "../stages/validate.js"
 
 /**
@@ -46,7 +46,10 @@ export const requireDatabase = (command: string, file: string): Effect.Effect<vo
  */
 export const inputLines = (file: string | undefined): Stream.Stream<InputLine, CommandFailed> =>
   file === undefined || file === "-"
-    ? stdinLines
+    ? Stream.suspend(() => {
+        const unreadable = stdinUnreadable()
+        return unreadable === undefined ? stdinLines : Stream.fail(new CommandFailed({ message: unreadable }))
+      })
     : linesOf(
         NodeStream.fromReadable(
           () => createReadStream(file, { highWaterMark: 64 * 1024 }),

@@ -18,6 +18,19 @@ export const stdinHasData = (): boolean => {
   }
 }
 
+/**
+ * Why standard input cannot be read as data, or undefined when it can. Node gives a directory
+ * (`insightd validate < /tmp`) a stream that simply ends, so it read as empty input and the
+ * command "succeeded" where `cat < /tmp` fails with EISDIR.
+ */
+export const stdinUnreadable = (): string | undefined => {
+  try {
+    return fstatSync(0).isDirectory() ? "cannot read stdin: it is a directory (EISDIR)" : undefined
+  } catch {
+    return undefined // no stdin at all (closed): it reads as empty, as for `< /dev/null`
+  }
+}
+
 /** Why a line that is not valid UTF-8 is refused, wherever it is read. */
 export const NOT_UTF8 = "not valid UTF-8 (JSON must be UTF-8)"
 

@@ -23,6 +23,7 @@ import { join } from "node:path"
 import { addAbortSignal, type Readable } from "node:stream"
 import { MAX_MESSAGES, MAX_TEXT_LENGTH, threadText } from "../domain/conversation.js"
 import { checkRow, type ColumnIndex, columnIndex } from "./rows.js"
+import { stdinUnreadable } from "../sources/stdin.js"
 import { buildThreads, type ThreadIndex, TweetTable } from "./threads.js"
 
 /** The file cannot be read as a twcs file at all (missing, unreadable, wrong header). */
@@ -544,6 +545,8 @@ async function* importBatches(
 ): AsyncGenerator<Array<ImportEvent>> {
   let input: Readable
   if (source === "-") {
+    const unreadable = stdinUnreadable()
+    if (unreadable !== undefined) throw new TwcsReadError({ message: unreadable })
     input = process.stdin
   } else {
     try {

@@ -251,6 +251,17 @@ describe("stage commands whose stdout cannot be written", () => {
   })
 })
 
+describe("stage commands whose stdin cannot be read", () => {
+  it("a directory as stdin fails the command naming it, instead of reading as empty input", async () => {
+    for (const command of ["validate", "analyze", "import-csv -", "ingest --url http://127.0.0.1:9"]) {
+      const result = await runShell(`insightd ${command} < /`)
+      expect(result.code, command).toBe(1)
+      expect(result.stdout, command).toBe("")
+      expect(result.logs.some((log) => log.level === "error" && String(log.message).includes("cannot read stdin: it is a directory (EISDIR)")), command).toBe(true)
+    }
+  })
+})
+
 describe("stage commands stopped by a signal", () => {
   /**
    * Starts `args` with stdin left open (the command is mid-input), feeds it `lines`, and once
