@@ -641,7 +641,9 @@ export const makeSqlStore = Effect.gen(function* () {
         for (const clusterChunk of chunksOf(clusterRows, ROWS_PER_INSERT)) {
           yield* sql`INSERT INTO insight_clusters ${sql.insert([...clusterChunk])}`
         }
-        yield* sql`UPDATE conversations SET status = 'completed', last_error = NULL, claimed_by = NULL, claimed_at = NULL, updated_at = ${now}
+        // attempts ≥ 1: an insight took an analysis, also when `insightd analyze | insightd store` made it
+        // unclaimed (the daemon's row after one analysis says 1, and so must this one).
+        yield* sql`UPDATE conversations SET status = 'completed', attempts = MAX(attempts, 1), last_error = NULL, claimed_by = NULL, claimed_at = NULL, updated_at = ${now}
           WHERE ${sql.in("id", presentIds)}`
       }
       yield* applyRollupDeltas(deltas)

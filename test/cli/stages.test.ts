@@ -209,6 +209,25 @@ describe("validate | analyze", () => {
   })
 })
 
+describe("validate | store, then analyze | store", () => {
+  it("leaves each conversation as the daemon does after one analysis: completed, attempts 1, with its insight", async () => {
+    const dbPath = join(work, "piped-store.db")
+    const result = await runShell(
+      `insightd validate < '${fixture("conversations.jsonl")}' | tee '${work}/valid.jsonl' | insightd analyze > '${work}/analyzed.jsonl' && ` +
+        `INSIGHTD_DB='${dbPath}' insightd store < '${work}/valid.jsonl' && INSIGHTD_DB='${dbPath}' insightd store < '${work}/analyzed.jsonl'`
+    )
+    expect(result.code, result.stderr).toBe(0)
+    const db = new Database(dbPath, { readonly: true, fileMustExist: true })
+    try {
+      const rows = db.prepare("SELECT c.status, c.attempts, i.conversation_id IS NOT NULL AS has_insight FROM conversations c LEFT JOIN insights i ON i.conversation_id = c.id").all()
+      expect(rows).toHaveLength(12)
+      expect(new Set(rows.map((row) => JSON.stringify(row)))).toEqual(new Set([JSON.stringify({ status: "completed", attempts: 1, has_insight: 1 })]))
+    } finally {
+      db.close()
+    }
+  })
+})
+
 describe("insightd analyze with Grok", () => {
   it("uses Grok when XAI_API_KEY is set, and stops with exit 78 (configuration) instead of waiting when the key is rejected", async () => {
     const fake = await startFakeGrok({ apiKey: "right-key" })
