@@ -1,6 +1,7 @@
 /**
  * insightd command line, loaded by the launcher src/main.ts: `insightd serve` (the daemon) and the stage commands of src/cli/.
- * Exit codes: 0 done (for the daemon, also after a SIGTERM/SIGINT drain), 1 runtime failure,
+ * Exit codes: 0 done (for the daemon, also after a SIGTERM/SIGINT drain), 1 runtime failure
+ * or rejected input, 2 a wrong command line (unknown option, missing argument, bad option value),
  * 78 bad configuration (EX_CONFIG, so systemd does not restart into the same mistake),
  * 130/143 a stage command stopped by SIGINT/SIGTERM.
  *
@@ -24,6 +25,7 @@ const VERSION = "0.1.0"
 
 surviveStderrLoss()
 const EXIT_CONFIG = 78
+const EXIT_USAGE = 2
 
 const cli = Command.run(insightd, { name: "insightd", version: VERSION })
 
@@ -110,7 +112,9 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) process.once(signal, () => 
 const exitCode = (exit: Exit.Exit<unknown, unknown>): number => {
   if (Exit.isSuccess(exit)) return 0
   if (Cause.isInterruptedOnly(exit.cause)) return running.daemon || stoppedBy === undefined ? 0 : 128 + osConstants.signals[stoppedBy]
-  return failureTag(exit.cause) === "ConfigurationError" ? EXIT_CONFIG : 1
+  const tag = failureTag(exit.cause)
+  if (tag === "ConfigurationError") return EXIT_CONFIG
+  return tag === "UsageError" || Option.exists(Cause.failureOption(exit.cause), ValidationError.isValidationError) ? EXIT_USAGE : 1
 }
 
 // Only help is coloured (usage errors and the commands' own output are plain), so only a help run
@@ -125,7 +129,7 @@ const program = (printsHelp ? withColourOnlyOnTerminals(cli(argv)) : cli(argv)).
     const tag = failureTag(cause)
     if (tag === "ConfigurationError") return withMainLogger(Effect.logFatal(`configuration error: ${failureMessage(cause)}`), { evenWhenSilenced: true })
     // A stage command already reported each reject; one line says why the exit status is 1.
-    if (tag === "CommandFailed") return withMainLogger(Effect.logError(failureMessage(cause)))
+    if (tag === "CommandFailed" || tag === "UsageError") return withMainLogger(Effect.logError(failureMessage(cause)))
     // @effect/cli already printed the usage problem (unknown option, missing argument, bad value).
     if (Option.exists(Cause.failureOption(cause), ValidationError.isValidationError)) return Effect.void
     return Cause.isInterruptedOnly(cause) ? Effect.void : withMainLogger(Effect.logFatal("insightd stopped on an error", cause), { evenWhenSilenced: true })

@@ -15,7 +15,7 @@ import * as HttpClient from "@effect/platform/HttpClient"
 import * as HttpClientRequest from "@effect/platform/HttpClientRequest"
 import { Chunk, Clock, Duration, Effect, Layer, Option, Redacted, Schedule, Stream } from "effect"
 import { MAX_INGEST_BATCH } from "./commands.js"
-import { CommandFailed, inputLines, reportRejected, withProgress } from "./shared.js"
+import { CommandFailed, inputLines, reportRejected, UsageError, withProgress } from "./shared.js"
 
 interface Item {
   readonly line: number
@@ -81,17 +81,17 @@ const isCsvFile = (file: string): boolean => /\.csv$/i.test(file)
 const lineRange = (items: ReadonlyArray<Item>): string =>
   items.length === 1 ? `line ${items[0].line}` : `lines ${items[0].line}-${items[items.length - 1].line}`
 
-export const runIngest = (options: IngestOptions): Effect.Effect<void, CommandFailed, FileSystem.FileSystem> =>
+export const runIngest = (options: IngestOptions): Effect.Effect<void, CommandFailed | UsageError, FileSystem.FileSystem> =>
   Effect.gen(function* () {
-    if (!/^https?:\/\/\S+$/.test(options.url)) return yield* new CommandFailed({ message: `ingest: --url must be an http(s) URL (got ${JSON.stringify(options.url)})` })
+    if (!/^https?:\/\/\S+$/.test(options.url)) return yield* new UsageError({ message: `ingest: --url must be an http(s) URL (got ${JSON.stringify(options.url)})` })
     if (!Number.isInteger(options.batchSize) || options.batchSize < 1 || options.batchSize > MAX_BATCH) {
-      return yield* new CommandFailed({ message: `ingest: --batch-size must be an integer between 1 and ${MAX_BATCH}` })
+      return yield* new UsageError({ message: `ingest: --batch-size must be an integer between 1 and ${MAX_BATCH}` })
     }
     if (!Number.isInteger(options.concurrency) || options.concurrency < 1 || options.concurrency > 256) {
-      return yield* new CommandFailed({ message: "ingest: --concurrency must be an integer between 1 and 256" })
+      return yield* new UsageError({ message: "ingest: --concurrency must be an integer between 1 and 256" })
     }
     if (!Number.isInteger(options.retries) || options.retries < 0 || options.retries > 100) {
-      return yield* new CommandFailed({ message: "ingest: --retries must be an integer between 0 and 100" })
+      return yield* new UsageError({ message: "ingest: --retries must be an integer between 0 and 100" })
     }
     const envKey = process.env.INSIGHTD_API_KEY
     const apiKey = Option.orElse(options.apiKey, () => (envKey !== undefined && envKey.trim() !== "" ? Option.some(envKey.trim()) : Option.none())).pipe(Option.map(Redacted.make))

@@ -9,16 +9,16 @@ import { InsightsParams } from "../http/api.js"
 import { type InsightCursor, type InsightQuery, Store } from "../store/Store.js"
 import { SqliteStoreLive } from "../store/sqlite.js"
 import type { QueryOptions } from "./commands.js"
-import { CommandFailed, requireDatabase, withConfig, writeJsonLines } from "./shared.js"
+import { CommandFailed, requireDatabase, UsageError, withConfig, writeJsonLines } from "./shared.js"
 
 const PAGE_SIZE = 1000
 
 const optionName = (param: string): string => `--${param.replace(/_/g, "-")}`
 
-const badOption = (message: string) => new CommandFailed({ message: `query: ${message}` })
+const badOption = (message: string) => new UsageError({ message: `query: ${message}` })
 
 /** The options as an InsightQuery (without paging), or a message naming the bad option. */
-export const toInsightQuery = (options: QueryOptions): Either.Either<{ query: Omit<InsightQuery, "limit" | "after">; total: number | undefined }, CommandFailed> => {
+export const toInsightQuery = (options: QueryOptions): Either.Either<{ query: Omit<InsightQuery, "limit" | "after">; total: number | undefined }, UsageError> => {
   const params: Record<string, string> = {}
   const names: Array<[keyof QueryOptions, string]> = [
     ["startTime", "start_time"],
@@ -79,7 +79,7 @@ export const toInsightQuery = (options: QueryOptions): Either.Either<{ query: Om
   })
 }
 
-export const runQuery = (options: QueryOptions): Effect.Effect<void, CommandFailed | ConfigurationError> =>
+export const runQuery = (options: QueryOptions): Effect.Effect<void, CommandFailed | UsageError | ConfigurationError> =>
   withConfig((config) =>
     // The options first (a bad one is the mistake to report), then the file, then the Store
     // (which would create a missing file).

@@ -12,13 +12,13 @@ import { Effect, Option } from "effect"
 import type { ConfigurationError } from "../domain/errors.js"
 import { Store } from "../store/Store.js"
 import { SqliteStoreLive } from "../store/sqlite.js"
-import { CommandFailed, requireDatabase, withConfig, writeLines } from "./shared.js"
+import { CommandFailed, requireDatabase, UsageError, withConfig, writeLines } from "./shared.js"
 
-export const runRetryFailed = ({ errorClass }: { readonly errorClass: Option.Option<string> }): Effect.Effect<void, CommandFailed | ConfigurationError> =>
+export const runRetryFailed = ({ errorClass }: { readonly errorClass: Option.Option<string> }): Effect.Effect<void, CommandFailed | UsageError | ConfigurationError> =>
   withConfig((config) =>
     Effect.gen(function* () {
       if (Option.isSome(errorClass) && errorClass.value.trim() === "") {
-        return yield* new CommandFailed({ message: "retry-failed: --error-class must not be empty" })
+        return yield* new UsageError({ message: "retry-failed: --error-class must not be empty" })
       }
       const store = yield* Store
       const retried = Option.isSome(errorClass) ? yield* store.retryFailedMatching(errorClass.value) : yield* store.retryAllFailed

@@ -21,6 +21,14 @@ export class CommandFailed extends Schema.TaggedError<CommandFailed>()("CommandF
   message: Schema.String
 }) {}
 
+/**
+ * The command line itself is wrong (an option's value): exit status 2, as for an unknown option
+ * or a missing argument, so a script can tell a mistyped flag from rejected input (1).
+ */
+export class UsageError extends Schema.TaggedError<UsageError>()("UsageError", {
+  message: Schema.String
+}) {}
+
 /** Loads config.json + environment (as `serve` does); logs with its level and format, traces as the daemon does. */
 export const withConfig = <A, E, R>(run: (config: Config) => Effect.Effect<A, E, R>): Effect.Effect<A, E | ConfigurationError, R> =>
   Effect.gen(function* () {

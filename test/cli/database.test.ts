@@ -144,9 +144,9 @@ describe("insightd store, then query", () => {
     [["--cluster", "Billing"], "--cluster must be a lowercase snake_case label"],
     [["--author", ""], "--author must not be empty"],
     [["--min-sentiment", "0.5", "--max-sentiment", "0.1"], "--min-sentiment"]
-  ])("refuses a bad option %j with a message naming it and exit status 1", async (args, name) => {
+  ])("refuses a bad option %j with a message naming it and exit status 2 (a wrong command line)", async (args, name) => {
     const result = await runCli(["query", ...args], { env })
-    expect(result.code).toBe(1)
+    expect(result.code).toBe(2)
     expect(result.stdout).toBe("")
     expect(result.stderr).toContain(name)
     expect(result.stderr).not.toMatch(/\n\s+at /)
@@ -165,7 +165,7 @@ describe("insightd query and retry-failed on a database that does not exist", ()
 
   it("query names a bad option before a missing database", async () => {
     const result = await runCli(["query", "--limit", "many"], { env: { INSIGHTD_DB: join(work, "typo-options.db") } })
-    expect(result.code).toBe(1)
+    expect(result.code).toBe(2)
     expect(result.stderr).toContain("--limit")
     expect(result.stderr).not.toContain("does not exist")
   })

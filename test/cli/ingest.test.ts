@@ -111,7 +111,7 @@ describe("insightd ingest against a rate-limited daemon", () => {
 
   it("refuses a batch size above 1000 before sending anything", async () => {
     const result = await runCli(["ingest", "--url", daemon.baseUrl, "--batch-size", "5000"], { input: "" })
-    expect(result.code).toBe(1)
+    expect(result.code).toBe(2) // a wrong command line, not rejected input
     expect(result.stderr).toContain("--batch-size")
   })
 })
