@@ -50,7 +50,7 @@ export const serveCommand = Command.make("serve", {}, () =>
     "Run the daemon: HTTP API + stdin JSONL → validate → persist → batch → analyze → persist-insight. " +
       "Settings come from config.json (or the file INSIGHTD_CONFIG names) and the environment, which wins: INSIGHTD_PORT, INSIGHTD_HOST, " +
       "INSIGHTD_DB, INSIGHTD_ANALYZER, XAI_API_KEY, XAI_BASE_URL, XAI_MODEL, INSIGHTD_GROK_CALLS_PER_SECOND, INSIGHTD_RATE_LIMIT, " +
-      "INSIGHTD_API_KEYS, INSIGHTD_LOG_LEVEL, INSIGHTD_LOG_FORMAT, INSIGHTD_PIPELINE (README: Configuration). Stops gracefully on SIGTERM/SIGINT."
+      "INSIGHTD_API_KEYS, INSIGHTD_LOG_LEVEL, INSIGHTD_LOG_FORMAT, INSIGHTD_PIPELINE, INSIGHTD_GRACE_PERIOD_MS (README: Configuration). Stops gracefully on SIGTERM/SIGINT."
   )
 )
 
@@ -88,7 +88,7 @@ export const importCsvCommand = Command.make(
     progressEvery: Options.integer("progress-every").pipe(
       Options.withDefault(5),
       Options.filterMap((seconds) => (seconds >= 1 ? Option.some(seconds) : Option.none()), "--progress-every must be a whole number of seconds, at least 1"),
-      Options.withDescription("seconds between progress log lines when stderr is not a terminal (at least 1)")
+      Options.withDescription("seconds between progress log lines when stderr is not a terminal (at least 1; default 5)")
     )
   },
   (args) => withMainLogger(lazy(() => import("./import-csv.js"), ({ runImportCsv }) => runImportCsv(args)))
@@ -108,10 +108,10 @@ export const ingestCommand = Command.make(
   "ingest",
   {
     url: Options.text("url").pipe(Options.withDescription("the daemon's base URL, e.g. http://127.0.0.1:8080")),
-    concurrency: Options.integer("concurrency").pipe(Options.withDefault(4), Options.withDescription("requests in flight at once (1..256)")),
-    batchSize: Options.integer("batch-size").pipe(Options.withDefault(500), Options.withDescription(`conversations per request (1..${MAX_INGEST_BATCH})`)),
+    concurrency: Options.integer("concurrency").pipe(Options.withDefault(4), Options.withDescription("requests in flight at once (1..256; default 4)")),
+    batchSize: Options.integer("batch-size").pipe(Options.withDefault(500), Options.withDescription(`conversations per request (1..${MAX_INGEST_BATCH}; default 500)`)),
     apiKey: Options.text("api-key").pipe(Options.optional, Options.withDescription("bearer key when the daemon requires one (default: INSIGHTD_API_KEY)")),
-    retries: Options.integer("retries").pipe(Options.withDefault(8), Options.withDescription("retries of a request after network errors, timeouts or 5xx (429 waits do not count)")),
+    retries: Options.integer("retries").pipe(Options.withDefault(8), Options.withDescription("retries of a request after network errors, timeouts or 5xx (429 waits do not count; default 8)")),
     file: Args.text({ name: "FILE" }).pipe(
       Args.optional,
       Args.withDescription("JSONL file to send, or a twcs CSV (*.csv) sent as import-csv rebuilds it; JSONL on stdin when absent or -")
