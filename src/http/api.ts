@@ -249,14 +249,17 @@ const submitBulk = HttpApiEndpoint.post("submitBulk", "/conversations/bulk")
 const getConversation = HttpApiEndpoint.get("getConversation", "/conversations/:id")
   .setPath(Schema.Struct({ id: Schema.String }))
   .addSuccess(ConversationView)
+  .addError(InvalidParameterHttp) // a path that is not valid percent-encoding
   .addError(NotFoundHttp)
   .annotate(OpenApi.Summary, "A conversation with its status and insight")
 
 const retryConversation = HttpApiEndpoint.post("retryConversation", "/conversations/:id/retry")
   .setPath(Schema.Struct({ id: Schema.String }))
   .addSuccess(Accepted, { status: 202 })
+  .addError(InvalidParameterHttp) // a path that is not valid percent-encoding
   .addError(NotFoundHttp)
   .addError(ConflictHttp)
+  .addError(RateLimitedHttp) // a POST like the submissions: under the inbound limit
   .addError(UnavailableHttp)
   .annotate(OpenApi.Summary, "Put a failed conversation back in the queue")
 
@@ -349,6 +352,32 @@ const withBearerAuth = (spec: JsonObject): void => {
   }
 }
 
+/**
+ * The headers the answers carry (./errors.ts, ./handlers.ts): `Location` on a submission's 202,
+ * `Retry-After` on every 429 and 503 of the API.
+ */
+const RESPONSE_HEADERS: Record<string, JsonObject> = {
+  "429": { "Retry-After": { description: "Whole seconds (at least 1) to wait before sending again", schema: { type: "integer", minimum: 1 } } },
+  "503": { "Retry-After": { description: "Whole seconds to wait before trying again (draining, or the database cannot be written)", schema: { type: "integer", minimum: 1 } } }
+}
+const withResponseHeaders = (spec: JsonObject): void => {
+  for (const [path, operations] of Object.entries(field(spec, "paths"))) {
+    for (const [method, operation] of Object.entries(isJsonObject(operations) ? operations : {})) {
+      const responses = field(operation, "responses")
+      if (!path.startsWith("/api/")) continue // /ready's 503 is a readiness answer, with no Retry-After
+      for (const [status, headers] of Object.entries(RESPONSE_HEADERS)) {
+        if (isJsonObject(responses[status])) responses[status] = { ...responses[status], headers: { ...field(responses[status], "headers"), ...headers } }
+      }
+      if (method === "post" && path === "/api/v1/conversations" && isJsonObject(responses["202"])) {
+        responses["202"] = {
+          ...responses["202"],
+          headers: { Location: { description: "/api/v1/conversations/{id} of the conversation accepted", schema: { type: "string" } } }
+        }
+      }
+    }
+  }
+}
+
 const documentAsServed = (spec: JsonObject): JsonObject => {
   const decodeError = "#/components/schemas/HttpApiDecodeError"
   for (const operations of Object.values(field(spec, "paths"))) {
@@ -367,6 +396,7 @@ const documentAsServed = (spec: JsonObject): JsonObject => {
   const schemas = field(field(spec, "components"), "schemas")
   withoutUnknownIds(spec)
   withBearerAuth(spec)
+  withResponseHeaders(spec)
   for (const name of ["HttpApiDecodeError", "Issue", "PropertyKey"]) {
     const { [name]: _unused, ...others } = schemas
     const stillUsed = JSON.stringify({ ...spec, components: { ...field(spec, "components"), schemas: others } }).includes(`"#/components/schemas/${name}"`)

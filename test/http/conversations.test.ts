@@ -807,6 +807,13 @@ describe("operations endpoints", () => {
     expect(JSON.stringify(spec)).not.toContain("HttpApiDecodeError")
     expect(JSON.stringify(spec.paths["/api/v1/conversations"].post.responses["400"])).toContain("#/components/schemas/InvalidInput")
     expect(JSON.stringify(spec.paths["/api/v1/insights"].get.responses["400"])).toContain("#/components/schemas/InvalidParameter")
+    // The headers the answers carry, and the statuses each route can answer.
+    const headersOf = (path: string, method: string, status: string) => Object.keys((spec.paths[path][method].responses[status] as { headers?: Record<string, unknown> }).headers ?? {})
+    expect(headersOf("/api/v1/conversations", "post", "202")).toEqual(["Location"])
+    expect(headersOf("/api/v1/conversations", "post", "429")).toEqual(["Retry-After"])
+    expect(headersOf("/api/v1/conversations/bulk", "post", "503")).toEqual(["Retry-After"])
+    expect(Object.keys(spec.paths["/api/v1/conversations/{id}/retry"].post.responses)).toEqual(expect.arrayContaining(["202", "400", "404", "409", "429", "503"]))
+    expect(Object.keys(spec.paths["/api/v1/conversations/{id}"].get.responses)).toEqual(expect.arrayContaining(["200", "400", "404"]))
   })
 
   it("/openapi.json declares the optional bearer key on /api routes and gives no $id twice (JSON Schema 2020-12)", async () => {
