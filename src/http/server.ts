@@ -135,27 +135,38 @@ const UnknownRouteLive = HttpApiBuilder.Router.use((router) =>
   )
 )
 
+const decodes = (text: string): boolean => {
+  try {
+    decodeURIComponent(text)
+    return true
+  } catch {
+    return false
+  }
+}
+
 /**
- * Answers a request whose path is not valid percent-encoding (`/api/v1/conversations/%E0%A4%A`)
- * with a JSON 400 and returns true. The router cannot decode such a path, and the platform
- * answered it with an empty 404 before any route, the catch-all one included, could.
+ * Answers a request whose path or query is not valid percent-encoding
+ * (`/api/v1/conversations/%E0%A4%A`, `?author=%ZZ`, `?author=%C3%28`, not UTF-8) with a JSON 400
+ * and returns true. The router cannot decode such a path, and the platform answered it with an
+ * empty 404 before any route, the catch-all one included, could; such a query was read with the
+ * bad escapes left as they were or replaced (U+FFFD), and filtered on that.
  */
 const refusedUndecodablePath = (request: IncomingMessage, response: ServerResponse): boolean => {
   const url = request.url ?? "/"
   if (!url.includes("%")) return false
-  const path = url.split("?")[0]
-  try {
-    decodeURIComponent(path)
-    return false
-  } catch {
-    const started = performance.now()
-    const wire = errorWire(
-      new InvalidParameter({ message: `the URL path ${path} is not valid percent-encoding`, details: [{ field: "(path)", message: "malformed percent-encoding" }] })
-    )
-    writeJson(response, wire.status, wire.body, wire.headers)
-    recordHttpResponse(request.method ?? "GET", url, wire.status, performance.now() - started)
-    return true
-  }
+  const [path, ...rest] = url.split("?")
+  const query = rest.join("?")
+  const pathDecodes = decodes(path)
+  if (pathDecodes && query.split(/[&=]/).every(decodes)) return false
+  const started = performance.now()
+  const wire = errorWire(
+    pathDecodes
+      ? new InvalidParameter({ message: "the query string is not valid percent-encoding (UTF-8)", details: [{ field: "(query)", message: "malformed percent-encoding" }] })
+      : new InvalidParameter({ message: `the URL path ${path} is not valid percent-encoding`, details: [{ field: "(path)", message: "malformed percent-encoding" }] })
+  )
+  writeJson(response, wire.status, wire.body, wire.headers)
+  recordHttpResponse(request.method ?? "GET", url, wire.status, performance.now() - started)
+  return true
 }
 
 /** Why listening failed, in words that name the setting ("ServeError: An error has occurred" did not). */

@@ -777,6 +777,21 @@ describe("operations endpoints", () => {
     expect(await escaped.json()).toMatchObject({ error: "not_found", message: "conversation conv_Abc does not exist" })
   })
 
+  it("a query string that is not valid percent-encoding (or not UTF-8) gets a 400 naming it, not a filter on mangled text", async () => {
+    for (const query of ["author=%ZZ", "author=%C3%28", "cluster=billing&%E0%A4%A=x"]) {
+      const response = await get(`/api/v1/insights?${query}`)
+      expect(response.status, query).toBe(400)
+      expect(await response.json(), query).toEqual({
+        error: "invalid_parameter",
+        message: "the query string is not valid percent-encoding (UTF-8)",
+        details: [{ field: "(query)", message: "malformed percent-encoding" }]
+      })
+    }
+    // Valid escapes, and + for a space, still mean what they say.
+    const page = await get("/api/v1/insights?author=%40ana%20b&cluster=delivery%5Fdelay&limit=1")
+    expect(page.status).toBe(200)
+  })
+
   it("/openapi.json is OpenAPI 3.1 with every API path", async () => {
     const response = await get("/openapi.json")
     expect(response.status).toBe(200)
