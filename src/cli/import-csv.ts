@@ -6,7 +6,7 @@
  * file again stores nothing twice. Rejected rows are reported on stderr with their line number and
  * make the exit status 1; progress goes to stderr (a bar on a terminal, log lines otherwise).
  */
-import { Effect, Stream } from "effect"
+import { Effect, Option, Sink, Stream } from "effect"
 import type { ConfigurationError } from "../domain/errors.js"
 import { type ImportedThread, type ImportEvent, type ImportProgress, newProgress, progressEta, progressFraction, twcsImport } from "../twcs/reader.js"
 import { CommandFailed, reportRejected, summaryWhenInterrupted, withConfig, writeLines } from "./shared.js"
@@ -106,13 +106,21 @@ export const runImportCsv = (args: {
       const work = args.store
         ? // The store, its SQL client and the validate stage are loaded only for --store.
           Effect.flatMap(Effect.promise(() => import("./import-csv-store.js")), ({ storeThreads, withStore }) =>
-            events.pipe(
-              Stream.mapEffect((batch) => reportRejects(batch, counts)),
-              Stream.flattenIterables,
-              Stream.rechunk(STORE_GROUP),
-              Stream.mapChunksEffect((chunk) => Effect.as(storeThreads([...chunk], counts), chunk)),
-              Stream.runDrain,
-              withStore(config.databaseFile)
+            Effect.scoped(
+              Effect.gen(function* () {
+                // The first batch comes once the whole file has been read: only then is the database
+                // opened (created), so a file refused whole (no twcs header, empty, a directory)
+                // leaves no database behind.
+                const [first, rest] = yield* Stream.peel(events, Sink.head())
+                yield* Option.match(first, { onNone: () => rest, onSome: (batch) => Stream.concat(Stream.make(batch), rest) }).pipe(
+                  Stream.mapEffect((batch) => reportRejects(batch, counts)),
+                  Stream.flattenIterables,
+                  Stream.rechunk(STORE_GROUP),
+                  Stream.mapChunksEffect((chunk) => Effect.as(storeThreads([...chunk], counts), chunk)),
+                  Stream.runDrain,
+                  withStore(config.databaseFile)
+                )
+              })
             )
           )
         : events.pipe(

@@ -5,7 +5,7 @@
  */
 import { Schema } from "effect"
 import { spawn } from "node:child_process"
-import { appendFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
+import { appendFileSync, existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
@@ -145,6 +145,19 @@ describe("insightd import-csv", () => {
     expect(run.code).toBe(1)
     expect(run.stdout).toBe("")
     expect(run.stderr).toContain("missing.csv")
+  })
+
+  it("--store with a file refused whole (not twcs, empty) exits 1 and creates no database", async () => {
+    const notTwcs = join(dir, "not-twcs.csv")
+    writeFileSync(notTwcs, "a,b,c\n1,2,3\n")
+    const empty = join(dir, "empty.csv")
+    writeFileSync(empty, "")
+    for (const input of [notTwcs, empty]) {
+      const db = join(dir, "never-created.db")
+      const run = await importCsv([input, "--store"], { INSIGHTD_DB: db })
+      expect(run.code, input).toBe(1)
+      expect(existsSync(db), input).toBe(false)
+    }
   })
 
   it("exits 78 on bad configuration", async () => {
