@@ -464,6 +464,12 @@ const threadTextJson = (texts: ReadonlyArray<string>): string => {
   return JSON.stringify(threadText(texts.map((text) => JSON.parse(text) as string)))
 }
 
+/** The handle a company reply opens with (`@115712 …` → `"115712"`, JSON-encoded), if any. */
+const mentionedCustomer = (replyJson: string): string | undefined => {
+  const handle = /^\s*@([A-Za-z0-9_]{1,64})\b/.exec(JSON.parse(replyJson) as string)?.[1]
+  return handle === undefined ? undefined : JSON.stringify(handle)
+}
+
 /** Builds one conversation's JSON from its spilled messages (by tweet index). */
 const composeThread = (table: TweetTable, rootIndex: number, members: Array<number>, spilled: Map<number, SpilledMessage>): ImportedThread => {
   members.sort((a, b) => table.times[a] - table.times[b] || table.ids[a] - table.ids[b])
@@ -474,6 +480,7 @@ const composeThread = (table: TweetTable, rootIndex: number, members: Array<numb
   let customer: string | undefined
   let firstAuthor = ""
   let firstTimestamp = ""
+  let firstReply: string | undefined
   for (const index of kept) {
     const { author, text, timestamp, inbound } = spilled.get(index)!
     if (firstTimestamp === "") {
@@ -481,7 +488,10 @@ const composeThread = (table: TweetTable, rootIndex: number, members: Array<numb
       firstAuthor = author
     }
     if (inbound) customer ??= author
-    else companies.add(author)
+    else {
+      companies.add(author)
+      firstReply ??= text
+    }
     texts.push(text)
     messages.push(`{"author":${author},"text":${text},"timestamp":"${timestamp}","inbound":${inbound}}`)
   }
@@ -489,11 +499,17 @@ const composeThread = (table: TweetTable, rootIndex: number, members: Array<numb
   const id = `conv_twcs_${root}`
   const tweetIds = kept.map((index) => `"${table.ids[index]}"`).join(",")
   const omitted = members.length - kept.length
+  // No inbound tweet: the customer's own tweets are missing from the file (a company reply to an
+  // absent parent became the root). twcs replies open with the customer's handle
+  // (`@115712 Sorry to hear…`, the customer's author_id), so that handle is the author, and the
+  // metadata says so; only without such a mention does the company stand in.
+  const mentioned = customer === undefined && firstReply !== undefined ? mentionedCustomer(firstReply) : undefined
   const metadata =
     `{"source":"twcs","root_tweet_id":"${root}","tweet_ids":[${tweetIds}],"companies":[${[...companies].join(",")}]` +
+    (mentioned !== undefined ? `,"author_from":"mention"` : "") +
     (omitted > 0 ? `,"messages_omitted":${omitted}}` : "}")
   const json =
-    `{"id":"${id}","author":${customer ?? firstAuthor},"timestamp":"${firstTimestamp}","text":${threadTextJson(texts)},` +
+    `{"id":"${id}","author":${customer ?? mentioned ?? firstAuthor},"timestamp":"${firstTimestamp}","text":${threadTextJson(texts)},` +
     `"messages":[${messages.join(",")}],"metadata":${metadata}}`
   return { _tag: "Thread", id, rootTweetId: root, line: table.lines[rootIndex], size: members.length, json }
 }

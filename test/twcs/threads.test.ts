@@ -122,6 +122,27 @@ describe("twcs thread rebuild", () => {
     expect(cycle.author).toBe("c1")
   })
 
+  it("names the customer a company reply addresses when the customer's own tweets are missing (else the company stands in)", async () => {
+    const file = join(dir, "company-only.csv")
+    writeFileSync(
+      file,
+      'tweet_id,author_id,inbound,created_at,text,response_tweet_id,in_response_to_tweet_id\n' +
+        '60,AcmeSupport,False,Tue Oct 31 10:00:00 +0000 2017,"@115712 Sorry, we are on it",61,59\n' +
+        '61,AcmeSupport,False,Tue Oct 31 10:05:00 +0000 2017,@115712 any news?,,60\n' +
+        '70,AcmeSupport,False,Tue Oct 31 11:00:00 +0000 2017,We are down for maintenance,,\n' +
+        '80,AcmeSupport,False,Tue Oct 31 12:00:00 +0000 2017,@555 hello,81,\n' +
+        '81,555,True,Tue Oct 31 12:01:00 +0000 2017,@AcmeSupport hi,,80\n'
+    )
+    const threads = (await runImport(file)) as ReadonlyArray<ImportedThread>
+    const byId = new Map(threads.map((t) => [t.id, JSON.parse(t.json) as { author: string; metadata: Record<string, unknown> }]))
+    expect(byId.get("conv_twcs_60")).toMatchObject({ author: "115712", metadata: { author_from: "mention", companies: ["AcmeSupport"] } })
+    expect(byId.get("conv_twcs_70")!.author).toBe("AcmeSupport")
+    expect(byId.get("conv_twcs_70")!.metadata).not.toHaveProperty("author_from")
+    // A thread with an inbound tweet keeps its author, mention or not.
+    expect(byId.get("conv_twcs_80")!.author).toBe("555")
+    expect(byId.get("conv_twcs_80")!.metadata).not.toHaveProperty("author_from")
+  })
+
   it("reports malformed rows with their line number and goes on", async () => {
     const file = join(dir, "bad.csv")
     writeFileSync(
