@@ -161,7 +161,9 @@ export const buildRequest = (batch: ReadonlyArray<Conversation>, options: Prompt
     entries.map((entry) => {
       const messages = (entry.messages ?? []).map((message) => message.text)
       const joined = messages.length > 1 ? [messages.join("\n"), messages.join("")] : []
-      return [entry.conversation_id, [...(entry.text === undefined ? [] : [entry.text]), ...messages, ...joined]]
+      // Authors are sent too, so they are words the model reads as much as the texts are.
+      const authors = (entry.messages ?? []).map((message) => message.author)
+      return [entry.conversation_id, [...(entry.text === undefined ? [] : [entry.text]), ...messages, ...joined, ...authors]]
     })
   )
   return {

@@ -204,6 +204,35 @@ const retryable = (message: string) => new AnalysisError({ message, retryable: t
 
 const ID_CHARACTER = /[A-Za-z0-9_-]/
 
+const codePoint = (hex: string, radix = 16): string => {
+  const value = Number.parseInt(hex, radix)
+  return Number.isInteger(value) && value >= 0 && value <= 0x10ffff ? String.fromCodePoint(value) : ""
+}
+
+/**
+ * A text as a model may read it, for finding ids in it: the escapes a model decodes without being
+ * asked (JSON's and JavaScript's `\u005f`, `\u{5f}`, `\x5f`, HTML's `&#95;`, URLs' `%5F`) decoded,
+ * compatibility forms folded (NFKC: full-width `ｃｏｎｖ＿` is `conv_`), invisible characters
+ * (zero-width spaces, joiners, combining marks) dropped, and case folded. A literal search missed
+ * `conv\u005fvicB`, and the model obeyed it as `conv_vicB`.
+ */
+export const asModelReads = (text: string): string => {
+  let decoded = text.normalize("NFKC")
+  for (let pass = 0; pass < 3; pass++) {
+    const next = decoded
+      .replace(/\\+u\{([0-9a-fA-F]{1,6})\}/g, (_, hex: string) => codePoint(hex))
+      .replace(/\\+u([0-9a-fA-F]{4})/g, (_, hex: string) => codePoint(hex))
+      .replace(/\\+x([0-9a-fA-F]{2})/g, (_, hex: string) => codePoint(hex))
+      .replace(/&#x([0-9a-fA-F]{1,6});?/g, (_, hex: string) => codePoint(hex))
+      .replace(/&#([0-9]{1,7});?/g, (_, digits: string) => codePoint(digits, 10))
+      .replace(/%([0-9a-fA-F]{2})/g, (_, hex: string) => codePoint(hex))
+      .normalize("NFKC")
+    if (next === decoded) break
+    decoded = next
+  }
+  return decoded.replace(/[\p{Cf}\p{Mn}]/gu, "").toLowerCase()
+}
+
 /** Whether `text` contains the conversation id `id` as a whole word (`conv_1` is not in `conv_10`). */
 const namesId = (text: string, id: string): boolean => {
   for (let at = text.indexOf(id); at >= 0; at = text.indexOf(id, at + 1)) {
@@ -243,6 +272,7 @@ export const parseContent = (
   if (Either.isLeft(document)) return allFail(issueText(document.left))
 
   const inBatch = new Set<string>(batchIds)
+  const readableTexts = new Map([...textsById].map(([id, texts]) => [id, texts.map(asModelReads)]))
   const seen = new Map<string, Array<unknown>>()
   const unknownIds: Array<string> = []
   for (const item of document.right.results) {
@@ -273,7 +303,8 @@ export const parseContent = (
       items.set(id, Either.left(retryable(`grok result invalid: ${issueText(decoded.left)}`)))
       continue
     }
-    const namedBy = batchIds.find((other) => other !== id && (textsById.get(other) ?? []).some((text) => namesId(text, id)))
+    const lowerId = id.toLowerCase()
+    const namedBy = batchIds.find((other) => other !== id && (readableTexts.get(other) ?? []).some((text) => namesId(text, lowerId)))
     if (namedBy !== undefined) {
       // Another conversation of the batch names this one: whatever it says about it (a forged
       // answer, an instruction) may have steered this result. Asked again alone, it cannot.
