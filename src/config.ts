@@ -4,6 +4,7 @@
  */
 import { Context, Effect, Either, Layer, ParseResult, Redacted, Schema } from "effect"
 import { existsSync } from "node:fs"
+import { isIP } from "node:net"
 import { resolve } from "node:path"
 import { fileURLToPath } from "node:url"
 import { ConfigurationError } from "./domain/errors.js"
@@ -12,6 +13,17 @@ import { describeFileIssues, readJsonObjectFile } from "./domain/fileIssues.js"
 const Port = Schema.Int.pipe(Schema.between(0, 65535, { message: () => "must be an integer port 0..65535" }))
 /** An empty host would listen on every interface; an empty database file is a temporary one, deleted at exit. */
 const NonBlankText = Schema.String.pipe(Schema.filter((text) => text.trim() !== "" || "must not be empty"))
+/**
+ * Where to listen: an IP address or a host name. A value that is neither (`999.1.1.1`, `local host`)
+ * is a configuration error (exit 78, nothing opened), not a listen failure after the database was
+ * opened and migrated, which exited 1 and made systemd restart into the same mistake.
+ */
+const HOST_NAME = /^(?=.{1,253}$)(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)*[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.?$/
+const ListenHost = NonBlankText.pipe(
+  Schema.filter(
+    (text) => isIP(text) !== 0 || (HOST_NAME.test(text) && !/^\d+$/.test(text.replace(/\.$/, "").split(".").at(-1) ?? "")) || "must be an IP address (127.0.0.1, 0.0.0.0, ::) or a host name"
+  )
+)
 const HttpUrl = Schema.String.pipe(Schema.pattern(/^https?:\/\/\S+$/, { message: () => "must be an http(s) URL" }))
 // Its value is never echoed: a key pasted here by mistake must not reach the logs.
 const EnvVarName = Schema.String.pipe(
@@ -35,7 +47,7 @@ const section = <A, I>(schema: Schema.Schema<A, I>) =>
 export const ConfigFile = Schema.Struct({
   http: section(
     Schema.Struct({
-      host: withDefault(NonBlankText, "127.0.0.1"),
+      host: withDefault(ListenHost, "127.0.0.1"),
       port: withDefault(Port, 8080),
       max_body_bytes: withDefault(PositiveInt, 1024 * 1024),
       max_bulk_body_bytes: withDefault(PositiveInt, 16 * 1024 * 1024),
@@ -148,7 +160,7 @@ const nonEmpty = Schema.String.pipe(Schema.minLength(1, { message: () => "must n
 
 const envSchemas = {
   INSIGHTD_PORT: intText(0, 65535, "an integer port 0..65535"),
-  INSIGHTD_HOST: nonEmpty,
+  INSIGHTD_HOST: ListenHost,
   INSIGHTD_DB: nonEmpty,
   INSIGHTD_ANALYZER: oneOfText(["auto", "grok", "local"]),
   XAI_BASE_URL: HttpUrl,

@@ -69,6 +69,16 @@ describe("configuration", () => {
     expect(errorOf(loadConfig({ INSIGHTD_RATE_LIMIT: "-1" }))).toMatch(/INSIGHTD_RATE_LIMIT/)
   })
 
+  it("a listen host that is neither an IP address nor a host name is a configuration error, before anything is opened", () => {
+    for (const host of ["999.1.1.1", "local host", "-bad.example", "http://127.0.0.1"]) {
+      expect(errorOf(loadConfig({ INSIGHTD_HOST: host })), host).toMatch(/INSIGHTD_HOST: must be an IP address \(127\.0\.0\.1, 0\.0\.0\.0, ::\) or a host name/)
+    }
+    expect(errorOf(loadConfig({ INSIGHTD_CONFIG: file("host.json", { http: { host: "1.2.3" } }) }))).toMatch(/http\.host: must be an IP address/)
+    for (const host of ["127.0.0.1", "0.0.0.0", "::", "::1", "localhost", "insightd.internal", "api-1.example.com."]) {
+      expect(Either.getOrThrow(loadConfig({ INSIGHTD_HOST: host })).http.host, host).toBe(host)
+    }
+  })
+
   it("every bad field of config.json is named at once, in plain words", () => {
     const message = errorOf(loadConfig({ INSIGHTD_CONFIG: file("many.json", { htp: {}, http: { port: "x" }, log: { level: "loud" } }) }))
     expect(message).toContain('htp: is not a field here (known: "http", ')
