@@ -217,7 +217,11 @@ export const startPipeline = (pipeline: ResolvedPipeline, options: PipelineOptio
           } else {
             yield* Effect.logInfo("shutdown: in-flight analysis finished")
           }
-          const released = yield* store.releaseClaims("refund").pipe(Effect.catchAll((error) => Effect.logError("shutdown: releasing claims failed", error).pipe(Effect.as(0))))
+          // A claim whose Grok call went out (and was cut off by the grace period) keeps its attempt,
+          // as after a crash: the call was paid for, and a conversation whose calls outlast every
+          // grace period must end `failed` on the budget rather than be sent again at each restart.
+          // One still waiting for a call slot gets its attempt back.
+          const released = yield* store.releaseClaims("keep").pipe(Effect.catchAll((error) => Effect.logError("shutdown: releasing claims failed", error).pipe(Effect.as(0))))
           yield* Effect.logInfo("shutdown: unfinished claims released").pipe(Effect.annotateLogs({ conversations: released }))
         }
         if (fibers.persist) {

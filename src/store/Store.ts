@@ -108,9 +108,10 @@ export interface StoreShape {
   readonly record: (outcomes: ReadonlyArray<AnalysisOutcome>) => Effect.Effect<void, StoreError>
   /**
    * Returns every conversation this process still holds `processing` to `pending`. `attempt`:
-   * "refund" gives the claim's attempt back (shutdown, a database failure: the analysis was not
-   * at fault); "keep" leaves it counted where the analysis had begun (the analysis itself died, as
-   * recovery after a crash does), so a conversation that keeps killing it ends `failed` instead of looping.
+   * "refund" gives the claim's attempt back (a database failure: the analysis was not at fault);
+   * "keep" leaves it counted where the analysis had begun (the analysis died, or a shutdown cut its
+   * call off, as recovery after a crash does), so a conversation that keeps killing it, or whose
+   * calls outlast every grace period, ends `failed` instead of looping.
    */
   readonly releaseClaims: (attempt: "refund" | "keep") => Effect.Effect<number, StoreError>
   /**

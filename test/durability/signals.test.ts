@@ -112,6 +112,31 @@ describe("signals during shutdown", () => {
     expect(withDb(daemon.dbPath, (db) => db.prepare("SELECT count(*) AS n FROM conversations WHERE id = 'conv_late_request'").get())).toEqual({ n: 0 })
   }, 30_000)
 
+  it("a shutdown whose grace period cuts off calls already sent keeps their attempt; claims still waiting for a call slot get theirs back", async () => {
+    fake = await startFakeGrok({ latencyMs: 8_000 })
+    const daemon = await spawnDaemon({
+      env: { XAI_API_KEY: "xai-test-key", XAI_BASE_URL: fake.baseUrl, INSIGHTD_ANALYZER: "grok", INSIGHTD_RATE_LIMIT: "0", INSIGHTD_GRACE_PERIOD_MS: "1000", INSIGHTD_GROK_CALLS_PER_SECOND: "2" }
+    })
+    daemons.push(daemon)
+    const response = await fetch(`${daemon.baseUrl}/api/v1/conversations/bulk`, {
+      method: "POST",
+      headers: { "content-type": "application/json" },
+      body: JSON.stringify(Array.from({ length: 200 }, (_, i) => conversation({ id: `conv_cut_${i}` })))
+    })
+    expect(response.status).toBe(202)
+    await waitUntil(() => fake!.calls.length >= 2, 10_000, "two calls in flight")
+    const stopped = await daemon.stop("SIGTERM", 15_000)
+    expect(stopped.code).toBe(0)
+    expect(daemon.logsWith("shutdown: grace period over, interrupting in-flight analysis").length).toBe(1)
+    const sent = new Set(fake.calls.flatMap((call) => call.ids))
+    const rows = withDb(daemon.dbPath, (db) => db.prepare("SELECT id, status, attempts FROM conversations").all() as Array<{ id: string; status: string; attempts: number }>)
+    expect(rows.filter((row) => row.status === "processing")).toEqual([])
+    const attemptsOf = (carried: boolean) => new Set(rows.filter((row) => sent.has(row.id) === carried).map((row) => `${row.status}:${row.attempts}`))
+    expect(sent.size).toBeGreaterThan(0)
+    expect(attemptsOf(true)).toEqual(new Set(["pending:1"]))
+    expect(attemptsOf(false)).toEqual(new Set(["pending:0"]))
+  }, 30_000)
+
   it("a conversation handed back by a shutdown after its calls failed keeps the attempt: restarts do not renew its call budget", async () => {
     fake = await startFakeGrok({ fault: () => "500" })
     const daemon = await spawnDaemon({
