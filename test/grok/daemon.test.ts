@@ -163,6 +163,31 @@ describe("daemon with the Grok analyzer", () => {
     expect(daemon.stderr()).not.toContain("xai-test-secret-key")
   })
 
+  it("an idle daemon checks the key once at start: a wrong key makes /ready 503 grok_unauthorized before any conversation arrives; a right one costs one probe", async () => {
+    fake = await startFakeGrok({ apiKey: "the-key-xai-wants" })
+    const wrong = await startDaemon(grokEnv(fake))
+    daemon = wrong
+    await waitFor(() => wrong.logs.some((line) => line.message.startsWith("analyzer paused")), 10_000, "the start-up key check")
+    const ready = await fetch(`${wrong.url}/ready`)
+    expect(ready.status).toBe(503)
+    expect(((await ready.json()) as { reason?: string }).reason).toBe("grok_unauthorized")
+    // Only probes (no conversation in them), all refused; then one per probe interval while paused.
+    expect(fake.calls.length).toBeGreaterThanOrEqual(1)
+    expect(fake.calls.every((call) => call.ids.length === 0 && call.status === 401)).toBe(true)
+    expect(await wrong.stop(false)).toBe(0)
+    wrong.cleanup()
+    daemon = undefined
+    await fake.close()
+
+    fake = await startFakeGrok()
+    const right = await startDaemon(grokEnv(fake))
+    daemon = right
+    await waitFor(() => fake!.calls.length > 0, 10_000, "the start-up key check")
+    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    expect(fake.calls.map((call) => [call.ids.length, call.status])).toEqual([[0, 200]])
+    expect((await fetch(`${right.url}/ready`)).status).toBe(200)
+  })
+
   it("Grok not answering: /ready is 503 grok_unreachable after 3 calls in a row, the batch still fails after its retries, and a probe notices Grok is back", async () => {
     fake = await startFakeGrok()
     fake.setFault(() => "timeout")

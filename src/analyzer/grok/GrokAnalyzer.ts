@@ -71,6 +71,9 @@ export const DEGRADED_UNREACHABLE = "grok_unreachable"
 export const UNREACHABLE_AFTER_CALLS = 3
 
 /** A probe proves the key only when the server answered with something other than 401/403. */
+/** How long an idle daemon waits for a first call before it checks the key with a probe. */
+const STARTUP_CHECK_MS = 3_000
+
 const rejectsProbe = (error: { readonly _tag: string }): boolean =>
   error._tag === "GrokUnauthorized" || error._tag === "GrokTransport" || error._tag === "GrokTimeout" || error._tag === "NotStarted"
 
@@ -223,6 +226,8 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
      * it is the probe, only while not paused: calls queued for a slot when the pause began do not
      * go out (→ NotStarted: their batch is handed back).
      */
+    /** Calls that left (probes included): the start-up key check goes out only if none has. */
+    let callsStarted = 0
     const limited = (
       body: ChatCompletionRequest,
       probe: boolean,
@@ -251,6 +256,7 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
             const at = yield* Effect.raceFirst(Deferred.await(sent), Effect.zipRight(Fiber.await(inFlight), Effect.sync(() => performance.now())))
             watch.disarm()
             recordSend(at)
+            callsStarted++
             return inFlight
           })
         )
@@ -468,6 +474,23 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
         }
         return decoded
       }).pipe(Effect.withSpan("grok.analyze_batch", { attributes: { "grok.model": settings.model, batch_size: batch.length } }))
+
+    // The daemon checks the key with a probe when no call has gone out within STARTUP_CHECK_MS of
+    // start: /ready ("the analyzer can work") said ok on an idle daemon with a wrong key until the
+    // first conversation came. With work waiting, its first call checks the key anyway. A refused
+    // key pauses analysis, as a refused call would. (A stage command stops on its first call.)
+    if (Option.isSome(lifecycle)) {
+      yield* Effect.forkIn(
+        Effect.gen(function* () {
+          yield* Effect.sleep(Duration.millis(STARTUP_CHECK_MS))
+          if (callsStarted > 0 || paused) return
+          const outcome = yield* Effect.either(limited(probeBody, true))
+          if (Either.isLeft(outcome) && outcome.left._tag === "GrokUnauthorized") yield* pause(outcome.left)
+          yield* Effect.logDebug("grok start-up key check").pipe(Effect.annotateLogs({ analyzer: name, accepted: Either.isRight(outcome) || !rejectsProbe(outcome.left) }))
+        }),
+        scope
+      )
+    }
 
     return {
       name,
