@@ -188,6 +188,24 @@ describe("daemon with the Grok analyzer", () => {
     expect((await fetch(`${right.url}/ready`)).status).toBe(200)
   })
 
+  it("offers the labels already given on a fresh database within a second or two, not after the 30 s a full list is kept", async () => {
+    fake = await startFakeGrok()
+    daemon = await startDaemon(grokEnv(fake))
+    const running = daemon
+    await postBulk(running, conversations(20, "first"))
+    await waitFor(() => statusCounts(running).completed === 20, 10_000, "the first 20 analysed")
+    await new Promise((resolve) => setTimeout(resolve, 1_500))
+    const before = fake.calls.length
+    await postBulk(running, conversations(10, "later"))
+    await waitFor(() => statusCounts(running).completed === 30, 10_000, "the next 10 analysed")
+    const systemOf = (call: { body: unknown }) => String((call.body as { messages: Array<{ content: string }> }).messages[0].content)
+    const later = fake.calls.slice(before).filter((call) => call.ids.length > 0)
+    expect(later.length).toBeGreaterThan(0)
+    expect(systemOf(later[0])).not.toContain("Existing labels (most used first): (none yet)")
+    const stored = (running.db().prepare("SELECT DISTINCT cluster FROM insight_clusters").all() as Array<{ cluster: string }>).map((row) => row.cluster)
+    expect(stored.some((label) => systemOf(later[0]).includes(label))).toBe(true)
+  })
+
   it("Grok not answering: /ready is 503 grok_unreachable after 3 calls in a row, the batch still fails after its retries, and a probe notices Grok is back", async () => {
     fake = await startFakeGrok()
     fake.setFault(() => "timeout")

@@ -71,6 +71,9 @@ export const DEGRADED_UNREACHABLE = "grok_unreachable"
 export const UNREACHABLE_AFTER_CALLS = 3
 
 /** A probe proves the key only when the server answered with something other than 401/403. */
+/** How long a list of cluster labels that is not full yet is reused (see topClusters). */
+const FILLING_LABELS_TTL_MS = 1_000
+
 /** How long an idle daemon waits for a first call before it checks the key with a probe. */
 const STARTUP_CHECK_MS = 3_000
 
@@ -390,12 +393,23 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
         )
       )
 
-    const topClusters = yield* Effect.cachedWithTTL(
-      store.topClusters(settings.topClusters).pipe(
+    // The labels are read again after the TTL (the query sums a rollup, ~100 ms at a million
+    // insights), but while the list is not full yet (a fresh database: the first thousands of
+    // conversations) after FILLING_LABELS_TTL_MS only: with a 30 s TTL throughout, a fresh
+    // backlog's first ~300 calls were offered no label at all, whatever had been labelled since.
+    let cachedLabels: { readonly labels: ReadonlyArray<string>; readonly at: number } | undefined
+    const topClusters = Effect.gen(function* () {
+      const now = yield* Clock.currentTimeMillis
+      const ttl = cachedLabels !== undefined && cachedLabels.labels.length < settings.topClusters ? Math.min(FILLING_LABELS_TTL_MS, settings.topClustersTtlMs) : settings.topClustersTtlMs
+      if (cachedLabels !== undefined && now - cachedLabels.at < ttl) return cachedLabels.labels
+      // Batches asking meanwhile keep the old list rather than read it again each.
+      if (cachedLabels !== undefined) cachedLabels = { labels: cachedLabels.labels, at: now }
+      const labels = yield* store.topClusters(settings.topClusters).pipe(
         Effect.catchAll((error) => Effect.logWarning("could not read the most used cluster labels").pipe(Effect.annotateLogs({ reason: error.message }), Effect.as([] as ReadonlyArray<string>)))
-      ),
-      Duration.millis(settings.topClustersTtlMs)
-    )
+      )
+      cachedLabels = { labels, at: now }
+      return labels
+    })
 
     const analyzeBatch: AnalyzerShape["analyzeBatch"] = (batch) =>
       Effect.gen(function* () {
