@@ -274,13 +274,19 @@ export const loadConfig = (env: NodeJS.ProcessEnv = process.env): Either.Either<
   })
 }
 
-/** A URL with any user name and password replaced by `***` (they may hold a credential). */
+/**
+ * A URL with any user name and password replaced by `***`, and every query value too (a gateway
+ * may take its key as `?api_key=…`): any of them may hold a credential.
+ */
 const withoutCredentials = (url: string): string => {
   try {
     const parsed = new URL(url)
-    if (parsed.username === "" && parsed.password === "") return url
-    parsed.username = "***"
-    parsed.password = ""
+    if (parsed.username === "" && parsed.password === "" && parsed.search === "") return url
+    if (parsed.username !== "" || parsed.password !== "") {
+      parsed.username = "***"
+      parsed.password = ""
+    }
+    for (const key of [...new Set(parsed.searchParams.keys())]) parsed.searchParams.set(key, "***")
     return parsed.toString()
   } catch {
     return url

@@ -5,6 +5,7 @@
  */
 import { Effect, Either, Layer } from "effect"
 import { Analyzer } from "../../src/analyzer/Analyzer.js"
+import { redactSecrets } from "../../src/analyzer/grok/client.js"
 import { GrokAnalyzerLive } from "../../src/analyzer/grok/GrokAnalyzer.js"
 import { StoreError } from "../../src/domain/errors.js"
 import { Store } from "../../src/store/Store.js"
@@ -30,6 +31,18 @@ const right = (value: Either.Either<AnalysisResult, unknown> | undefined): Analy
   return value.right
 }
 const gaps = (f: FakeGrok) => f.calls.slice(1).map((call, i) => call.at - f.calls[i].at)
+
+describe("redactSecrets (texts that reach logs and last_error)", () => {
+  it("masks the key, a Bearer header, URL credentials and URL query values, and leaves the rest", () => {
+    const text =
+      'connect ECONNREFUSED for https://user:pw@gw.example/v1/chat/completions?api_key=qsecret&x=1 (Authorization: Bearer sk-live-123); key sk-live-123; see https://docs.example/errors'
+    const clean = redactSecrets(text, "sk-live-123")
+    for (const secret of ["qsecret", "sk-live-123", "user:pw"]) expect(clean).not.toContain(secret)
+    expect(clean).toContain("https://[redacted]@gw.example/v1/chat/completions?api_key=[redacted]&x=[redacted]")
+    expect(clean).toContain("https://docs.example/errors")
+    expect(clean).toContain("connect ECONNREFUSED")
+  })
+})
 
 describe("grok analyzer against the fake", () => {
   it("analyses a batch in one call; each result is its own conversation's, with usage, cost and the raw reply", async () => {

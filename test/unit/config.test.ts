@@ -51,6 +51,11 @@ describe("configuration", () => {
     const described = JSON.stringify(describeConfig(config))
     for (const secret of ["topsecret", "sk-secret-123", "hunter2", "user:"]) expect(described).not.toContain(secret)
     expect(described).toContain('"baseUrl":"http://***@127.0.0.1:1/v1"')
+    // A key in the query (a gateway's ?api_key=…) is masked too.
+    const withQuery = Either.getOrThrow(loadConfig({ INSIGHTD_CONFIG: "", XAI_API_KEY: "k", XAI_BASE_URL: "https://gateway.example/v1?api_key=qsecret&region=eu" }))
+    const describedQuery = JSON.stringify(describeConfig(withQuery))
+    expect(describedQuery).not.toContain("qsecret")
+    expect(describedQuery).toContain('"baseUrl":"https://gateway.example/v1?api_key=***&region=***"')
     expect(described).toContain('"api_keys":1')
     expect(described).toContain('"xai_key_present":true')
     expect(described).not.toMatch(/apiKeys|apiKey"/)

@@ -104,7 +104,11 @@ const errorDetail = (body: string): string => {
  * Authorization header, or a base URL with credentials in a message, would put them there.
  */
 export const redactSecrets = (text: string, apiKey: string): string => {
-  let redacted = text.replace(/\bBearer\s+[^\s"',;]+/gi, "Bearer [redacted]").replace(/\/\/[^/@\s]+@/g, "//[redacted]@")
+  let redacted = text
+    .replace(/\bBearer\s+[^\s"',;]+/gi, "Bearer [redacted]")
+    .replace(/\/\/[^/@\s]+@/g, "//[redacted]@")
+    // A URL's query values (`?api_key=…` for a gateway that takes its key there).
+    .replace(/(:\/\/[^\s"'?]*\?[^\s"']*)/g, (url) => url.replace(/([?&][^=&#\s"']+=)[^&#\s"']*/g, "$1[redacted]"))
   if (apiKey.length >= 4) redacted = redacted.split(apiKey).join("[redacted]")
   return redacted
 }
