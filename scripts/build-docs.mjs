@@ -8,7 +8,10 @@ import * as OpenApi from "@effect/platform/OpenApi"
 const { InsightdApi } = await import(new URL("../dist/http/api.js", import.meta.url).href)
 // The Scalar bundle @effect/platform ships for HttpApiScalar; not in its exports map, so by path.
 const scalarModule = new URL("./internal/httpApiScalar.js", import.meta.resolve("@effect/platform/HttpApiScalar"))
-const { javascript } = await import(scalarModule.href)
+const { javascript: scalarBundle } = await import(scalarModule.href)
+// The bundle names a source map (`//# sourceMappingURL=/sm/….map`) that is not shipped: served
+// as is, every browser's developer tools fetched it and got a 404.
+const javascript = scalarBundle.replace(/\/\/# sourceMappingURL=\S+/g, "")
 
 const escapeJson = (value) =>
   JSON.stringify(value)

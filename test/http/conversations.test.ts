@@ -881,5 +881,7 @@ describe("operations endpoints", () => {
     const external = tags.filter((tag) => /\b(src|href)\s*=\s*["']?(https?:)?\/\//i.test(tag))
     expect(external).toEqual([])
     expect(html).not.toMatch(/@import\s+(url\()?["']?(https?:)?\/\//i)
+    // Nor a source map it does not serve (developer tools would fetch it and get a 404).
+    expect(html).not.toContain("sourceMappingURL")
   })
 })
