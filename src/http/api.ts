@@ -115,13 +115,15 @@ const numberParam = (name: string, min: number, max: number, integer: boolean) =
 // A parameter given twice (`?sentiment=a&sentiment=b`) arrives as an array: said as such, rather
 // than as a bad value.
 const GIVEN_ONCE = (name: string) => `${name} must be given once, as text`
+/** A parameter's message annotation: `describe` says what is wrong with a value given once. */
+const paramMessage = (name: string, describe: (actual: unknown) => string) => (issue: { readonly actual: unknown }) => ({
+  message: Array.isArray(issue.actual) ? GIVEN_ONCE(name) : describe(issue.actual),
+  override: true
+})
 
 const oneOf = <L extends ReadonlyArray<string>>(name: string, ...values: L) =>
   Schema.Literal(...values).annotations({
-    message: (issue) => ({
-      message: Array.isArray(issue.actual) ? GIVEN_ONCE(name) : `${name} must be one of ${values.join(", ")} (got ${JSON.stringify(issue.actual)})`,
-      override: true
-    })
+    message: paramMessage(name, (actual) => `${name} must be one of ${values.join(", ")} (got ${JSON.stringify(actual)})`)
   })
 
 // In a query string `+` means a space, so `start_time=2024-05-01T00:00:00+02:00` sent unencoded
@@ -139,18 +141,13 @@ const timeParam = (name: string) =>
 // neither could only ever match nothing: `?author=` from an empty form field, `?cluster=Billing`.
 // A 400 that says so beats an empty page that looks like "no such insights".
 const authorParam = Schema.String.pipe(
-  Schema.filter((value) => value.trim().length > 0, {
-    message: (issue) => ({ message: Array.isArray(issue.actual) ? GIVEN_ONCE("author") : "author must not be empty or only whitespace", override: true })
-  })
+  Schema.filter((value) => value.trim().length > 0, { message: paramMessage("author", () => "author must not be empty or only whitespace") })
 ).annotations({ description: "the conversation's author, exactly as submitted" })
 
 const isClusterLabel = Schema.is(ClusterLabel)
 const clusterParam = Schema.String.pipe(
   Schema.filter((value) => isClusterLabel(value), {
-    message: (issue) => ({
-      message: Array.isArray(issue.actual) ? GIVEN_ONCE("cluster") : `cluster must be a lowercase snake_case label such as delivery_delay (got ${JSON.stringify(issue.actual)})`,
-      override: true
-    })
+    message: paramMessage("cluster", (actual) => `cluster must be a lowercase snake_case label such as delivery_delay (got ${JSON.stringify(actual)})`)
   })
 ).annotations({ description: "a topic label (lowercase snake_case)" })
 

@@ -94,6 +94,14 @@ const routeMethods: ReadonlyArray<{ readonly pattern: RegExp; readonly allowed: 
   }))
 })()
 
+/** Answers a request with `error` from the Node listener (outside the router), counted in the HTTP metrics. */
+const answerError = (request: IncomingMessage, response: ServerResponse, error: Parameters<typeof errorWire>[0]): void => {
+  const started = performance.now()
+  const wire = errorWire(error)
+  writeJson(response, wire.status, wire.body, wire.headers)
+  recordHttpResponse(request.method ?? "GET", request.url ?? "/", wire.status, performance.now() - started)
+}
+
 /**
  * A path with no parameter names one route, even where a parameter route would also match it:
  * `GET /api/v1/conversations/bulk` is the bulk route asked with the wrong method (405, `Allow:
@@ -110,10 +118,7 @@ const refusedMethodOnStaticPath = (request: IncomingMessage, response: ServerRes
   if (allowed === undefined || allowed.includes(method)) return false
   // Otherwise no route takes the request, and the catch-all route answers the 405 itself.
   if (!parameterRoutes.some((route) => route.pattern.test(path) && route.allowed.includes(method))) return false
-  const started = performance.now()
-  const wire = errorWire(new MethodNotAllowed({ message: `${request.method} is not allowed on ${path}; it takes ${allowed.join(", ")}`, allowed }))
-  writeJson(response, wire.status, wire.body, wire.headers)
-  recordHttpResponse(request.method ?? "GET", request.url ?? "/", wire.status, performance.now() - started)
+  answerError(request, response, new MethodNotAllowed({ message: `${method} is not allowed on ${path}; it takes ${allowed.join(", ")}`, allowed }))
   return true
 }
 
@@ -158,14 +163,13 @@ const refusedUndecodablePath = (request: IncomingMessage, response: ServerRespon
   const query = rest.join("?")
   const pathDecodes = decodes(path)
   if (pathDecodes && query.split(/[&=]/).every(decodes)) return false
-  const started = performance.now()
-  const wire = errorWire(
+  answerError(
+    request,
+    response,
     pathDecodes
       ? new InvalidParameter({ message: "the query string is not valid percent-encoding (UTF-8)", details: [{ field: "(query)", message: "malformed percent-encoding" }] })
       : new InvalidParameter({ message: `the URL path ${path} is not valid percent-encoding`, details: [{ field: "(path)", message: "malformed percent-encoding" }] })
   )
-  writeJson(response, wire.status, wire.body, wire.headers)
-  recordHttpResponse(request.method ?? "GET", url, wire.status, performance.now() - started)
   return true
 }
 
@@ -194,11 +198,8 @@ const answerExpectContinue = (node: Server, limits: BodyLimits) => (request: Inc
   const declared = Number(request.headers["content-length"])
   const limit = (request.url ?? "").split("?")[0].endsWith("/conversations/bulk") ? limits.bulk : limits.single
   if (Number.isFinite(declared) && declared > limit) {
-    const started = performance.now()
-    const wire = errorWire(declaredTooLarge(declared, limit))
     closeAfterAnswer(response) // the body never comes
-    writeJson(response, wire.status, wire.body, wire.headers)
-    recordHttpResponse(request.method ?? "POST", request.url ?? "/", wire.status, performance.now() - started)
+    answerError(request, response, declaredTooLarge(declared, limit))
     return
   }
   response.writeContinue()

@@ -12,7 +12,7 @@ import { existsSync, mkdtempSync, rmSync } from "node:fs"
 import { tmpdir } from "node:os"
 import { join } from "node:path"
 import { afterEach, describe, expect, it } from "vitest"
-import { repoRoot, waitUntil, withDb } from "../support/child.js"
+import { daemonEnv, repoRoot, waitUntil, withDb } from "../support/child.js"
 
 const dirs: Array<string> = []
 afterEach(() => {
@@ -34,17 +34,7 @@ const signalWhileLoading = async (args: ReadonlyArray<string>, signal: NodeJS.Si
   const dbPath = join(dir, "insightd.db")
   const child = spawn(process.execPath, ["--import", join(repoRoot, "test/support/slow-native-load.mjs"), join(repoRoot, "dist/main.js"), ...args], {
     cwd: repoRoot,
-    env: {
-      PATH: process.env.PATH ?? "",
-      HOME: process.env.HOME ?? tmpdir(),
-      INSIGHTD_PORT: "0",
-      INSIGHTD_HOST: "127.0.0.1",
-      INSIGHTD_DB: dbPath,
-      INSIGHTD_LOG_FORMAT: "json",
-      INSIGHTD_ANALYZER: "local",
-      SLOW_LOAD_MARKER: marker,
-      SLOW_LOAD_MS: "1500"
-    },
+    env: daemonEnv(dbPath, { SLOW_LOAD_MARKER: marker, SLOW_LOAD_MS: "1500" }),
     stdio: ["pipe", "ignore", "pipe"]
   })
   let stderr = ""

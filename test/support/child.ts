@@ -82,6 +82,18 @@ process.once("exit", () => {
   for (const dir of tempDirs) rmSync(dir, { recursive: true, force: true })
 })
 
+/** The environment a test daemon runs with: its own database, any free loopback port, JSON logs, the local analyzer. */
+export const daemonEnv = (dbPath: string, extra: Record<string, string> = {}): NodeJS.ProcessEnv => ({
+  PATH: process.env.PATH ?? "",
+  HOME: process.env.HOME ?? tmpdir(),
+  INSIGHTD_PORT: "0",
+  INSIGHTD_HOST: "127.0.0.1",
+  INSIGHTD_DB: dbPath,
+  INSIGHTD_LOG_FORMAT: "json",
+  INSIGHTD_ANALYZER: "local",
+  ...extra
+})
+
 export const spawnDaemon = (options: SpawnOptions = {}): Promise<ChildDaemon> => {
   if (!existsSync(mainJs)) throw new Error(`${mainJs} is missing: run \`npm run build\` first`)
   const dbPath = options.dbPath ?? freshDbPath()
@@ -89,16 +101,7 @@ export const spawnDaemon = (options: SpawnOptions = {}): Promise<ChildDaemon> =>
   const command = options.maxFileBytes === undefined ? [process.execPath, mainJs, "serve"] : ["prlimit", `--fsize=${options.maxFileBytes}:`, "--", process.execPath, mainJs, "serve"]
   const proc = spawn(command[0], command.slice(1), {
     cwd: options.cwd ?? repoRoot,
-    env: {
-      PATH: process.env.PATH ?? "",
-      HOME: process.env.HOME ?? tmpdir(),
-      INSIGHTD_PORT: "0",
-      INSIGHTD_HOST: "127.0.0.1",
-      INSIGHTD_DB: dbPath,
-      INSIGHTD_LOG_FORMAT: "json",
-      INSIGHTD_ANALYZER: "local",
-      ...options.env
-    },
+    env: daemonEnv(dbPath, options.env),
     stdio
   })
   running.add(proc)

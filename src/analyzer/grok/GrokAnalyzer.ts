@@ -70,13 +70,13 @@ export const DEGRADED_UNREACHABLE = "grok_unreachable"
 /** Consecutive calls that got no answer (refused, reset, timed out) before `/ready` says so. */
 export const UNREACHABLE_AFTER_CALLS = 3
 
-/** A probe proves the key only when the server answered with something other than 401/403. */
 /** How long a list of cluster labels that is not full yet is reused (see topClusters). */
 const FILLING_LABELS_TTL_MS = 1_000
 
 /** How long an idle daemon waits for a first call before it checks the key with a probe. */
 const STARTUP_CHECK_MS = 3_000
 
+/** A probe proves the key only when the server answered with something other than 401/403. */
 const rejectsProbe = (error: { readonly _tag: string }): boolean =>
   error._tag === "GrokUnauthorized" || error._tag === "GrokTransport" || error._tag === "GrokTimeout" || error._tag === "NotStarted"
 
@@ -224,13 +224,13 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
         )
       )
 
+    /** Calls that left (probes included): the start-up key check goes out only if none has. */
+    let callsStarted = 0
     /**
      * One attempt, started only within a free rate-limit slot, after any Retry-After and, unless
      * it is the probe, only while not paused: calls queued for a slot when the pause began do not
      * go out (→ NotStarted: their batch is handed back).
      */
-    /** Calls that left (probes included): the start-up key check goes out only if none has. */
-    let callsStarted = 0
     const limited = (
       body: ChatCompletionRequest,
       probe: boolean,
@@ -295,13 +295,20 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
     /** The tiny request a probe sends (no conversation waits on it). */
     const probeBody = buildRequest([], { model: settings.model, maxConversationChars: settings.maxConversationChars, existingLabels: [] }).request
 
+    /** One probe: its outcome, and whether it proved the key (logged at debug as `message`). */
+    const probeKey = (message: string) =>
+      Effect.gen(function* () {
+        const outcome = yield* Effect.either(limited(probeBody, true))
+        const accepted = Either.isRight(outcome) || !rejectsProbe(outcome.left)
+        yield* Effect.logDebug(message).pipe(Effect.annotateLogs({ analyzer: name, accepted }))
+        return { outcome, accepted }
+      })
+
     const probeLoop: Effect.Effect<void> = Effect.gen(function* () {
       while (paused) {
         yield* Effect.sleep(Duration.millis(settings.probeIntervalMs))
         if (!paused) return
-        const outcome = yield* Effect.either(limited(probeBody, true))
-        const accepted = Either.isRight(outcome) || !rejectsProbe(outcome.left)
-        yield* Effect.logDebug("grok probe").pipe(Effect.annotateLogs({ analyzer: name, accepted }))
+        const { accepted } = yield* probeKey("grok probe")
         if (accepted) yield* resume
       }
     })
@@ -498,9 +505,8 @@ export const makeGrok = (settings: GrokSettings, watch: RequestWatch): Effect.Ef
         Effect.gen(function* () {
           yield* Effect.sleep(Duration.millis(STARTUP_CHECK_MS))
           if (callsStarted > 0 || paused) return
-          const outcome = yield* Effect.either(limited(probeBody, true))
+          const { outcome } = yield* probeKey("grok start-up key check")
           if (Either.isLeft(outcome) && outcome.left._tag === "GrokUnauthorized") yield* pause(outcome.left)
-          yield* Effect.logDebug("grok start-up key check").pipe(Effect.annotateLogs({ analyzer: name, accepted: Either.isRight(outcome) || !rejectsProbe(outcome.left) }))
         }),
         scope
       )
